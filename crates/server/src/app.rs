@@ -1,0 +1,164 @@
+//! Assembling and starting the server: store, services, router, listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use ami_services::{Services, Settings, SystemClock};
+use ami_store::{OpenOptions, Store};
+
+use crate::config::Config;
+use crate::http::{hygiene, idempotency, json, request_id};
+use crate::pages::{self, Pages};
+use crate::routes;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub pages: Arc<Pages>,
+    pub body_limit: usize,
+    pub idempotency_ttl_ms: i64,
+    pub telco_inbound_enabled: bool,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "AMI: Agent Mobile Identity", description = "An AI agent's own phone number with SMS and voice, contracted by a human customer, operated with a token scoped to that one number."),
+    modifiers(&SecuritySchemes),
+    components(schemas(routes::ErrorBody)),
+    tags(
+        (name = "discovery", description = "Health, documents and the sandbox demo"),
+        (name = "contracting", description = "Request, offer, customer data, contract, signature, activation"),
+        (name = "mobile-identities", description = "The customer's administration of its numbers"),
+        (name = "agent", description = "What an agent token may do"),
+        (name = "audit", description = "The append-only audit log"),
+        (name = "admin", description = "The operator's routes"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        let bearer = |desc: &str| {
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(desc)).build())
+        };
+        components.add_security_scheme("bearerAuth", bearer("Customer API key: amik_live_ followed by 48 hex"));
+        components.add_security_scheme("agentBearer", bearer("Agent token: amiagt_live_ followed by 64 hex, bound to one MID"));
+        components.add_security_scheme("adminKey", bearer("The operator master key"));
+        components.add_security_scheme(
+            "telcoKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description("X-Telco-Key", "Carrier partner key"))),
+        );
+    }
+}
+
+/// The router and the OpenAPI document it was built with.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::router()).split_for_parts()
+}
+
+pub fn router(state: AppState, config: &Config) -> Router {
+    let (router, _) = api();
+    let limits = (json::BodyLimit(config.body_limit_bytes), json::MaxJsonDepth(config.max_json_depth));
+    router
+        .fallback(hygiene::fallback)
+        .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(axum::Extension(limits.0))
+        .layer(axum::Extension(limits.1))
+        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(hygiene::timeout_layer(config.request_timeout()))
+        .layer(from_fn(hygiene::json_errors))
+        .layer(from_fn(hygiene::security_headers))
+        .layer(from_fn(request_id::request_id))
+        .with_state(state)
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<std::io::Result<()>>,
+    /// The operator key generated on this first start, to print once.
+    pub generated_admin_key: Option<String>,
+    pub services: Services,
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let options = OpenOptions {
+        allow_insecure_permissions: config.allow_insecure_db_permissions,
+        max_connections: config.db_max_connections,
+    };
+    let store = Store::open(&config.database_url, &options).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+pub fn settings(config: &Config, base_url: String) -> Settings {
+    let day = ami_core::time::DAY_MS;
+    Settings {
+        countries: config
+            .countries
+            .iter()
+            .map(|c| ami_services::catalogue::Country {
+                code: c.code.clone(),
+                name: c.name.clone(),
+                msisdn_prefix: c.msisdn_prefix.clone(),
+                currency: c.currency.clone(),
+                monthly_price: c.monthly_price_micros,
+                setup_fee: c.setup_fee_micros,
+                sim_types: c.sim_types.clone(),
+                capabilities: c.capabilities.clone(),
+                sms_price_eur: c.sms_price_eur_micros,
+                call_per_min_eur: c.call_per_min_eur_micros,
+            })
+            .collect(),
+        offer_ttl_ms: i64::from(config.offer_ttl_days) * day,
+        contract_ttl_ms: i64::from(config.contract_ttl_days) * day,
+        quarantine_ms: i64::from(config.number_quarantine_days) * day,
+        mock_sign_enabled: config.mock_sign_enabled,
+        sandbox: config.sandbox,
+        public_base_url: base_url,
+    }
+}
+
+/// Opens the store, bootstraps credentials and the sandbox pool, binds and serves.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let store = open_store(&config).await?;
+    let admin_key = config.admin_key.as_ref().map(|k| k.expose().to_owned());
+    let (admin_hash, generated_admin_key) = ami_services::auth::bootstrap_admin_key(&store, admin_key.as_deref()).await?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let services = Services::new(store, settings(&config, config.base_url(addr)), Arc::new(SystemClock), admin_hash);
+    if let Some(key) = &config.api_key {
+        services.ensure_default_account(key.expose()).await?;
+    }
+    if config.sandbox {
+        for range in &config.sandbox_pool {
+            services.seed_sandbox_pool(&range.country, range.from.as_str(), range.count as usize).await?;
+        }
+    }
+    let (_, api) = api();
+    let openapi_json = serde_json::to_string_pretty(&api)?;
+    let pages = Pages { llms_txt: pages::llms::render(&api), docs_html: pages::docs::render(&api), openapi_json };
+    let state = AppState {
+        services: services.clone(),
+        pages: Arc::new(pages),
+        body_limit: config.body_limit_bytes,
+        idempotency_ttl_ms: i64::from(config.idempotency_ttl_hours) * 3_600_000,
+        telco_inbound_enabled: config.telco_inbound_key.is_some(),
+    };
+    let app = router(state, &config);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(crate::serve::run(listener, app, config.header_read_timeout(), shutdown.clone()));
+    Ok(Running { addr, shutdown, task, generated_admin_key, services })
+}

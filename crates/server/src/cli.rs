@@ -1,0 +1,175 @@
+//! The `ami` command line.
+
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use ami_services::admin::{LoadNumbers, NewCustomer, Reason};
+use ami_services::auth::AdminCaller;
+use ami_services::{Services, SystemClock};
+use ami_store::page::PageRequest;
+
+use crate::app;
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "ami", version, about = "AMI: an AI agent's own phone number, contracted by a human, audited end to end")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and its workers.
+    Serve {
+        /// Start even if the SQLite file is readable by group or others.
+        #[arg(long)]
+        allow_insecure_db_permissions: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Operator commands against the store, for when the HTTP admin API is not wanted.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Audit log commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted.
+    Show,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check every hash chain and report the first tampered event.
+    Verify,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create a customer account; prints its API key once.
+    CreateCustomer {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        billing_email: Option<String>,
+    },
+    /// Replace an account's API key; the old one stops working at once.
+    RotateKey { account_id: String },
+    /// Suspend an account: its key and all its agent tokens stop working.
+    Suspend {
+        account_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reactivate a suspended account.
+    Activate { account_id: String },
+    /// Number inventory.
+    Numbers {
+        #[command(subcommand)]
+        command: NumbersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum NumbersCommand {
+    /// Load numbers for a country: a list (--number, repeatable) or a range (--from, --to).
+    Add(AddNumbers),
+    /// List the inventory.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+    },
+}
+
+#[derive(Args)]
+pub struct AddNumbers {
+    #[arg(long)]
+    country: String,
+    #[arg(long = "number")]
+    numbers: Vec<String>,
+    #[arg(long)]
+    from: Option<String>,
+    #[arg(long)]
+    to: Option<String>,
+}
+
+fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Services for one-shot commands: the store, no listener, no admin key needed.
+async fn offline_services(config: &Config) -> anyhow::Result<Services> {
+    let store = app::open_store(config).await?;
+    Ok(Services::new(store, app::settings(config, config.base_url(config.listen)), Arc::new(SystemClock), String::new()))
+}
+
+fn refused(e: ami_services::Error) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.body())
+}
+
+pub async fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    let s = offline_services(config).await?;
+    let admin = AdminCaller;
+    match command {
+        AdminCommand::CreateCustomer { name, billing_email } => {
+            print(&s.create_customer(&admin, NewCustomer { name: Some(name), billing_email }).await.map_err(refused)?)
+        }
+        AdminCommand::RotateKey { account_id } => print(&s.rotate_customer_key(&admin, &account_id).await.map_err(refused)?),
+        AdminCommand::Suspend { account_id, reason } => {
+            print(&s.suspend_customer(&admin, &account_id, Reason { reason }).await.map_err(refused)?)
+        }
+        AdminCommand::Activate { account_id } => {
+            print(&s.activate_customer(&admin, &account_id, Reason::default()).await.map_err(refused)?)
+        }
+        AdminCommand::Numbers { command: NumbersCommand::Add(a) } => {
+            let numbers = (!a.numbers.is_empty()).then_some(a.numbers);
+            let input = LoadNumbers { country: Some(a.country), numbers, from: a.from, to: a.to };
+            print(&s.load_numbers(&admin, input).await.map_err(refused)?)
+        }
+        AdminCommand::Numbers { command: NumbersCommand::List { status, country, limit } } => {
+            let page = PageRequest { limit: limit.clamp(1, 10_000), cursor: None };
+            print(&s.list_numbers(&admin, status.as_deref(), country.as_deref(), &page).await.map_err(refused)?)
+        }
+    }
+}
+
+/// Exit status 0 when every chain holds, 1 with the first broken link otherwise.
+pub async fn run_audit_verify(config: &Config) -> anyhow::Result<bool> {
+    let s = offline_services(config).await?;
+    let report = s.verify_audit_chain().await.map_err(refused)?;
+    print(&report)?;
+    Ok(report.first_broken.is_none())
+}
+
+pub async fn run_migrate(config: &Config) -> anyhow::Result<()> {
+    let store = ami_store::Store::open(
+        &config.database_url,
+        &ami_store::OpenOptions {
+            allow_insecure_permissions: config.allow_insecure_db_permissions,
+            max_connections: 2,
+        },
+    )
+    .await?;
+    let applied = store.migrate().await?;
+    println!("migrations applied: {applied:?}");
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Router-wide hygiene: the 404 fallback, §2 bodies for errors produced outside handlers
+//! (axum rejections, timeouts, panics caught by a layer), request timeout, security headers.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::timeout::TimeoutLayer;
+
+use super::error::ApiError;
+
+/// `Router::fallback(fallback)`: unknown paths get a §2 body.
+pub async fn fallback() -> ApiError {
+    ApiError::new(404, "not_found", "no such route")
+}
+
+/// Middleware: any 4xx/5xx that is not already JSON (or an HTML page) is rewritten into
+/// the §2 shape. Status and headers (`Allow`, `Retry-After`, …) are kept; the original
+/// text is dropped, as it may echo input or internals.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) || keeps_its_body(&res) {
+        return res;
+    }
+    let (code, message) = code_for(status);
+    let (mut parts, _original) = res.into_parts();
+    let (fresh, body) = ApiError::new(status.as_u16(), &code, message).into_response().into_parts();
+    for name in [header::CONTENT_LENGTH, header::CONTENT_ENCODING, header::TRANSFER_ENCODING] {
+        parts.headers.remove(name);
+    }
+    if let Some(ct) = fresh.headers.get(header::CONTENT_TYPE) {
+        parts.headers.insert(header::CONTENT_TYPE, ct.clone());
+    }
+    Response::from_parts(parts, body)
+}
+
+fn keeps_its_body(res: &Response) -> bool {
+    let Some(essence) = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    essence == "application/json" || essence == "text/html" || essence.ends_with("+json")
+}
+
+fn code_for(status: StatusCode) -> (String, &'static str) {
+    match status.as_u16() {
+        400 | 422 => ("invalid_request".into(), "the request could not be understood"),
+        404 => ("not_found".into(), "no such route"),
+        405 => ("method_not_allowed".into(), "method not allowed on this route"),
+        408 => ("request_timeout".into(), "the request took too long"),
+        413 => ("payload_too_large".into(), "request body too large"),
+        415 => ("unsupported_media_type".into(), "unsupported Content-Type"),
+        500..=599 => ("internal_error".into(), "internal error"),
+        other => (format!("http_{other}"), "request refused"),
+    }
+}
+
+/// A request running longer than `d` is answered 408; `json_errors` gives it its body.
+pub fn timeout_layer(d: Duration) -> TimeoutLayer {
+    TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, d)
+}
+
+/// Middleware: conservative security headers on every response, unless a handler set its own.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    res
+}
+
+/// An empty 4xx/5xx response, as some layers produce; used by tests and callers that need
+/// `json_errors` to fill the body in.
+pub fn bare(status: StatusCode) -> Response {
+    (status, Body::empty()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::extract::Path;
+    use axum::middleware::from_fn;
+    use axum::routing::{get, post};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    fn app() -> Router {
+        Router::new()
+            .route("/items/{n}", get(|Path(n): Path<u32>| async move { n.to_string() }))
+            .route("/boom", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "db password=hunter2 at 10.0.0.3") }))
+            .route("/json", get(|| async { ApiError::new(409, "already_signed", "x") }))
+            .route("/html", get(|| async { (StatusCode::NOT_FOUND, axum::response::Html("<p>nope</p>")) }))
+            .route("/teapot", get(|| async { bare(StatusCode::IM_A_TEAPOT) }))
+            .route("/own-cache", get(|| async { ([(header::CACHE_CONTROL, "max-age=60")], "ok") }))
+            .route(
+                "/slow",
+                post(|| async {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    "late"
+                }),
+            )
+            .fallback(fallback)
+            .layer(timeout_layer(Duration::from_millis(50)))
+            .layer(from_fn(json_errors))
+            .layer(from_fn(security_headers))
+    }
+
+    async fn call(method: &str, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let req = axum::http::Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+        let res = app().oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        (parts.status, parts.headers, axum::body::to_bytes(body, 1 << 16).await.unwrap().to_vec())
+    }
+
+    async fn json(method: &str, uri: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let (s, h, b) = call(method, uri).await;
+        assert_eq!(h[header::CONTENT_TYPE], "application/json", "{uri}");
+        (s, h, serde_json::from_slice(&b).unwrap())
+    }
+
+    #[tokio::test]
+    async fn unknown_route_is_not_found_json() {
+        let (s, _, b) = json("GET", "/nope").await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    }
+
+    #[tokio::test]
+    async fn method_not_allowed_keeps_allow() {
+        let (s, h, b) = json("DELETE", "/items/1").await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+        assert!(h[header::ALLOW].to_str().unwrap().contains("GET"));
+    }
+
+    #[tokio::test]
+    async fn rejections_and_internal_errors_are_reshaped_without_leaks() {
+        let (s, _, b) = json("GET", "/items/abc").await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+        let (s, _, b) = json("GET", "/boom").await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("internal_error")));
+        assert!(!b.to_string().contains("hunter2"));
+        let (s, _, b) = json("GET", "/teapot").await;
+        assert_eq!((s.as_u16(), b["error"].as_str()), (418, Some("http_418")));
+    }
+
+    #[tokio::test]
+    async fn json_and_html_errors_pass_untouched() {
+        let (s, _, b) = json("GET", "/json").await;
+        assert_eq!((s.as_u16(), b["error"].as_str()), (409, Some("already_signed")));
+        let (s, h, b) = call("GET", "/html").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+        assert_eq!(b, b"<p>nope</p>");
+    }
+
+    #[tokio::test]
+    async fn slow_requests_time_out_as_json() {
+        let (s, _, b) = json("POST", "/slow").await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::REQUEST_TIMEOUT, Some("request_timeout")));
+    }
+
+    #[tokio::test]
+    async fn security_headers_everywhere_without_overriding() {
+        for uri in ["/items/1", "/nope", "/boom"] {
+            let (_, h, _) = call("GET", uri).await;
+            assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+            assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+            assert_eq!(h[header::CACHE_CONTROL], "no-store");
+            assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+        }
+        let (_, h, _) = call("GET", "/own-cache").await;
+        assert_eq!(h[header::CACHE_CONTROL], "max-age=60");
+    }
+}

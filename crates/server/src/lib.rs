@@ -1,0 +1,9 @@
+//! The `ami` server: HTTP transport, pages and CLI over the AMI services.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod pages;
+pub mod routes;
+pub mod serve;

@@ -1,0 +1,69 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use ami_server::cli::{AuditCommand, Cli, Command, ConfigCommand, run_admin, run_audit_verify, run_migrate};
+use ami_server::config::Config;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let result = match cli.command {
+        Command::Serve { allow_insecure_db_permissions } => {
+            config.allow_insecure_db_permissions |= allow_insecure_db_permissions;
+            serve(config).await
+        }
+        Command::Migrate => run_migrate(&config).await,
+        Command::Config { command: ConfigCommand::Show } => {
+            print!("{}", config.redacted_toml());
+            Ok(())
+        }
+        Command::Admin { command } => run_admin(&config, command).await,
+        Command::Audit { command: AuditCommand::Verify } => match run_audit_verify(&config).await {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = ami_server::app::start(config).await?;
+    if let Some(key) = &running.generated_admin_key {
+        // Printed once, on the first start; only its hash is kept.
+        eprintln!("\nGenerated admin key (shown once, store it now): {key}\n");
+    }
+    tracing::info!(addr = %running.addr, "ami listening");
+    let shutdown = running.shutdown.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                s.recv().await;
+            }
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        shutdown.cancel();
+    });
+    running.task.await??;
+    running.services.store.close().await;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! `/docs`: documentation for people, generated around the live route list.
+
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::path::Operation;
+
+use super::{STYLE, escape};
+
+pub const AUTH_LEVELS: [(&str, &str, &str); 4] = [
+    ("Customer (level 1)", "Authorization: Bearer amik_live_<48 hex>", "Contracting, MID administration (limits, rotation, inbound config), the audit log."),
+    ("Agent (level 2)", "Authorization: Bearer amiagt_live_<64 hex>", "The `/v1/agent/*` routes of the one mobile identity the token is bound to."),
+    ("Admin", "Authorization: Bearer <operator key>", "`/v1/admin/*`: accounts, number inventory, global audit log. Every call is audited."),
+    ("Telco", "X-Telco-Key: <key>", "`/v1/_telco/*` carrier callbacks."),
+];
+
+/// Stable error codes a client may branch on.
+pub const ERRORS: [(&str, &str); 22] = [
+    ("400", "invalid_json, unknown_field, json_too_deep, invalid_query, unknown_parameter, invalid_limit, invalid_cursor"),
+    ("400", "invalid_<field> (e.g. invalid_billing_email, invalid_inbound_sip_uri, invalid_rate_per_second)"),
+    ("400", "missing_fields (with fields: [...]), missing_name, unsupported_country"),
+    ("400", "invalid_idempotency_key, invalid_numbers, invalid_range, number_country_mismatch"),
+    ("401", "unauthorized (customer key), invalid_agent_token, unauthorized_admin, invalid_telco_key"),
+    ("403", "account_suspended, mock_sign_disabled"),
+    ("404", "<thing>_not_found: the same body for a missing id and another account's id"),
+    ("404", "not_found: no such route"),
+    ("405", "method_not_allowed"),
+    ("408", "request_timeout"),
+    ("409", "invalid_state (with expected and actual), invalid_transition, already_terminal"),
+    ("409", "offer_not_acceptable, offer_not_accepted, already_signed, contract_expired, contract_not_pending"),
+    ("409", "contract_not_signed, no_number_available, mobile_identity_not_active"),
+    ("409", "number_not_available, account_not_active, account_already_<status>, customer_mismatch"),
+    ("409", "idempotency_key_reused, idempotency_key_in_flight"),
+    ("413", "payload_too_large"),
+    ("415", "unsupported_media_type"),
+    ("429", "rate_per_second, monthly_budget, country_not_allowed, sms_per_hour, sms_per_day"),
+    ("429", "calls_per_hour, calls_per_day"),
+    ("429", "sms_per_destination_per_hour, sms_per_destination_per_day"),
+    ("429", "calls_per_destination_per_hour, calls_per_destination_per_day"),
+    ("500", "internal_error: nothing internal is ever shown"),
+];
+
+pub struct Op {
+    pub method: &'static str,
+    pub path: String,
+    pub summary: String,
+    pub auth: &'static str,
+}
+
+impl Op {
+    pub fn anchor(&self) -> String {
+        format!("{}-{}", self.method.to_lowercase(), self.path.replace(['/', '{', '}'], "-"))
+    }
+}
+
+fn describe(op: &Operation) -> (String, &'static str) {
+    let summary = op
+        .summary
+        .clone()
+        .or_else(|| op.description.clone())
+        .map(|s| s.lines().next().unwrap_or_default().to_owned())
+        .unwrap_or_else(|| op.operation_id.clone().unwrap_or_default().replace('_', " "));
+    let scheme = op
+        .security
+        .as_ref()
+        .and_then(|reqs| reqs.first())
+        .and_then(|r| serde_json::to_value(r).ok())
+        .and_then(|v| v.as_object().and_then(|o| o.keys().next().cloned()));
+    let auth = match scheme.as_deref() {
+        Some("bearerAuth") => "customer key",
+        Some("agentBearer") => "agent token",
+        Some("adminKey") => "admin key",
+        Some("telcoKey") => "telco key",
+        _ => "public",
+    };
+    (summary, auth)
+}
+
+/// Every operation of the document, in path order.
+pub fn operations(api: &OpenApi) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for (path, item) in &api.paths.paths {
+        let methods: [(&'static str, &Option<Operation>); 4] =
+            [("GET", &item.get), ("POST", &item.post), ("PUT", &item.put), ("DELETE", &item.delete)];
+        for (method, op) in methods {
+            if let Some(op) = op {
+                let (summary, auth) = describe(op);
+                ops.push(Op { method, path: path.clone(), summary, auth });
+            }
+        }
+    }
+    ops
+}
+
+pub fn render(api: &OpenApi) -> String {
+    let mut rows = String::new();
+    for op in operations(api) {
+        rows.push_str(&format!(
+            "<tr id=\"{}\"><td><code>{} {}</code></td><td>{}</td><td>{}</td></tr>",
+            escape(&op.anchor()),
+            op.method,
+            escape(&op.path),
+            escape(&op.summary),
+            op.auth
+        ));
+    }
+    let auth: String = AUTH_LEVELS
+        .iter()
+        .map(|(l, f, c)| format!("<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>", escape(l), escape(f), escape(c)))
+        .collect();
+    let errors: String = ERRORS
+        .iter()
+        .map(|(s, c)| format!("<tr><td>{s}</td><td>{}</td></tr>", escape(c)))
+        .collect();
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>AMI documentation</title><style>{STYLE}</style></head><body>\
+         <h1>AMI: Agent Mobile Identity</h1>\
+         <p>AMI lets an AI agent obtain its own phone number with SMS and voice, autonomously, programmatically and auditably. \
+         A human customer contracts the number; the agent operates it with a token scoped to that one number. \
+         Every action is limited, audited and isolated per tenant.</p>\
+         <h2>Quick start (REST)</h2><ol>\
+         <li><code>POST /v1/sim-requests</code> with <code>{{\"country\":\"ES\"}}</code>: returns the request and its offer.</li>\
+         <li><code>POST /v1/offers/{{id}}/accept</code>.</li>\
+         <li><code>POST /v1/sim-requests/{{id}}/customer-data</code> with the legal customer data.</li>\
+         <li><code>POST /v1/contracts</code> with <code>offer_id</code> and <code>customer_id</code>: returns <code>signature_url</code> for the representative.</li>\
+         <li>The representative signs at that link (sandbox: <code>POST /v1/contracts/{{id}}/mock-sign</code>).</li>\
+         <li><code>POST /v1/mobile-identities/activate</code> with <code>contract_id</code>: returns the number and the agent token, once.</li></ol>\
+         <p>The agent then calls <code>GET /v1/agent/self</code> with its token. On a sandbox server <code>POST /v1/demo/quick</code> runs all six steps at once.</p>\
+         <h2>Credentials</h2><table><tr><th>Level</th><th>Header</th><th>Covers</th></tr>{auth}</table>\
+         <p>Keys and tokens are stored only as SHA-256 hashes: they are shown once and can only be rotated. \
+         A credential of one level is refused (401) on the routes of every other level.</p>\
+         <h2>Conventions</h2><ul><li>JSON in and out; errors are <code>{{\"error\": code, \"message\": text}}</code> with extra fields where useful.</li>\
+         <li>Lists take <code>limit</code> (1 to 200, default 20) and <code>cursor</code>, and answer <code>count</code> and <code>next_cursor</code>, newest first.</li>\
+         <li>Mutating POSTs accept <code>Idempotency-Key</code>: the same key and body within 24 h replays the stored response.</li>\
+         <li>Every response carries <code>X-Request-Id</code>.</li></ul>\
+         <h2>Limits</h2><p>Each mobile identity has its own limits (rate per second, SMS and calls per hour and day, per destination, \
+         monthly budget, destination countries), patched with <code>POST /v1/mobile-identities/{{id}}/limits</code>. \
+         A limit that fires answers 429 with its reason.</p>\
+         <h2>Errors</h2><table><tr><th>Status</th><th>Codes</th></tr>{errors}</table>\
+         <h2>Endpoints</h2><p>The full schemas are in <a href=\"/openapi.json\">/openapi.json</a>.</p>\
+         <table><tr><th>Route</th><th>What it does</th><th>Credential</th></tr>{rows}</table></body></html>"
+    )
+}

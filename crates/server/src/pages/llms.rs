@@ -1,0 +1,26 @@
+//! `/llms.txt` (llmstxt.org format), generated from the live OpenAPI document.
+
+use utoipa::openapi::OpenApi;
+
+use super::docs::{AUTH_LEVELS, operations};
+
+pub fn render(api: &OpenApi) -> String {
+    let mut out = String::from(
+        "# AMI\n\n\
+         > AMI (Agent Mobile Identity) lets an AI agent obtain its own phone number with SMS and voice, \
+         autonomously, programmatically and auditably. A human customer contracts the number; the agent \
+         operates it with a token scoped to that one number.\n\n\
+         Connect over REST (JSON, `Authorization: Bearer <credential>`). The OpenAPI 3.1 document at \
+         `/openapi.json` describes every route with request and response schemas. Errors are \
+         `{\"error\": \"<stable_code>\", \"message\": \"...\"}`; mutating POSTs accept an `Idempotency-Key` header.\n\n\
+         ## Credentials\n\n",
+    );
+    for (level, format, covers) in AUTH_LEVELS {
+        out.push_str(&format!("- {level}: `{format}`. {covers}\n"));
+    }
+    out.push_str("\n## Docs\n\n- [OpenAPI document](/openapi.json): every route, schema and error\n- [Documentation](/docs): quick start, credentials, errors\n\n## Endpoints\n\n");
+    for op in operations(api) {
+        out.push_str(&format!("- [{} {}](/docs#{}): {} ({})\n", op.method, op.path, op.anchor(), op.summary, op.auth));
+    }
+    out
+}

@@ -1,0 +1,87 @@
+//! Public discovery (PROTOCOL §3.1), the country catalogue and the sandbox demo (§5).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use ami_services::demo::DemoResult;
+
+use super::{Empty, ErrorBody};
+use crate::app::AppState;
+use crate::http::auth::Customer;
+use crate::http::json::ApiJson;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(openapi_json))
+        .routes(routes!(llms_txt))
+        .routes(routes!(docs))
+        .routes(routes!(sim_options))
+        .routes(routes!(demo_quick))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    ok: bool,
+    service: &'static str,
+    version: &'static str,
+    time: String,
+    /// `sqlite` or `postgres`, with `ok` or `down`.
+    storage: Value,
+    telco: Value,
+}
+
+#[utoipa::path(get, path = "/v1/health", tag = "discovery",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+async fn health(State(s): State<AppState>) -> (StatusCode, Json<Health>) {
+    let storage_ok = s.services.store.ping().await;
+    let body = Health {
+        ok: storage_ok,
+        service: "ami",
+        version: env!("CARGO_PKG_VERSION"),
+        time: ami_core::time::rfc3339(s.services.now()),
+        storage: serde_json::json!({"engine": s.services.store.engine().name(), "ok": storage_ok}),
+        telco: serde_json::json!({"carrier": "sandbox", "inbound_callbacks": s.telco_inbound_enabled}),
+    };
+    let status = if storage_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "discovery",
+    responses((status = 200, description = "the OpenAPI 3.1 document of this server", content_type = "application/json")))]
+async fn openapi_json(State(s): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], s.pages.openapi_json.clone()).into_response()
+}
+
+#[utoipa::path(get, path = "/llms.txt", tag = "discovery",
+    responses((status = 200, description = "llmstxt.org index for agents", content_type = "text/plain")))]
+async fn llms_txt(State(s): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s.pages.llms_txt.clone()).into_response()
+}
+
+#[utoipa::path(get, path = "/docs", tag = "discovery",
+    responses((status = 200, description = "documentation for people", content_type = "text/html")))]
+async fn docs(State(s): State<AppState>) -> Html<String> {
+    Html(s.pages.docs_html.to_string())
+}
+
+#[utoipa::path(get, path = "/v1/sim-options", tag = "contracting", security(("bearerAuth" = [])),
+    responses((status = 200, description = "`{countries: [...]}`: code, msisdn prefix, sim types, capabilities, prices", body = Object),
+              (status = 401, body = ErrorBody)))]
+async fn sim_options(State(s): State<AppState>, Customer(_caller): Customer) -> Json<Value> {
+    Json(s.services.sim_options())
+}
+
+#[utoipa::path(post, path = "/v1/demo/quick", tag = "discovery", request_body = Empty,
+    responses((status = 201, body = DemoResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn demo_quick(State(s): State<AppState>, ApiJson(_empty): ApiJson<Empty>) -> Result<(StatusCode, Json<DemoResult>), crate::http::error::ApiError> {
+    Ok((StatusCode::CREATED, Json(s.services.demo_quick().await?)))
+}
+

@@ -1,0 +1,80 @@
+//! AMI use cases. Each public function is one transaction: the change, its audit event and
+//! any outbox rows are written together or not at all. REST handlers, MCP tools and the CLI
+//! all call these functions; none of them holds a business rule of its own.
+
+pub mod admin;
+pub mod agent;
+pub mod audit_log;
+pub mod auth;
+pub mod catalogue;
+pub mod contracting;
+pub mod demo;
+mod error;
+pub mod mids;
+mod validate;
+pub mod views;
+
+pub use error::{Error, Result};
+
+use std::sync::Arc;
+
+use ami_store::Store;
+
+/// Settings the use cases depend on (a projection of the server configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub countries: Vec<catalogue::Country>,
+    pub offer_ttl_ms: i64,
+    pub contract_ttl_ms: i64,
+    pub quarantine_ms: i64,
+    pub mock_sign_enabled: bool,
+    pub sandbox: bool,
+    /// Base of the signing-page links handed out in contracts.
+    pub public_base_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            countries: catalogue::Country::defaults(),
+            offer_ttl_ms: 7 * ami_core::time::DAY_MS,
+            contract_ttl_ms: 7 * ami_core::time::DAY_MS,
+            quarantine_ms: 30 * ami_core::time::DAY_MS,
+            mock_sign_enabled: true,
+            sandbox: true,
+            public_base_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// A clock the tests can set.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        ami_core::time::now_ms()
+    }
+}
+
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    clock: Arc<dyn Clock>,
+    /// SHA-256 of the operator key, loaded at start.
+    admin_key_hash: Arc<String>,
+}
+
+impl Services {
+    pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>, admin_key_hash: String) -> Self {
+        Self { store, settings: Arc::new(settings), clock, admin_key_hash: Arc::new(admin_key_hash) }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

@@ -1,0 +1,108 @@
+//! Customer accounts and their API key hashes.
+
+use crate::page::{self, Page, PageRequest};
+use crate::{Conn, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub billing_email: Option<String>,
+    pub status: String,
+    pub key_prefix: String,
+    pub created_at: i64,
+    pub key_rotated_at: Option<i64>,
+    pub suspended_at: Option<i64>,
+    pub suspend_reason: Option<String>,
+}
+
+const COLUMNS: &str = "id, name, billing_email, status, key_prefix, created_at, key_rotated_at, suspended_at, suspend_reason";
+
+pub struct NewAccount<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub billing_email: Option<&'a str>,
+    pub key_hash: &'a str,
+    pub key_prefix: &'a str,
+    pub now: i64,
+}
+
+pub async fn insert(conn: &mut Conn, a: &NewAccount<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO accounts (id, name, billing_email, status, key_hash, key_prefix, created_at)
+         VALUES ($1, $2, $3, 'active', $4, $5, $6)",
+    )
+    .bind(a.id)
+    .bind(a.name)
+    .bind(a.billing_email)
+    .bind(a.key_hash)
+    .bind(a.key_prefix)
+    .bind(a.now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The account a customer key belongs to, by the key's hash (unique index).
+pub async fn by_key_hash(conn: &mut Conn, key_hash: &str) -> Result<Option<Account>> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE key_hash = $1"))
+        .bind(key_hash)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Operator lookups: the admin is the one actor that sees every account.
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<Account>> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn list(conn: &mut Conn, req: &PageRequest) -> Result<Page<Account>> {
+    let rows: Vec<Account> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM accounts WHERE id < $1 ORDER BY id DESC LIMIT $2"
+    ))
+    .bind(page::cursor_bound(req))
+    .bind(req.limit + 1)
+    .fetch_all(conn)
+    .await?;
+    Ok(page::finish(rows, req.limit, |a| &a.id))
+}
+
+pub async fn set_key(conn: &mut Conn, id: &str, key_hash: &str, key_prefix: &str, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE accounts SET key_hash = $2, key_prefix = $3, key_rotated_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(key_hash)
+    .bind(key_prefix)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Moves `from` → `to` status; false when the account was not in `from`.
+pub async fn set_status(
+    conn: &mut Conn,
+    id: &str,
+    from: &str,
+    to: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let suspended_at = (to == "suspended").then_some(now);
+    let r = sqlx::query(
+        "UPDATE accounts SET status = $3, suspended_at = $4, suspend_reason = $5
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(suspended_at)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -1,0 +1,176 @@
+//! The append-only audit log with one hash chain per account (plus the operator's global one).
+
+use ami_core::audit::{self, EventFields};
+
+use crate::page::{self, Page, PageRequest};
+use crate::{Conn, Engine, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Event {
+    pub id: String,
+    pub chain_id: String,
+    pub chain_seq: i64,
+    pub account_id: Option<String>,
+    pub at: i64,
+    pub action: String,
+    pub actor_type: String,
+    pub actor_id: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub mid: Option<String>,
+    pub data: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+const COLUMNS: &str = "id, chain_id, chain_seq, account_id, at, action, actor_type, actor_id, entity_type, entity_id, mid, data, prev_hash, hash";
+
+pub struct NewEvent<'a> {
+    pub account_id: Option<&'a str>,
+    pub action: &'a str,
+    pub actor_type: &'a str,
+    pub actor_id: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    pub mid: Option<&'a str>,
+    /// Minimal JSON: never a body, a secret or full PII.
+    pub data: &'a str,
+    pub at: i64,
+}
+
+/// Appends an event inside the caller's transaction, extending its chain. The chain head
+/// row is locked for the rest of the transaction, so concurrent writers extend it in turn.
+pub async fn append(conn: &mut Conn, engine: Engine, e: &NewEvent<'_>) -> Result<String> {
+    let chain = audit::chain_id(e.account_id);
+    sqlx::query(
+        "INSERT INTO audit_heads (chain_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain_id) DO NOTHING",
+    )
+    .bind(chain)
+    .bind(audit::GENESIS)
+    .execute(&mut *conn)
+    .await?;
+    let (seq, prev): (i64, String) = sqlx::query_as(&format!(
+        "SELECT seq, hash FROM audit_heads WHERE chain_id = $1{}",
+        engine.for_update()
+    ))
+    .bind(chain)
+    .fetch_one(&mut *conn)
+    .await?;
+    let id = ami_core::id::new_id_at("evt", e.at);
+    let hash = audit::link_hash(
+        &prev,
+        &EventFields {
+            id: &id,
+            at_ms: e.at,
+            account_id: e.account_id,
+            action: e.action,
+            actor_type: e.actor_type,
+            actor_id: e.actor_id,
+            entity_type: e.entity_type,
+            entity_id: e.entity_id,
+            mid: e.mid,
+            data: e.data,
+        },
+    );
+    sqlx::query(
+        "INSERT INTO audit_events (id, chain_id, chain_seq, account_id, at, action, actor_type, actor_id,
+                                   entity_type, entity_id, mid, data, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&id)
+    .bind(chain)
+    .bind(seq + 1)
+    .bind(e.account_id)
+    .bind(e.at)
+    .bind(e.action)
+    .bind(e.actor_type)
+    .bind(e.actor_id)
+    .bind(e.entity_type)
+    .bind(e.entity_id)
+    .bind(e.mid)
+    .bind(e.data)
+    .bind(&prev)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain_id = $1")
+        .bind(chain)
+        .bind(seq + 1)
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub action: Option<String>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub mid: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// `account_id: Some` → that tenant's events only; `None` → every event (operator view).
+pub async fn list(
+    conn: &mut Conn,
+    account_id: Option<&str>,
+    f: &Filter,
+    req: &PageRequest,
+) -> Result<Page<Event>> {
+    // Fixed SQL with "parameter IS NULL OR ..." guards: one statement shape, no string building
+    // from input.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_events
+         WHERE ($1 IS NULL OR account_id = $1)
+           AND id < $2
+           AND ($3 IS NULL OR action = $3)
+           AND ($4 IS NULL OR entity_type = $4)
+           AND ($5 IS NULL OR entity_id = $5)
+           AND ($6 IS NULL OR mid = $6)
+           AND ($7 IS NULL OR at >= $7)
+           AND ($8 IS NULL OR at <= $8)
+         ORDER BY id DESC LIMIT $9"
+    );
+    let rows: Vec<Event> = sqlx::query_as(&sql)
+        .bind(account_id)
+        .bind(page::cursor_bound(req))
+        .bind(f.action.as_deref())
+        .bind(f.entity_type.as_deref())
+        .bind(f.entity_id.as_deref())
+        .bind(f.mid.as_deref())
+        .bind(f.since)
+        .bind(f.until)
+        .bind(req.limit + 1)
+        .fetch_all(conn)
+        .await?;
+    Ok(page::finish(rows, req.limit, |e| &e.id))
+}
+
+/// The chains present, for verification.
+pub async fn chains(conn: &mut Conn) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT chain_id FROM audit_heads ORDER BY chain_id")
+        .fetch_all(conn)
+        .await?)
+}
+
+/// One chain in order, `batch` events after `after_seq`.
+pub async fn chain_batch(conn: &mut Conn, chain: &str, after_seq: i64, batch: i64) -> Result<Vec<Event>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE chain_id = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3"
+    ))
+    .bind(chain)
+    .bind(after_seq)
+    .bind(batch)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The recorded head of a chain: detects events removed from its end.
+pub async fn head(conn: &mut Conn, chain: &str) -> Result<Option<(i64, String)>> {
+    Ok(sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE chain_id = $1")
+        .bind(chain)
+        .fetch_optional(conn)
+        .await?)
+}

@@ -1,0 +1,131 @@
+//! The AMI store: one implementation of portable SQL over SQLite (embedded default) and
+//! PostgreSQL (scale-out). Dialect differences live in `dialect` and the migrations.
+//!
+//! Tenancy is structural: every function reading or writing tenant data takes the
+//! `account_id` first and puts it in the WHERE clause, so a foreign id is a plain miss.
+
+pub mod accounts;
+pub mod audit;
+pub mod contracting;
+mod dialect;
+pub mod idempotency;
+mod migrate;
+pub mod mids;
+pub mod numbers;
+mod open;
+pub mod page;
+pub mod settings;
+
+pub use dialect::Engine;
+pub use open::OpenOptions;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
+
+pub type Tx = sqlx::Transaction<'static, Any>;
+pub type Conn = AnyConnection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database file {path} is readable by group or others (mode {mode:o})")]
+    InsecurePermissions { path: String, mode: u32 },
+    #[error("unsupported database url (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// A unique or primary-key violation: the caller lost a race or repeated itself.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub struct Store {
+    /// Reads. Several connections on both engines.
+    read: AnyPool,
+    /// Writes. On SQLite a single connection, so writers queue in the pool instead of
+    /// failing with SQLITE_BUSY; on PostgreSQL the same pool as reads.
+    write: AnyPool,
+    engine: Engine,
+}
+
+impl Store {
+    pub async fn open(url: &str, options: &OpenOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        let store = match engine {
+            Engine::Sqlite => {
+                let path = open::prepare_sqlite_file(url, options)?;
+                let connect_url = format!("sqlite://{}?mode=rwc", path.display());
+                let pool = |n: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(n)
+                        .min_connections(1)
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                conn.execute(dialect::SQLITE_PRAGMAS).await?;
+                                Ok(())
+                            })
+                        })
+                };
+                let write = pool(1).connect(&connect_url).await?;
+                let read = pool(options.max_connections.max(2)).connect(&connect_url).await?;
+                open::restrict_sqlite_companions(&path)?;
+                Store { read, write, engine }
+            }
+            Engine::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections.max(2))
+                    .connect(url)
+                    .await?;
+                Store { read: pool.clone(), write: pool, engine }
+            }
+        };
+        Ok(store)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        migrate::run(&self.write, self.engine).await
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE) so
+    /// that no transaction can fail half-way on a lock upgrade.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self.engine {
+            Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.write.begin().await?,
+        })
+    }
+
+    /// A connection for reads outside any transaction.
+    pub async fn reader(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
+        Ok(self.read.acquire().await?)
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.read).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// Commits a write transaction.
+pub async fn commit(tx: Tx) -> Result<()> {
+    Ok(tx.commit().await?)
+}

@@ -1,0 +1,203 @@
+//! Mobile identities and the agent tokens bound to them.
+
+use crate::page::{self, Page, PageRequest};
+use crate::{Conn, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Mid {
+    pub id: String,
+    pub account_id: String,
+    pub sim_request_id: Option<String>,
+    pub contract_id: Option<String>,
+    pub number_id: String,
+    pub phone_number: String,
+    pub country: String,
+    pub capabilities: String,
+    pub status: String,
+    pub inbound_sip_uri: Option<String>,
+    /// JSON, the wire form of `ami_core::limits::Limits`.
+    pub limits: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub released_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, account_id, sim_request_id, contract_id, number_id, phone_number, country, capabilities, status, inbound_sip_uri, limits, created_at, updated_at, released_at";
+
+pub async fn insert(conn: &mut Conn, m: &Mid) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO mobile_identities (id, account_id, sim_request_id, contract_id, number_id, phone_number,
+                                        country, capabilities, status, inbound_sip_uri, limits, created_at,
+                                        updated_at, released_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&m.id)
+    .bind(&m.account_id)
+    .bind(&m.sim_request_id)
+    .bind(&m.contract_id)
+    .bind(&m.number_id)
+    .bind(&m.phone_number)
+    .bind(&m.country)
+    .bind(&m.capabilities)
+    .bind(&m.status)
+    .bind(&m.inbound_sip_uri)
+    .bind(&m.limits)
+    .bind(m.created_at)
+    .bind(m.updated_at)
+    .bind(m.released_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut Conn, account_id: &str, id: &str) -> Result<Option<Mid>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM mobile_identities WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn list(conn: &mut Conn, account_id: &str, req: &PageRequest) -> Result<Page<Mid>> {
+    let rows: Vec<Mid> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM mobile_identities WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(account_id)
+    .bind(page::cursor_bound(req))
+    .bind(req.limit + 1)
+    .fetch_all(conn)
+    .await?;
+    Ok(page::finish(rows, req.limit, |m| &m.id))
+}
+
+pub async fn set_inbound_sip_uri(conn: &mut Conn, account_id: &str, id: &str, uri: Option<&str>, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE mobile_identities SET inbound_sip_uri = $3, updated_at = $4
+         WHERE account_id = $1 AND id = $2 AND status <> 'released'",
+    )
+    .bind(account_id)
+    .bind(id)
+    .bind(uri)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn set_limits(conn: &mut Conn, account_id: &str, id: &str, limits: &str, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE mobile_identities SET limits = $3, updated_at = $4
+         WHERE account_id = $1 AND id = $2 AND status <> 'released'",
+    )
+    .bind(account_id)
+    .bind(id)
+    .bind(limits)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn set_status(conn: &mut Conn, account_id: &str, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
+    let released_at = (to == "released").then_some(now);
+    let r = sqlx::query(
+        "UPDATE mobile_identities SET status = $4, updated_at = $5, released_at = COALESCE($6, released_at)
+         WHERE account_id = $1 AND id = $2 AND status = $3",
+    )
+    .bind(account_id)
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(now)
+    .bind(released_at)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AgentToken {
+    pub id: String,
+    pub account_id: String,
+    pub mid_id: String,
+    pub token_prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn insert_token(
+    conn: &mut Conn,
+    account_id: &str,
+    mid_id: &str,
+    token_hash: &str,
+    token_prefix: &str,
+    now: i64,
+) -> Result<String> {
+    let id = ami_core::id::new_id_at("tok", now);
+    sqlx::query(
+        "INSERT INTO agent_tokens (id, account_id, mid_id, token_hash, token_prefix, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(account_id)
+    .bind(mid_id)
+    .bind(token_hash)
+    .bind(token_prefix)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Revokes every live token of the MID; returns how many.
+pub async fn revoke_tokens(conn: &mut Conn, account_id: &str, mid_id: &str, now: i64) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE agent_tokens SET revoked_at = $3 WHERE account_id = $1 AND mid_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(account_id)
+    .bind(mid_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Everything an agent request needs to know about its caller, in one indexed read.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AgentPrincipal {
+    pub token_id: String,
+    pub token_prefix: String,
+    pub token_created_at: i64,
+    pub account_id: String,
+    pub account_status: String,
+    pub mid_id: String,
+    pub mid_status: String,
+}
+
+pub async fn agent_by_token_hash(conn: &mut Conn, token_hash: &str) -> Result<Option<AgentPrincipal>> {
+    Ok(sqlx::query_as(
+        "SELECT t.id AS token_id, t.token_prefix, t.created_at AS token_created_at,
+                a.id AS account_id, a.status AS account_status, m.id AS mid_id, m.status AS mid_status
+         FROM agent_tokens t
+         JOIN mobile_identities m ON m.id = t.mid_id AND m.account_id = t.account_id
+         JOIN accounts a ON a.id = t.account_id
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Every stored agent token of an account (hashes excluded), for inspections in tests.
+pub async fn tokens_of_mid(conn: &mut Conn, account_id: &str, mid_id: &str) -> Result<Vec<AgentToken>> {
+    Ok(sqlx::query_as(
+        "SELECT id, account_id, mid_id, token_prefix, created_at, revoked_at FROM agent_tokens
+         WHERE account_id = $1 AND mid_id = $2 ORDER BY id",
+    )
+    .bind(account_id)
+    .bind(mid_id)
+    .fetch_all(conn)
+    .await?)
+}

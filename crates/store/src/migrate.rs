@@ -1,0 +1,49 @@
+//! Embedded, ordered migrations per engine, recorded in `schema_migrations`.
+
+use sqlx::AnyPool;
+
+use crate::{Engine, Result};
+
+const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
+const POSTGRES: &[(i64, &str)] =
+    &[(1, include_str!("../migrations/postgres/0001_foundation.sql"))];
+
+/// Applies what is missing; returns the versions applied now.
+pub(crate) async fn run(pool: &AnyPool, engine: Engine) -> Result<Vec<i64>> {
+    let steps = match engine {
+        Engine::Sqlite => SQLITE,
+        Engine::Postgres => POSTGRES,
+    };
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let mut applied = Vec::new();
+    for (version, sql) in steps {
+        let mut tx = match engine {
+            Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => pool.begin().await?,
+        };
+        if engine == Engine::Postgres {
+            // Replicas starting together migrate one at a time.
+            sqlx::query("SELECT pg_advisory_xact_lock(7274730001)").execute(&mut *tx).await?;
+        }
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_none() {
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(ami_core::time::now_ms())
+                .execute(&mut *tx)
+                .await?;
+            applied.push(*version);
+        }
+        tx.commit().await?;
+    }
+    Ok(applied)
+}

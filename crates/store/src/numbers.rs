@@ -1,0 +1,144 @@
+//! The number inventory: available → assigned → quarantined → (after the cooling period) reused.
+
+use crate::page::{self, Page, PageRequest};
+use crate::{Conn, Engine, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Number {
+    pub id: String,
+    pub phone_number: String,
+    pub country: String,
+    pub status: String,
+    pub mid_id: Option<String>,
+    pub quarantined_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, phone_number, country, status, mid_id, quarantined_until, created_at, updated_at";
+
+/// Inserts numbers not already present; returns how many were new.
+pub async fn insert_many(conn: &mut Conn, country: &str, numbers: &[String], now: i64) -> Result<u64> {
+    let mut added = 0;
+    for n in numbers {
+        let r = sqlx::query(
+            "INSERT INTO numbers (id, phone_number, country, status, created_at, updated_at)
+             VALUES ($1, $2, $3, 'available', $4, $4) ON CONFLICT (phone_number) DO NOTHING",
+        )
+        .bind(ami_core::id::new_id_at("num", now))
+        .bind(n)
+        .bind(country)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        added += r.rows_affected();
+    }
+    Ok(added)
+}
+
+pub async fn count_for_country(conn: &mut Conn, country: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM numbers WHERE country = $1")
+        .bind(country)
+        .fetch_one(conn)
+        .await?)
+}
+
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<Number>> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM numbers WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn by_phone(conn: &mut Conn, phone: &str) -> Result<Option<Number>> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM numbers WHERE phone_number = $1"))
+        .bind(phone)
+        .fetch_optional(conn)
+        .await?)
+}
+
+pub async fn list(
+    conn: &mut Conn,
+    status: Option<&str>,
+    country: Option<&str>,
+    req: &PageRequest,
+) -> Result<Page<Number>> {
+    let rows: Vec<Number> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM numbers
+         WHERE id < $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR country = $3)
+         ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(page::cursor_bound(req))
+    .bind(status)
+    .bind(country)
+    .bind(req.limit + 1)
+    .fetch_all(conn)
+    .await?;
+    Ok(page::finish(rows, req.limit, |n| &n.id))
+}
+
+/// Takes one free number of the country: available, or quarantined past its cooling period.
+pub async fn allocate(conn: &mut Conn, engine: Engine, country: &str, mid_id: &str, now: i64) -> Result<Option<Number>> {
+    for status in ["available", "quarantined"] {
+        let candidate: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM numbers
+             WHERE country = $1 AND status = $2 AND ($2 = 'available' OR quarantined_until <= $3)
+             ORDER BY id LIMIT 1{}",
+            engine.skip_locked()
+        ))
+        .bind(country)
+        .bind(status)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = candidate {
+            let n: Option<Number> = sqlx::query_as(&format!(
+                "UPDATE numbers SET status = 'assigned', mid_id = $2, quarantined_until = NULL, updated_at = $3
+                 WHERE id = $1 RETURNING {COLUMNS}"
+            ))
+            .bind(&id)
+            .bind(mid_id)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            return Ok(n);
+        }
+    }
+    Ok(None)
+}
+
+/// Moves a number between states; false when it was not in `from`.
+pub async fn set_status(
+    conn: &mut Conn,
+    id: &str,
+    from: &str,
+    to: &str,
+    quarantined_until: Option<i64>,
+    now: i64,
+) -> Result<bool> {
+    let keep_mid = to == "assigned";
+    let r = sqlx::query(
+        "UPDATE numbers SET status = $3, quarantined_until = $4, updated_at = $5,
+                            mid_id = CASE WHEN $6 = 1 THEN mid_id ELSE NULL END
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(quarantined_until)
+    .bind(now)
+    .bind(i64::from(keep_mid))
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Binds an assigned number to its MID.
+pub async fn assign(conn: &mut Conn, id: &str, mid_id: &str) -> Result<()> {
+    sqlx::query("UPDATE numbers SET mid_id = $2 WHERE id = $1 AND status = 'assigned'")
+        .bind(id)
+        .bind(mid_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
