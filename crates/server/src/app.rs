@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
-use ami_services::{Services, Settings, SystemClock};
+use ami_services::{Clock, Services, Settings, SystemClock};
 use ami_store::{OpenOptions, Store};
 
 use crate::config::Config;
@@ -133,12 +133,17 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
 
 /// Opens the store, bootstraps credentials and the sandbox pool, binds and serves.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// `start` with a clock of the caller's choosing (tests move time forward).
+pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let store = open_store(&config).await?;
     let admin_key = config.admin_key.as_ref().map(|k| k.expose().to_owned());
     let (admin_hash, generated_admin_key) = ami_services::auth::bootstrap_admin_key(&store, admin_key.as_deref()).await?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let services = Services::new(store, settings(&config, config.base_url(addr)), Arc::new(SystemClock), admin_hash);
+    let services = Services::new(store, settings(&config, config.base_url(addr)), clock, admin_hash);
     if let Some(key) = &config.api_key {
         services.ensure_default_account(key.expose()).await?;
     }

@@ -95,6 +95,7 @@ impl Services {
     pub async fn list_customers(&self, _: &AdminCaller, page: &PageRequest) -> Result<AccountList> {
         let mut conn = self.store.reader().await?;
         let p = accounts::list(&mut conn, page).await?;
+        self.audit_admin_read("accounts").await?;
         let accounts: Vec<AccountView> = p.items.into_iter().map(AccountView::from).collect();
         Ok(AccountList { count: accounts.len(), accounts, next_cursor: p.next_cursor })
     }
@@ -220,6 +221,7 @@ impl Services {
         }
         let mut conn = self.store.reader().await?;
         let p = numbers::list(&mut conn, status, country, page).await?;
+        self.audit_admin_read("numbers").await?;
         let numbers: Vec<NumberView> = p.items.into_iter().map(NumberView::from).collect();
         Ok(NumberList { count: numbers.len(), numbers, next_cursor: p.next_cursor })
     }
@@ -314,6 +316,23 @@ impl Services {
             .await?;
         ami_store::commit(tx).await?;
         Ok(activated)
+    }
+}
+
+impl Services {
+    /// Every admin call leaves an audit row, reads included (PROTOCOL §3.2).
+    pub(crate) async fn audit_admin_read(&self, resource: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        self.audit(
+            &mut tx,
+            &Actor::Admin,
+            "admin_read",
+            Subject { account_id: None, entity_type: resource, entity_id: resource, mid: None },
+            json!({"resource": resource}),
+        )
+        .await?;
+        ami_store::commit(tx).await?;
+        Ok(())
     }
 }
 

@@ -64,7 +64,9 @@ impl Services {
         filter: &audit::Filter,
         page: &PageRequest,
     ) -> Result<EventList> {
-        self.events(None, filter, page).await
+        let list = self.events(None, filter, page).await?;
+        self.audit_admin_read("events").await?;
+        Ok(list)
     }
 
     async fn events(&self, account: Option<&str>, filter: &audit::Filter, page: &PageRequest) -> Result<EventList> {

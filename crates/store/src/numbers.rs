@@ -19,19 +19,24 @@ const COLUMNS: &str = "id, phone_number, country, status, mid_id, quarantined_un
 
 /// Inserts numbers not already present; returns how many were new.
 pub async fn insert_many(conn: &mut Conn, country: &str, numbers: &[String], now: i64) -> Result<u64> {
+    // Multi-row statements: one round trip per chunk instead of per number.
+    const CHUNK: usize = 200;
     let mut added = 0;
-    for n in numbers {
-        let r = sqlx::query(
-            "INSERT INTO numbers (id, phone_number, country, status, created_at, updated_at)
-             VALUES ($1, $2, $3, 'available', $4, $4) ON CONFLICT (phone_number) DO NOTHING",
-        )
-        .bind(ami_core::id::new_id_at("num", now))
-        .bind(n)
-        .bind(country)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        added += r.rows_affected();
+    for chunk in numbers.chunks(CHUNK) {
+        let mut sql = String::from("INSERT INTO numbers (id, phone_number, country, status, created_at, updated_at) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let b = i * 2;
+            sql.push_str(&format!("(${}, ${}, $1, 'available', $2, $2)", b + 3, b + 4));
+        }
+        sql.push_str(" ON CONFLICT (phone_number) DO NOTHING");
+        let mut q = sqlx::query(&sql).bind(country).bind(now);
+        for n in chunk {
+            q = q.bind(ami_core::id::new_id_at("num", now)).bind(n);
+        }
+        added += q.execute(&mut *conn).await?.rows_affected();
     }
     Ok(added)
 }

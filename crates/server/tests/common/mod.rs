@@ -1,0 +1,207 @@
+//! The test harness: a real server on 127.0.0.1:0 over SQLite, and over PostgreSQL whenever
+//! `AMI_TEST_DATABASE_URL` is set (a fresh database per server).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use ami_server::app::{self, Running};
+use ami_server::config::Config;
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL too when the environment names a server.
+pub fn engines() -> Vec<Engine> {
+    let mut e = vec![Engine::Sqlite];
+    if std::env::var("AMI_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        e.push(Engine::Postgres);
+    }
+    e
+}
+
+/// A clock the test moves by hand.
+pub struct TestClock(pub AtomicI64);
+
+impl ami_services::Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl TestClock {
+    pub fn advance_days(&self, days: i64) {
+        self.0.fetch_add(days * 86_400_000, Ordering::SeqCst);
+    }
+}
+
+pub struct TestServer {
+    pub engine: Engine,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub running: Running,
+    pub database_url: String,
+    pub clock: Arc<TestClock>,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh, empty PostgreSQL database named after the base one.
+pub async fn fresh_pg_database() -> String {
+    use sqlx::Connection;
+    let base = std::env::var("AMI_TEST_DATABASE_URL").expect("AMI_TEST_DATABASE_URL");
+    let (server, base_db) = base.rsplit_once('/').expect("database url with a database name");
+    let base_db = base_db.split('?').next().unwrap_or(base_db);
+    let name = format!("{base_db}_t_{}", ami_core::id::new_id("x").trim_start_matches("x_"));
+    let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to AMI_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.expect("create database");
+    format!("{server}/{name}")
+}
+
+impl TestServer {
+    pub async fn start(engine: Engine) -> TestServer {
+        Self::start_with(engine, &[]).await
+    }
+
+    pub async fn start_with(engine: Engine, extra_env: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match engine {
+            Engine::Sqlite => format!("sqlite://{}/ami.db", dir.path().display()),
+            Engine::Postgres => fresh_pg_database().await,
+        };
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("AMI_LISTEN".into(), "127.0.0.1:0".into());
+        env.insert("DATABASE_URL".into(), database_url.clone());
+        env.insert("AMI_ADMIN_KEY".into(), ADMIN_KEY.into());
+        env.insert(
+            "AMI_SANDBOX_POOL".into(),
+            r#"[{country = "ES", from = "+34600000000", count = 40}, {country = "CO", from = "+573000000000", count = 10}]"#.into(),
+        );
+        for (k, v) in extra_env {
+            env.insert((*k).into(), (*v).into());
+        }
+        let config = Config::load_from(&env).expect("test configuration");
+        let clock = Arc::new(TestClock(AtomicI64::new(ami_core::time::now_ms())));
+        let running = app::start_with_clock(config, clock.clone()).await.expect("server starts");
+        let base = format!("http://{}", running.addr);
+        TestServer {
+            engine,
+            base,
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            running,
+            database_url,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Sends a request; `body` None means no body at all.
+    pub async fn call(&self, method: Method, path: &str, credential: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(c) = credential {
+            req = req.bearer_auth(c);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, credential: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(credential), None).await
+    }
+
+    pub async fn post(&self, path: &str, credential: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(credential), Some(body)).await
+    }
+
+    /// A new customer account; returns (account id, api key).
+    pub async fn customer(&self, name: &str) -> (String, String) {
+        let (s, v) = self.post("/v1/admin/customers", ADMIN_KEY, json!({"name": name})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        (v["id"].as_str().unwrap().to_owned(), v["api_key"].as_str().unwrap().to_owned())
+    }
+
+    /// Runs the six contracting steps; returns every id and the agent token.
+    pub async fn provision(&self, key: &str) -> Flow {
+        let (s, r) = self.post("/v1/sim-requests", key, json!({"country": "ES"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        let sim_request = r["sim_request"]["id"].as_str().unwrap().to_owned();
+        let offer = r["offer"]["id"].as_str().unwrap().to_owned();
+        let (s, v) = self.post(&format!("/v1/offers/{offer}/accept"), key, json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = self.post(&format!("/v1/sim-requests/{sim_request}/customer-data"), key, customer_data()).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let customer = v["customer"]["id"].as_str().unwrap().to_owned();
+        let (s, v) = self.post("/v1/contracts", key, json!({"offer_id": offer, "customer_id": customer})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let contract = v["id"].as_str().unwrap().to_owned();
+        let signature_url = v["signature_url"].as_str().unwrap().to_owned();
+        let (s, v) = self.post(&format!("/v1/contracts/{contract}/mock-sign"), key, json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = self.post("/v1/mobile-identities/activate", key, json!({"contract_id": contract})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        Flow {
+            sim_request,
+            offer,
+            customer,
+            contract,
+            signature_url,
+            mid: v["id"].as_str().unwrap().to_owned(),
+            agent_token: v["agent_token"].as_str().unwrap().to_owned(),
+            phone_number: v["phone_number"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Number of audit events in the whole store (operator view, paged through).
+    pub async fn event_count(&self) -> usize {
+        let mut conn = self.running.services.store.reader().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&mut *conn).await.unwrap();
+        n as usize
+    }
+
+    pub async fn stop(self) {
+        self.running.shutdown.cancel();
+        let _ = self.running.task.await;
+        self.running.services.store.close().await;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub sim_request: String,
+    pub offer: String,
+    pub customer: String,
+    pub contract: String,
+    pub signature_url: String,
+    pub mid: String,
+    pub agent_token: String,
+    pub phone_number: String,
+}
+
+pub fn customer_data() -> Value {
+    json!({"customer": {
+        "legal_name": "Acme Robotics SL",
+        "tax_id": "B12345678",
+        "billing_email": "billing@acme.example",
+        "address": "Calle Mayor 1, Madrid",
+        "representative_name": "Ana Garcia",
+        "representative_phone": "+34 600 111 222"
+    }})
+}
