@@ -142,8 +142,14 @@ impl Limits {
         for (name, n) in COUNT_FIELDS.iter().zip(counts) {
             m.insert((*name).into(), json!(n));
         }
-        m.insert("monthly_budget_eur".into(), money::to_json(self.monthly_budget));
-        m.insert("allowed_country_prefixes".into(), json!(self.allowed_country_prefixes));
+        m.insert(
+            "monthly_budget_eur".into(),
+            money::to_json(self.monthly_budget),
+        );
+        m.insert(
+            "allowed_country_prefixes".into(),
+            json!(self.allowed_country_prefixes),
+        );
         Value::Object(m)
     }
 
@@ -221,8 +227,17 @@ mod tests {
             );
         }
         for field in COUNT_FIELDS {
-            for v in [json!(-1), json!(1.5), json!(MAX_COUNT + 1), json!("5"), json!(true)] {
-                assert_eq!(d.patched(&json!({field: v})), Err(LimitsError::Invalid(field)));
+            for v in [
+                json!(-1),
+                json!(1.5),
+                json!(MAX_COUNT + 1),
+                json!("5"),
+                json!(true),
+            ] {
+                assert_eq!(
+                    d.patched(&json!({field: v})),
+                    Err(LimitsError::Invalid(field))
+                );
             }
         }
         assert_eq!(

@@ -33,7 +33,11 @@ impl E164 {
         let parsed = phonenumber::parse(None, &self.0).ok()?;
         let calling_code = parsed.code().value();
         let iso = parsed.country().id().map(|id| id.as_ref().to_owned());
-        Some(Country { iso, calling_code, valid: phonenumber::is_valid(&parsed) })
+        Some(Country {
+            iso,
+            calling_code,
+            valid: phonenumber::is_valid(&parsed),
+        })
     }
 
     /// The country calling code with `+`, e.g. `+34`; what allowlists match on.
@@ -43,7 +47,9 @@ impl E164 {
 
     /// For audit payloads: country code and the last two digits, the rest masked.
     pub fn masked(&self) -> String {
-        let code_len = self.country().map_or(1, |c| c.calling_code.to_string().len());
+        let code_len = self
+            .country()
+            .map_or(1, |c| c.calling_code.to_string().len());
         let digits = &self.0[1..];
         let keep_tail = 2.min(digits.len().saturating_sub(code_len));
         let hidden = digits.len() - code_len - keep_tail;
@@ -77,8 +83,19 @@ mod tests {
 
     #[test]
     fn normalises_and_validates() {
-        assert_eq!(E164::parse("+34 (600) 12-34.56").map(|p| p.0), Ok("+34600123456".into()));
-        for bad in ["34600123456", "+0123456", "+12345", "+1234567890123456", "+34abc", "", "+"] {
+        assert_eq!(
+            E164::parse("+34 (600) 12-34.56").map(|p| p.0),
+            Ok("+34600123456".into())
+        );
+        for bad in [
+            "34600123456",
+            "+0123456",
+            "+12345",
+            "+1234567890123456",
+            "+34abc",
+            "",
+            "+",
+        ] {
             assert_eq!(E164::parse(bad), Err(InvalidPhone), "{bad}");
         }
     }
@@ -86,7 +103,10 @@ mod tests {
     #[test]
     fn country_comes_from_the_numbering_plan() {
         let es = E164::parse("+34600123456").unwrap().country().unwrap();
-        assert_eq!((es.iso.as_deref(), es.calling_code, es.valid), (Some("ES"), 34, true));
+        assert_eq!(
+            (es.iso.as_deref(), es.calling_code, es.valid),
+            (Some("ES"), 34, true)
+        );
         let co = E164::parse("+573001234567").unwrap().country().unwrap();
         assert_eq!(co.iso.as_deref(), Some("CO"));
         // +1 is shared by many regions: the plan tells them apart.
@@ -96,6 +116,9 @@ mod tests {
 
     #[test]
     fn masks_all_but_country_and_tail() {
-        assert_eq!(E164::parse("+34600123456").unwrap().masked(), "+34*******56");
+        assert_eq!(
+            E164::parse("+34600123456").unwrap().masked(),
+            "+34*******56"
+        );
     }
 }

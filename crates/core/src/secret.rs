@@ -59,7 +59,14 @@ pub fn display_prefix(secret: &str) -> String {
 
 /// Prefix plus the last four characters: enough for a person to tell keys apart.
 pub fn hint(secret: &str) -> String {
-    let last: String = secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let last: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("{}…{last}", display_prefix(secret))
 }
 

@@ -20,7 +20,9 @@ pub fn validate(uri: &str) -> Result<(), InvalidSipUri> {
     let (addr, params) = rest.split_once(';').unwrap_or((rest, ""));
     let (user, hostport) = addr.split_once('@').ok_or(InvalidSipUri("missing user@"))?;
     let user_ok = !user.is_empty()
-        && user.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/%".contains(&b));
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/%".contains(&b));
     if !user_ok {
         return Err(InvalidSipUri("invalid user part"));
     }
@@ -28,13 +30,12 @@ pub fn validate(uri: &str) -> Result<(), InvalidSipUri> {
     if !valid_host(host) {
         return Err(InvalidSipUri("invalid host"));
     }
-    if let Some(p) = port {
-        if !p.parse::<u16>().is_ok_and(|n| n > 0) {
-            return Err(InvalidSipUri("invalid port"));
-        }
+    if port.is_some_and(|p| !p.parse::<u16>().is_ok_and(|n| n > 0)) {
+        return Err(InvalidSipUri("invalid port"));
     }
     let params_ok = params.split(';').filter(|p| !p.is_empty()).all(|p| {
-        p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()%=".contains(&b))
+        p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()%=".contains(&b))
     });
     if !params_ok {
         return Err(InvalidSipUri("invalid parameters"));
@@ -44,13 +45,18 @@ pub fn validate(uri: &str) -> Result<(), InvalidSipUri> {
 
 fn split_host_port(s: &str) -> Result<(&str, Option<&str>), InvalidSipUri> {
     if let Some(v6) = s.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or(InvalidSipUri("unclosed IPv6 literal"))?;
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or(InvalidSipUri("unclosed IPv6 literal"))?;
         if host.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(InvalidSipUri("invalid IPv6 literal"));
         }
         return match after {
             "" => Ok((s, None)),
-            p => p.strip_prefix(':').map(|p| (s, Some(p))).ok_or(InvalidSipUri("invalid port")),
+            p => p
+                .strip_prefix(':')
+                .map(|p| (s, Some(p)))
+                .ok_or(InvalidSipUri("invalid port")),
         };
     }
     Ok(match s.split_once(':') {
@@ -70,7 +76,9 @@ fn valid_host(h: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 

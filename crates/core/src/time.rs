@@ -14,7 +14,9 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -26,8 +28,14 @@ mod tests {
     #[test]
     fn round_trip() {
         assert_eq!(rfc3339(1_764_410_400_123), "2025-11-29T10:00:00.123Z");
-        assert_eq!(parse_rfc3339("2025-11-29T10:00:00.123Z"), Some(1_764_410_400_123));
-        assert_eq!(parse_rfc3339("2025-11-29T11:00:00.123+01:00"), Some(1_764_410_400_123));
+        assert_eq!(
+            parse_rfc3339("2025-11-29T10:00:00.123Z"),
+            Some(1_764_410_400_123)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-11-29T11:00:00.123+01:00"),
+            Some(1_764_410_400_123)
+        );
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }

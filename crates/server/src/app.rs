@@ -51,32 +51,53 @@ impl utoipa::Modify for SecuritySchemes {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
         let components = api.components.get_or_insert_with(Default::default);
         let bearer = |desc: &str| {
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(desc)).build())
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(desc))
+                    .build(),
+            )
         };
-        components.add_security_scheme("bearerAuth", bearer("Customer API key: amik_live_ followed by 48 hex"));
-        components.add_security_scheme("agentBearer", bearer("Agent token: amiagt_live_ followed by 64 hex, bound to one MID"));
+        components.add_security_scheme(
+            "bearerAuth",
+            bearer("Customer API key: amik_live_ followed by 48 hex"),
+        );
+        components.add_security_scheme(
+            "agentBearer",
+            bearer("Agent token: amiagt_live_ followed by 64 hex, bound to one MID"),
+        );
         components.add_security_scheme("adminKey", bearer("The operator master key"));
         components.add_security_scheme(
             "telcoKey",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description("X-Telco-Key", "Carrier partner key"))),
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Telco-Key",
+                "Carrier partner key",
+            ))),
         );
     }
 }
 
 /// The router and the OpenAPI document it was built with.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::router()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::router())
+        .split_for_parts()
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {
     let (router, _) = api();
-    let limits = (json::BodyLimit(config.body_limit_bytes), json::MaxJsonDepth(config.max_json_depth));
+    let limits = (
+        json::BodyLimit(config.body_limit_bytes),
+        json::MaxJsonDepth(config.max_json_depth),
+    );
     router
         .fallback(hygiene::fallback)
         .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(axum::Extension(limits.0))
         .layer(axum::Extension(limits.1))
-        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            config.body_limit_bytes,
+        ))
         .layer(hygiene::timeout_layer(config.request_timeout()))
         .layer(from_fn(hygiene::json_errors))
         .layer(from_fn(hygiene::security_headers))
@@ -140,21 +161,33 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let store = open_store(&config).await?;
     let admin_key = config.admin_key.as_ref().map(|k| k.expose().to_owned());
-    let (admin_hash, generated_admin_key) = ami_services::auth::bootstrap_admin_key(&store, admin_key.as_deref()).await?;
+    let (admin_hash, generated_admin_key) =
+        ami_services::auth::bootstrap_admin_key(&store, admin_key.as_deref()).await?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let services = Services::new(store, settings(&config, config.base_url(addr)), clock, admin_hash);
+    let services = Services::new(
+        store,
+        settings(&config, config.base_url(addr)),
+        clock,
+        admin_hash,
+    );
     if let Some(key) = &config.api_key {
         services.ensure_default_account(key.expose()).await?;
     }
     if config.sandbox {
         for range in &config.sandbox_pool {
-            services.seed_sandbox_pool(&range.country, range.from.as_str(), range.count as usize).await?;
+            services
+                .seed_sandbox_pool(&range.country, range.from.as_str(), range.count as usize)
+                .await?;
         }
     }
     let (_, api) = api();
     let openapi_json = serde_json::to_string_pretty(&api)?;
-    let pages = Pages { llms_txt: pages::llms::render(&api), docs_html: pages::docs::render(&api), openapi_json };
+    let pages = Pages {
+        llms_txt: pages::llms::render(&api),
+        docs_html: pages::docs::render(&api),
+        openapi_json,
+    };
     let state = AppState {
         services: services.clone(),
         pages: Arc::new(pages),
@@ -164,6 +197,17 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     };
     let app = router(state, &config);
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(crate::serve::run(listener, app, config.header_read_timeout(), shutdown.clone()));
-    Ok(Running { addr, shutdown, task, generated_admin_key, services })
+    let task = tokio::spawn(crate::serve::run(
+        listener,
+        app,
+        config.header_read_timeout(),
+        shutdown.clone(),
+    ));
+    Ok(Running {
+        addr,
+        shutdown,
+        task,
+        generated_admin_key,
+        services,
+    })
 }

@@ -13,7 +13,11 @@ use crate::app;
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "ami", version, about = "AMI: an AI agent's own phone number, contracted by a human, audited end to end")]
+#[command(
+    name = "ami",
+    version,
+    about = "AMI: an AI agent's own phone number, contracted by a human, audited end to end"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -119,7 +123,12 @@ fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// Services for one-shot commands: the store, no listener, no admin key needed.
 async fn offline_services(config: &Config) -> anyhow::Result<Services> {
     let store = app::open_store(config).await?;
-    Ok(Services::new(store, app::settings(config, config.base_url(config.listen)), Arc::new(SystemClock), String::new()))
+    Ok(Services::new(
+        store,
+        app::settings(config, config.base_url(config.listen)),
+        Arc::new(SystemClock),
+        String::new(),
+    ))
 }
 
 fn refused(e: ami_services::Error) -> anyhow::Error {
@@ -130,24 +139,64 @@ pub async fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Result
     let s = offline_services(config).await?;
     let admin = AdminCaller;
     match command {
-        AdminCommand::CreateCustomer { name, billing_email } => {
-            print(&s.create_customer(&admin, NewCustomer { name: Some(name), billing_email }).await.map_err(refused)?)
-        }
-        AdminCommand::RotateKey { account_id } => print(&s.rotate_customer_key(&admin, &account_id).await.map_err(refused)?),
-        AdminCommand::Suspend { account_id, reason } => {
-            print(&s.suspend_customer(&admin, &account_id, Reason { reason }).await.map_err(refused)?)
-        }
-        AdminCommand::Activate { account_id } => {
-            print(&s.activate_customer(&admin, &account_id, Reason::default()).await.map_err(refused)?)
-        }
-        AdminCommand::Numbers { command: NumbersCommand::Add(a) } => {
+        AdminCommand::CreateCustomer {
+            name,
+            billing_email,
+        } => print(
+            &s.create_customer(
+                &admin,
+                NewCustomer {
+                    name: Some(name),
+                    billing_email,
+                },
+            )
+            .await
+            .map_err(refused)?,
+        ),
+        AdminCommand::RotateKey { account_id } => print(
+            &s.rotate_customer_key(&admin, &account_id)
+                .await
+                .map_err(refused)?,
+        ),
+        AdminCommand::Suspend { account_id, reason } => print(
+            &s.suspend_customer(&admin, &account_id, Reason { reason })
+                .await
+                .map_err(refused)?,
+        ),
+        AdminCommand::Activate { account_id } => print(
+            &s.activate_customer(&admin, &account_id, Reason::default())
+                .await
+                .map_err(refused)?,
+        ),
+        AdminCommand::Numbers {
+            command: NumbersCommand::Add(a),
+        } => {
             let numbers = (!a.numbers.is_empty()).then_some(a.numbers);
-            let input = LoadNumbers { country: Some(a.country), numbers, from: a.from, to: a.to };
+            let input = LoadNumbers {
+                country: Some(a.country),
+                numbers,
+                from: a.from,
+                to: a.to,
+            };
             print(&s.load_numbers(&admin, input).await.map_err(refused)?)
         }
-        AdminCommand::Numbers { command: NumbersCommand::List { status, country, limit } } => {
-            let page = PageRequest { limit: limit.clamp(1, 10_000), cursor: None };
-            print(&s.list_numbers(&admin, status.as_deref(), country.as_deref(), &page).await.map_err(refused)?)
+        AdminCommand::Numbers {
+            command:
+                NumbersCommand::List {
+                    status,
+                    country,
+                    limit,
+                },
+        } => {
+            let page = PageRequest {
+                limit: limit.clamp(1, 10_000),
+                cursor: None,
+            };
+            print(
+                &s.list_numbers(&admin, status.as_deref(), country.as_deref(), &page)
+                    .await
+                    .map_err(refused)?,
+            )
         }
     }
 }

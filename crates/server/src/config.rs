@@ -78,11 +78,15 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix_len)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix_len)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -198,9 +202,17 @@ impl Config {
         }
         merge_env(&mut table, &mut origin, env, &mut errors);
 
-        let mut r = Reader { table: &table, origin: &origin, errors: &mut errors };
+        let mut r = Reader {
+            table: &table,
+            origin: &origin,
+            errors: &mut errors,
+        };
         let config = r.build();
-        if errors.is_empty() { Ok(config) } else { Err(ConfigErrors(errors)) }
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -285,7 +297,8 @@ impl Config {
                 })
                 .collect(),
         };
-        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
+        toml::to_string(&shown)
+            .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
     }
 }
 
@@ -297,7 +310,10 @@ impl fmt::Debug for Config {
             .field("admin_key", &self.admin_key)
             .field("api_key", &self.api_key)
             .field("telco_inbound_key", &self.telco_inbound_key)
-            .field("allow_insecure_db_permissions", &self.allow_insecure_db_permissions)
+            .field(
+                "allow_insecure_db_permissions",
+                &self.allow_insecure_db_permissions,
+            )
             .field("db_max_connections", &self.db_max_connections)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("request_timeout_ms", &self.request_timeout_ms)
@@ -361,7 +377,11 @@ pub fn redact_database_url(url: &str) -> String {
 }
 
 fn shown_secret(s: &Option<Secret>) -> String {
-    if s.is_some() { REDACTED.to_owned() } else { String::new() }
+    if s.is_some() {
+        REDACTED.to_owned()
+    } else {
+        String::new()
+    }
 }
 
 fn units(micros: Micros) -> f64 {
@@ -438,7 +458,9 @@ fn merge_env(
             },
             None => continue,
         };
-        let Some(default) = table.get(&key) else { continue };
+        let Some(default) = table.get(&key) else {
+            continue;
+        };
         match env_value(default, raw) {
             Ok(value) => {
                 table.insert(key.clone(), value);
@@ -447,15 +469,16 @@ fn merge_env(
             Err(why) => errors.push(format!("{var}: {why}")),
         }
     }
-    if !env.contains_key("AMI_LISTEN") {
-        if let Some(port) = env.get("PORT") {
-            match port.trim().parse::<u16>() {
-                Ok(port) => {
-                    table.insert("listen".into(), toml::Value::String(format!("0.0.0.0:{port}")));
-                    origin.insert("listen".into(), "PORT".into());
-                }
-                Err(_) => errors.push(format!("PORT: `{}` is not a port number", shown(port))),
+    if let Some(port) = env.get("PORT").filter(|_| !env.contains_key("AMI_LISTEN")) {
+        match port.trim().parse::<u16>() {
+            Ok(port) => {
+                table.insert(
+                    "listen".into(),
+                    toml::Value::String(format!("0.0.0.0:{port}")),
+                );
+                origin.insert("listen".into(), "PORT".into());
             }
+            Err(_) => errors.push(format!("PORT: `{}` is not a port number", shown(port))),
         }
     }
 }
@@ -471,9 +494,16 @@ fn env_value(default: &toml::Value, raw: &str) -> Result<toml::Value, String> {
         },
         _ => {
             let doc = format!("v = {raw}");
-            let mut parsed: toml::Table = toml::from_str(&doc)
-                .map_err(|e| format!("not a TOML {}: {}", default.type_str(), syntax_error(&e, &doc)))?;
-            parsed.remove("v").ok_or_else(|| "not a TOML value".to_owned())
+            let mut parsed: toml::Table = toml::from_str(&doc).map_err(|e| {
+                format!(
+                    "not a TOML {}: {}",
+                    default.type_str(),
+                    syntax_error(&e, &doc)
+                )
+            })?;
+            parsed
+                .remove("v")
+                .ok_or_else(|| "not a TOML value".to_owned())
         }
     }
 }
@@ -503,7 +533,10 @@ impl<'a> Reader<'a> {
     }
 
     fn wrong_type(&mut self, key: &str, expected: &str, got: &toml::Value) {
-        self.fail(key, format!("expected {expected}, found {}", got.type_str()));
+        self.fail(
+            key,
+            format!("expected {expected}, found {}", got.type_str()),
+        );
     }
 
     fn string(&mut self, key: &str) -> String {
@@ -574,7 +607,10 @@ impl<'a> Reader<'a> {
     fn build(&mut self) -> Config {
         let listen_raw = self.string("listen");
         let listen = parse_listen(&listen_raw).unwrap_or_else(|| {
-            self.fail("listen", format!("`{}` is not a host:port address", shown(&listen_raw)));
+            self.fail(
+                "listen",
+                format!("`{}` is not a host:port address", shown(&listen_raw)),
+            );
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
 
@@ -595,10 +631,17 @@ impl<'a> Reader<'a> {
 
         let subnets_raw = self.string("webhook_allow_subnets");
         let mut webhook_allow_subnets = Vec::new();
-        for part in subnets_raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in subnets_raw
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             match Cidr::parse(part) {
                 Some(c) => webhook_allow_subnets.push(c),
-                None => self.fail("webhook_allow_subnets", format!("`{}` is not a CIDR", shown(part))),
+                None => self.fail(
+                    "webhook_allow_subnets",
+                    format!("`{}` is not a CIDR", shown(part)),
+                ),
             }
         }
 
@@ -640,7 +683,12 @@ impl<'a> Reader<'a> {
 
     fn countries(&mut self) -> Vec<Country> {
         let raw = self.array_of::<CountryRaw>("countries");
-        if self.table.get("countries").and_then(toml::Value::as_array).is_some_and(|a| a.is_empty()) {
+        if self
+            .table
+            .get("countries")
+            .and_then(toml::Value::as_array)
+            .is_some_and(|a| a.is_empty())
+        {
             self.fail("countries", "the catalogue needs at least one country");
         }
         let mut out: Vec<Country> = Vec::new();
@@ -648,25 +696,42 @@ impl<'a> Reader<'a> {
             let key = format!("countries[{i}]");
             let before = self.errors.len();
             if !(c.code.len() == 2 && c.code.bytes().all(|b| b.is_ascii_uppercase())) {
-                self.fail(&key, format!("code `{}` is not an ISO 3166 alpha-2 code", shown(&c.code)));
+                self.fail(
+                    &key,
+                    format!("code `{}` is not an ISO 3166 alpha-2 code", shown(&c.code)),
+                );
             } else if out.iter().any(|o| o.code == c.code) {
                 self.fail(&key, format!("duplicate country code `{}`", c.code));
             }
             let prefix_ok = c.msisdn_prefix.strip_prefix('+').is_some_and(|d| {
-                (1..=3).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+                (1..=3).contains(&d.len())
+                    && d.bytes().all(|b| b.is_ascii_digit())
+                    && !d.starts_with('0')
             });
             if !prefix_ok {
-                self.fail(&key, format!("msisdn_prefix `{}` is not a calling code like +34", shown(&c.msisdn_prefix)));
+                self.fail(
+                    &key,
+                    format!(
+                        "msisdn_prefix `{}` is not a calling code like +34",
+                        shown(&c.msisdn_prefix)
+                    ),
+                );
             }
             if c.name.trim().is_empty() {
                 self.fail(&key, "name is empty");
             }
             if !(c.currency.len() == 3 && c.currency.bytes().all(|b| b.is_ascii_uppercase())) {
-                self.fail(&key, format!("currency `{}` is not an ISO 4217 code", shown(&c.currency)));
+                self.fail(
+                    &key,
+                    format!("currency `{}` is not an ISO 4217 code", shown(&c.currency)),
+                );
             }
             let mut price = |name: &str, v: f64| {
                 money::from_units(v, MAX_PRICE_UNITS).unwrap_or_else(|| {
-                    self.fail(&key, format!("{name} must be a non-negative amount, got {v}"));
+                    self.fail(
+                        &key,
+                        format!("{name} must be a non-negative amount, got {v}"),
+                    );
                     0
                 })
             };
@@ -700,7 +765,14 @@ impl<'a> Reader<'a> {
         }
         for (i, v) in values.iter().enumerate() {
             if !allowed.contains(&v.as_str()) {
-                self.fail(key, format!("{field}: `{}` is not one of {}", shown(v), allowed.join(", ")));
+                self.fail(
+                    key,
+                    format!(
+                        "{field}: `{}` is not one of {}",
+                        shown(v),
+                        allowed.join(", ")
+                    ),
+                );
             } else if values[..i].contains(v) {
                 self.fail(key, format!("{field}: `{v}` is listed twice"));
             }
@@ -712,13 +784,22 @@ impl<'a> Reader<'a> {
         for (i, p) in self.array_of::<PoolRaw>("sandbox_pool") {
             let key = format!("sandbox_pool[{i}]");
             let Some(country) = countries.iter().find(|c| c.code == p.country) else {
-                self.fail(&key, format!("country `{}` is not in the countries catalogue", shown(&p.country)));
+                self.fail(
+                    &key,
+                    format!(
+                        "country `{}` is not in the countries catalogue",
+                        shown(&p.country)
+                    ),
+                );
                 continue;
             };
             let count = match u32::try_from(p.count) {
                 Ok(n) if (1..=1_000_000).contains(&n) => n,
                 _ => {
-                    self.fail(&key, format!("count must be between 1 and 1000000, got {}", p.count));
+                    self.fail(
+                        &key,
+                        format!("count must be between 1 and 1000000, got {}", p.count),
+                    );
                     continue;
                 }
             };
@@ -730,7 +811,13 @@ impl<'a> Reader<'a> {
                 }
             };
             if !from.as_str().starts_with(&country.msisdn_prefix) {
-                self.fail(&key, format!("from `{from}` does not start with {}", country.msisdn_prefix));
+                self.fail(
+                    &key,
+                    format!(
+                        "from `{from}` does not start with {}",
+                        country.msisdn_prefix
+                    ),
+                );
                 continue;
             }
             let digits = &from.as_str()[1..];
@@ -740,7 +827,10 @@ impl<'a> Reader<'a> {
             };
             let last = format!("+{}", first + u64::from(count) - 1);
             if last.len() != from.as_str().len() {
-                self.fail(&key, format!("the range from {from} overflows its number length"));
+                self.fail(
+                    &key,
+                    format!("the range from {from} overflows its number length"),
+                );
                 continue;
             }
             if let Err(why) = plausible_number(&last, &country.code) {
@@ -751,12 +841,20 @@ impl<'a> Reader<'a> {
             if let Some(other) = out.iter().find(|o| {
                 o.from.as_str().len() == from.as_str().len()
                     && o.first <= end
-                    && first <= o.first + u64::from(o.count) - 1
+                    && first < o.first + u64::from(o.count)
             }) {
-                self.fail(&key, format!("overlaps the range starting at {}", other.from));
+                self.fail(
+                    &key,
+                    format!("overlaps the range starting at {}", other.from),
+                );
                 continue;
             }
-            out.push(PoolRange { country: p.country, from, count, first });
+            out.push(PoolRange {
+                country: p.country,
+                from,
+                count,
+                first,
+            });
         }
         out
     }
@@ -767,7 +865,9 @@ fn plausible_number(raw: &str, country: &str) -> Result<E164, String> {
     let n = E164::parse(raw).map_err(|_| format!("`{}` is not an E.164 number", shown(raw)))?;
     match n.country() {
         Some(c) if c.valid && c.iso.as_deref() == Some(country) => Ok(n),
-        _ => Err(format!("{n} is not a valid {country} number per the numbering plan")),
+        _ => Err(format!(
+            "{n} is not a valid {country} number per the numbering plan"
+        )),
     }
 }
 
@@ -803,16 +903,23 @@ fn normalise_base_url(s: &str) -> Result<Option<String>, String> {
     if s.is_empty() {
         return Ok(None);
     }
-    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
     let ok = rest.is_some_and(|r| {
         !r.is_empty()
             && !r.starts_with('/')
-            && !r.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
+            && !r
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
     });
     if ok {
         Ok(Some(s.trim_end_matches('/').to_owned()))
     } else {
-        Err(format!("`{}` is not an http(s) URL without query", shown(s)))
+        Err(format!(
+            "`{}` is not an http(s) URL without query",
+            shown(s)
+        ))
     }
 }
 
@@ -872,7 +979,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn file(text: &str) -> tempfile::NamedTempFile {
@@ -887,18 +997,49 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.database_url, "sqlite://ami.db");
         assert!(c.admin_key.is_none() && c.api_key.is_none() && c.telco_inbound_key.is_none());
-        assert_eq!((c.db_max_connections, c.body_limit_bytes, c.max_json_depth), (8, 1_048_576, 32));
-        assert_eq!((c.request_timeout(), c.header_read_timeout()), (Duration::from_secs(30), Duration::from_secs(5)));
-        assert!(c.sandbox && c.mock_sign_enabled && c.metrics_public && !c.allow_insecure_db_permissions);
-        assert_eq!((c.offer_ttl_days, c.contract_ttl_days, c.number_quarantine_days, c.idempotency_ttl_hours), (7, 7, 30, 24));
+        assert_eq!(
+            (c.db_max_connections, c.body_limit_bytes, c.max_json_depth),
+            (8, 1_048_576, 32)
+        );
+        assert_eq!(
+            (c.request_timeout(), c.header_read_timeout()),
+            (Duration::from_secs(30), Duration::from_secs(5))
+        );
+        assert!(
+            c.sandbox
+                && c.mock_sign_enabled
+                && c.metrics_public
+                && !c.allow_insecure_db_permissions
+        );
+        assert_eq!(
+            (
+                c.offer_ttl_days,
+                c.contract_ttl_days,
+                c.number_quarantine_days,
+                c.idempotency_ttl_hours
+            ),
+            (7, 7, 30, 24)
+        );
         assert!(c.webhook_allow_subnets.is_empty() && c.public_base_url.is_none());
         assert_eq!(c.log, "info");
         let es = c.country("ES").unwrap();
-        assert_eq!((es.msisdn_prefix.as_str(), es.currency.as_str()), ("+34", "EUR"));
-        assert_eq!((es.monthly_price_micros, es.setup_fee_micros), (8_900_000, 5_000_000));
-        assert_eq!((es.sms_price_eur_micros, es.call_per_min_eur_micros), (70_000, 50_000));
+        assert_eq!(
+            (es.msisdn_prefix.as_str(), es.currency.as_str()),
+            ("+34", "EUR")
+        );
+        assert_eq!(
+            (es.monthly_price_micros, es.setup_fee_micros),
+            (8_900_000, 5_000_000)
+        );
+        assert_eq!(
+            (es.sms_price_eur_micros, es.call_per_min_eur_micros),
+            (70_000, 50_000)
+        );
         let co = c.country("CO").unwrap();
-        assert_eq!((co.monthly_price_micros, co.setup_fee_micros), (32_000_000_000, 18_000_000_000));
+        assert_eq!(
+            (co.monthly_price_micros, co.setup_fee_micros),
+            (32_000_000_000, 18_000_000_000)
+        );
         assert_eq!(co.sim_types, ["eSIM", "physical"]);
         assert_eq!(c.sandbox_pool.len(), 2);
         let es_pool = &c.sandbox_pool[0];
@@ -906,7 +1047,10 @@ mod tests {
         assert_eq!(numbers.len(), 10_000);
         assert_eq!(numbers.first().map(String::as_str), Some("+34600000000"));
         assert_eq!(numbers.last().map(String::as_str), Some("+34600009999"));
-        assert_eq!(c.base_url("0.0.0.0:9000".parse().unwrap()), "http://127.0.0.1:9000");
+        assert_eq!(
+            c.base_url("0.0.0.0:9000".parse().unwrap()),
+            "http://127.0.0.1:9000"
+        );
     }
 
     #[test]
@@ -916,8 +1060,15 @@ mod tests {
             for n in [p.numbers().next().unwrap(), p.numbers().last().unwrap()] {
                 let parsed = phonenumber::parse(None, &n).unwrap();
                 assert!(phonenumber::is_valid(&parsed), "{n}");
-                assert_eq!(parsed.number_type(&phonenumber::metadata::DATABASE), phonenumber::Type::Mobile, "{n}");
-                assert_eq!(parsed.country().id().map(|id| id.as_ref().to_owned()), Some(p.country.clone()));
+                assert_eq!(
+                    parsed.number_type(&phonenumber::metadata::DATABASE),
+                    phonenumber::Type::Mobile,
+                    "{n}"
+                );
+                assert_eq!(
+                    parsed.country().id().map(|id| id.as_ref().to_owned()),
+                    Some(p.country.clone())
+                );
             }
         }
     }
@@ -963,7 +1114,9 @@ mod tests {
 
     #[test]
     fn every_problem_is_listed_at_once() {
-        let f = file("bogus = 1\nalso_bogus = \"x\"\n[[countries]]\ncode = \"ES\"\nmsisdn_prefix = \"+34\"\nname = \"Spain\"\ncurrency = \"EUR\"\nmonthly_price = 1\nsetup_fee = 1\nsim_types = [\"eSIM\"]\ncapabilities = [\"sms\"]\nsms_price_eur = 0.1\ncall_per_min_eur = 0.1\n[[countries]]\ncode = \"ES\"\nmsisdn_prefix = \"+34\"\nname = \"Spain\"\ncurrency = \"EUR\"\nmonthly_price = -1\nsetup_fee = 1\nsim_types = [\"eSIM\"]\ncapabilities = [\"fax\"]\nsms_price_eur = 0.1\ncall_per_min_eur = 0.1\n");
+        let f = file(
+            "bogus = 1\nalso_bogus = \"x\"\n[[countries]]\ncode = \"ES\"\nmsisdn_prefix = \"+34\"\nname = \"Spain\"\ncurrency = \"EUR\"\nmonthly_price = 1\nsetup_fee = 1\nsim_types = [\"eSIM\"]\ncapabilities = [\"sms\"]\nsms_price_eur = 0.1\ncall_per_min_eur = 0.1\n[[countries]]\ncode = \"ES\"\nmsisdn_prefix = \"+34\"\nname = \"Spain\"\ncurrency = \"EUR\"\nmonthly_price = -1\nsetup_fee = 1\nsim_types = [\"eSIM\"]\ncapabilities = [\"fax\"]\nsms_price_eur = 0.1\ncall_per_min_eur = 0.1\n",
+        );
         let errs = Config::load_from(&env(&[
             ("AMI_CONFIG", f.path().to_str().unwrap()),
             ("AMI_LISTEN", "not an address"),
@@ -972,7 +1125,10 @@ mod tests {
             ("AMI_OFFER_TTL_DAYS", "-3"),
             ("AMI_WEBHOOK_ALLOW_SUBNETS", "10.0.0.0/33,garbage"),
             ("AMI_SANDBOX", "maybe"),
-            ("AMI_SANDBOX_POOL", r#"[{country = "ES", from = "+34123", count = 5}]"#),
+            (
+                "AMI_SANDBOX_POOL",
+                r#"[{country = "ES", from = "+34123", count = 5}]"#,
+            ),
         ]))
         .unwrap_err();
         let all = errs.to_string();
@@ -1013,17 +1169,28 @@ mod tests {
             ("AMI_ADMIN_KEY", "adm-SECRET-1"),
             ("AMI_API_KEY", "amik_live_SECRET-2"),
             ("AMI_TELCO_INBOUND_KEY", "telco-SECRET-3"),
-            ("DATABASE_URL", "postgres://ami:pg-SECRET-4@db:5432/ami?sslmode=require&password=pg-SECRET-5"),
+            (
+                "DATABASE_URL",
+                "postgres://ami:pg-SECRET-4@db:5432/ami?sslmode=require&password=pg-SECRET-5",
+            ),
         ]);
         let c = Config::load_from(&e).unwrap();
-        assert_eq!(c.admin_key.as_ref().map(Secret::expose), Some("adm-SECRET-1"));
+        assert_eq!(
+            c.admin_key.as_ref().map(Secret::expose),
+            Some("adm-SECRET-1")
+        );
         let debug = format!("{c:?} {c:#?}");
         let shown = c.redacted_toml();
         for text in [&debug, &shown] {
             assert!(!text.contains("SECRET"), "{text}");
             assert!(text.contains("<redacted>"), "{text}");
         }
-        assert!(shown.contains("postgres://ami:<redacted>@db:5432/ami?sslmode=require&password=<redacted>"), "{shown}");
+        assert!(
+            shown.contains(
+                "postgres://ami:<redacted>@db:5432/ami?sslmode=require&password=<redacted>"
+            ),
+            "{shown}"
+        );
         assert!(shown.contains("admin_key = \"<redacted>\""), "{shown}");
 
         // Unset secrets show as empty; the show output is itself a loadable config.
@@ -1033,25 +1200,47 @@ mod tests {
         let f = file(&shown);
         let again = Config::load_from(&env(&[("AMI_CONFIG", f.path().to_str().unwrap())])).unwrap();
         assert_eq!(again.countries.len(), 2);
-        assert_eq!(again.country("CO").unwrap().monthly_price_micros, 32_000_000_000);
+        assert_eq!(
+            again.country("CO").unwrap().monthly_price_micros,
+            32_000_000_000
+        );
 
         // A syntax error on a secret's line reports the position, not the line.
         let f = file("admin_key = \"adm-SECRET-6\nsandbox = true\n");
-        let errs = Config::load_from(&env(&[("AMI_CONFIG", f.path().to_str().unwrap())])).unwrap_err();
+        let errs =
+            Config::load_from(&env(&[("AMI_CONFIG", f.path().to_str().unwrap())])).unwrap_err();
         let text = format!("{errs} {errs:?}");
-        assert!(!text.contains("SECRET") && text.contains("line 1"), "{text}");
+        assert!(
+            !text.contains("SECRET") && text.contains("line 1"),
+            "{text}"
+        );
     }
 
     #[test]
     fn database_urls() {
         assert_eq!(normalise_database_url("ami.db").unwrap(), "sqlite://ami.db");
-        assert_eq!(normalise_database_url("./data/ami.db").unwrap(), "sqlite://./data/ami.db");
-        assert_eq!(normalise_database_url("sqlite::memory:").unwrap(), "sqlite::memory:");
-        assert_eq!(normalise_database_url("postgresql://h/db").unwrap(), "postgresql://h/db");
+        assert_eq!(
+            normalise_database_url("./data/ami.db").unwrap(),
+            "sqlite://./data/ami.db"
+        );
+        assert_eq!(
+            normalise_database_url("sqlite::memory:").unwrap(),
+            "sqlite::memory:"
+        );
+        assert_eq!(
+            normalise_database_url("postgresql://h/db").unwrap(),
+            "postgresql://h/db"
+        );
         assert!(normalise_database_url("").is_err());
         assert!(normalise_database_url("redis://h").is_err());
-        assert_eq!(redact_database_url("postgres://u:p@ss@h/db"), "postgres://u:<redacted>@h/db");
-        assert_eq!(redact_database_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_database_url("postgres://u:p@ss@h/db"),
+            "postgres://u:<redacted>@h/db"
+        );
+        assert_eq!(
+            redact_database_url("postgres://u@h/db"),
+            "postgres://u@h/db"
+        );
         assert_eq!(redact_database_url("sqlite://ami.db"), "sqlite://ami.db");
     }
 
@@ -1060,9 +1249,24 @@ mod tests {
         let c = Cidr::parse("10.1.0.0/16").unwrap();
         assert!(c.contains("10.1.255.1".parse().unwrap()));
         assert!(!c.contains("10.2.0.1".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-        assert!(Cidr::parse("fd00::/8").unwrap().contains("fd12::1".parse().unwrap()));
-        for bad in ["", "10.0.0.0/", "10.0.0.0/x", "::/129", "host/8", "10.0.0.0/+8"] {
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(
+            Cidr::parse("fd00::/8")
+                .unwrap()
+                .contains("fd12::1".parse().unwrap())
+        );
+        for bad in [
+            "",
+            "10.0.0.0/",
+            "10.0.0.0/x",
+            "::/129",
+            "host/8",
+            "10.0.0.0/+8",
+        ] {
             assert!(Cidr::parse(bad).is_none(), "{bad}");
         }
     }

@@ -3,7 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use ami_server::cli::{AuditCommand, Cli, Command, ConfigCommand, run_admin, run_audit_verify, run_migrate};
+use ami_server::cli::{
+    AuditCommand, Cli, Command, ConfigCommand, run_admin, run_audit_verify, run_migrate,
+};
 use ami_server::config::Config;
 
 #[tokio::main]
@@ -17,19 +19,28 @@ async fn main() -> ExitCode {
         }
     };
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
-        Command::Serve { allow_insecure_db_permissions } => {
+        Command::Serve {
+            allow_insecure_db_permissions,
+        } => {
             config.allow_insecure_db_permissions |= allow_insecure_db_permissions;
             serve(config).await
         }
         Command::Migrate => run_migrate(&config).await,
-        Command::Config { command: ConfigCommand::Show } => {
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
             print!("{}", config.redacted_toml());
             Ok(())
         }
         Command::Admin { command } => run_admin(&config, command).await,
-        Command::Audit { command: AuditCommand::Verify } => match run_audit_verify(&config).await {
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => match run_audit_verify(&config).await {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
@@ -56,7 +67,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         let term = async {
-            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
                 s.recv().await;
             }
         };

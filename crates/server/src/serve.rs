@@ -35,7 +35,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
 
@@ -74,8 +77,14 @@ pub async fn run(
     }
 
     drop(listener);
-    tracing::info!(connections = graceful.count(), "shutting down; draining connections");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    tracing::info!(
+        connections = graceful.count(),
+        "shutting down; draining connections"
+    );
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
     hard_stop.cancel();
@@ -84,7 +93,10 @@ pub async fn run(
 
 fn is_per_connection(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
-    matches!(e.kind(), ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted)
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted
+    )
 }
 
 async fn serve_connection(
@@ -142,7 +154,14 @@ mod tests {
     use std::time::Instant;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    async fn start(app: Router, header_timeout: Duration) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
+    async fn start(
+        app: Router,
+        header_timeout: Duration,
+    ) -> (
+        SocketAddr,
+        CancellationToken,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let token = CancellationToken::new();
@@ -151,12 +170,20 @@ mod tests {
     }
 
     /// Reads until EOF or error; returns how long that took and what was read.
-    async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<(Duration, Vec<u8>)> {
+    async fn read_until_closed(
+        stream: &mut TcpStream,
+        limit: Duration,
+    ) -> Option<(Duration, Vec<u8>)> {
         let started = Instant::now();
         let mut out = Vec::new();
         let mut buf = [0u8; 1024];
         loop {
-            match tokio::time::timeout(limit.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
+            match tokio::time::timeout(
+                limit.saturating_sub(started.elapsed()),
+                stream.read(&mut buf),
+            )
+            .await
+            {
                 Err(_) => return None,
                 Ok(Ok(0)) | Ok(Err(_)) => return Some((started.elapsed(), out)),
                 Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
@@ -167,18 +194,34 @@ mod tests {
     #[tokio::test]
     async fn half_a_header_is_disconnected_after_the_timeout() {
         let timeout = Duration::from_millis(300);
-        let (addr, token, handle) = start(Router::new().route("/", get(|| async { "ok" })), timeout).await;
+        let (addr, token, handle) =
+            start(Router::new().route("/", get(|| async { "ok" })), timeout).await;
 
         let mut slow = TcpStream::connect(addr).await.unwrap();
-        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
-        let (took, _) = read_until_closed(&mut slow, Duration::from_secs(3)).await.expect("still connected after 3 s");
-        assert!(took >= Duration::from_millis(250), "closed too early: {took:?}");
-        assert!(took <= timeout + Duration::from_millis(700), "closed too late: {took:?}");
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let (took, _) = read_until_closed(&mut slow, Duration::from_secs(3))
+            .await
+            .expect("still connected after 3 s");
+        assert!(
+            took >= Duration::from_millis(250),
+            "closed too early: {took:?}"
+        );
+        assert!(
+            took <= timeout + Duration::from_millis(700),
+            "closed too late: {took:?}"
+        );
 
         // Nothing at all is treated the same way.
         let mut silent = TcpStream::connect(addr).await.unwrap();
-        let (took, _) = read_until_closed(&mut silent, Duration::from_secs(3)).await.expect("silent client kept");
-        assert!(took <= timeout + Duration::from_millis(700), "closed too late: {took:?}");
+        let (took, _) = read_until_closed(&mut silent, Duration::from_secs(3))
+            .await
+            .expect("silent client kept");
+        assert!(
+            took <= timeout + Duration::from_millis(700),
+            "closed too late: {took:?}"
+        );
 
         token.cancel();
         handle.await.unwrap().unwrap();
@@ -186,46 +229,86 @@ mod tests {
 
     #[tokio::test]
     async fn serves_http1_with_peer_address_and_drains_on_shutdown() {
-        let app = Router::new()
-            .route("/peer", get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }))
-            .route(
-                "/slow",
-                get(|| async {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    "done"
-                }),
-            );
+        let app =
+            Router::new()
+                .route(
+                    "/peer",
+                    get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                        peer.ip().to_string()
+                    }),
+                )
+                .route(
+                    "/slow",
+                    get(|| async {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        "done"
+                    }),
+                );
         let (addr, token, handle) = start(app, Duration::from_secs(5)).await;
 
         let mut c = TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
-        let (_, body) = read_until_closed(&mut c, Duration::from_secs(3)).await.unwrap();
+        c.write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let (_, body) = read_until_closed(&mut c, Duration::from_secs(3))
+            .await
+            .unwrap();
         let text = String::from_utf8_lossy(&body);
-        assert!(text.starts_with("HTTP/1.1 200") && text.ends_with("127.0.0.1"), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 200") && text.ends_with("127.0.0.1"),
+            "{text}"
+        );
 
         // A request in flight when shutdown starts still gets its answer.
         let mut c = TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        c.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         token.cancel();
-        let (_, body) = read_until_closed(&mut c, Duration::from_secs(3)).await.unwrap();
+        let (_, body) = read_until_closed(&mut c, Duration::from_secs(3))
+            .await
+            .unwrap();
         let text = String::from_utf8_lossy(&body);
-        assert!(text.starts_with("HTTP/1.1 200") && text.ends_with("done"), "{text}");
-        tokio::time::timeout(Duration::from_secs(3), handle).await.unwrap().unwrap().unwrap();
-        assert!(TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+        assert!(
+            text.starts_with("HTTP/1.1 200") && text.ends_with("done"),
+            "{text}"
+        );
+        tokio::time::timeout(Duration::from_secs(3), handle)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "still accepting after shutdown"
+        );
     }
 
     #[tokio::test]
     async fn speaks_h2c_with_prior_knowledge() {
-        let (addr, token, handle) = start(Router::new().route("/", get(|| async { "ok" })), Duration::from_secs(5)).await;
+        let (addr, token, handle) = start(
+            Router::new().route("/", get(|| async { "ok" })),
+            Duration::from_secs(5),
+        )
+        .await;
         let mut c = TcpStream::connect(addr).await.unwrap();
         // Preface plus an empty SETTINGS frame: the server answers with its own SETTINGS.
-        c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+        c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            .await
+            .unwrap();
         let mut head = [0u8; 9];
-        tokio::time::timeout(Duration::from_secs(3), c.read_exact(&mut head)).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(3), c.read_exact(&mut head))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(head[3], 0x04, "expected a SETTINGS frame, got {head:?}");
         token.cancel();
         drop(c);
-        tokio::time::timeout(Duration::from_secs(12), handle).await.unwrap().unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(12), handle)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
     }
 }

@@ -17,8 +17,13 @@ async fn six_steps_then_agent_self() {
         assert_eq!(me["customer_id"], account.as_str());
         assert_eq!(me["status"], "active");
         assert!(me.get("agent_token").is_none());
-        let (s, req) = server.get(&format!("/v1/sim-requests/{}", flow.sim_request), &key).await;
-        assert_eq!((s, req["status"].as_str()), (StatusCode::OK, Some("active")));
+        let (s, req) = server
+            .get(&format!("/v1/sim-requests/{}", flow.sim_request), &key)
+            .await;
+        assert_eq!(
+            (s, req["status"].as_str()),
+            (StatusCode::OK, Some("active"))
+        );
         let (s, events) = server.get("/v1/admin/events?limit=1000", ADMIN_KEY).await;
         assert_eq!(s, StatusCode::OK);
         assert!(events["count"].as_u64().unwrap() > 10, "{engine:?}");

@@ -55,7 +55,11 @@ pub const MAX_NUMBERS_PER_LOAD: usize = 100_000;
 const ACCOUNT: &str = "account";
 
 impl Services {
-    pub async fn create_customer(&self, _: &AdminCaller, input: NewCustomer) -> Result<CreatedAccount> {
+    pub async fn create_customer(
+        &self,
+        _: &AdminCaller,
+        input: NewCustomer,
+    ) -> Result<CreatedAccount> {
         let name = validate::required_text("name", input.name.as_deref(), 200)?;
         let billing_email = match input.billing_email.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -77,9 +81,22 @@ impl Services {
             },
         )
         .await?;
-        self.audit(&mut tx, &Actor::Admin, "account_created", subject(&id), json!({})).await?;
-        self.audit(&mut tx, &Actor::Admin, "api_key_issued", subject(&id), json!({"key_prefix": secret::display_prefix(&key)}))
-            .await?;
+        self.audit(
+            &mut tx,
+            &Actor::Admin,
+            "account_created",
+            subject(&id),
+            json!({}),
+        )
+        .await?;
+        self.audit(
+            &mut tx,
+            &Actor::Admin,
+            "api_key_issued",
+            subject(&id),
+            json!({"key_prefix": secret::display_prefix(&key)}),
+        )
+        .await?;
         ami_store::commit(tx).await?;
         Ok(CreatedAccount {
             api_key_hint: secret::hint(&key),
@@ -97,14 +114,31 @@ impl Services {
         let p = accounts::list(&mut conn, page).await?;
         self.audit_admin_read("accounts").await?;
         let accounts: Vec<AccountView> = p.items.into_iter().map(AccountView::from).collect();
-        Ok(AccountList { count: accounts.len(), accounts, next_cursor: p.next_cursor })
+        Ok(AccountList {
+            count: accounts.len(),
+            accounts,
+            next_cursor: p.next_cursor,
+        })
     }
 
-    pub async fn rotate_customer_key(&self, _: &AdminCaller, account_id: &str) -> Result<RotatedKey> {
+    pub async fn rotate_customer_key(
+        &self,
+        _: &AdminCaller,
+        account_id: &str,
+    ) -> Result<RotatedKey> {
+        check_account_id(account_id)?;
         let key = secret::new_customer_key();
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        if !accounts::set_key(&mut tx, account_id, &secret::hash(&key), &secret::display_prefix(&key), now).await? {
+        if !accounts::set_key(
+            &mut tx,
+            account_id,
+            &secret::hash(&key),
+            &secret::display_prefix(&key),
+            now,
+        )
+        .await?
+        {
             return Err(Error::not_found(ACCOUNT));
         }
         self.audit(
@@ -124,14 +158,38 @@ impl Services {
         })
     }
 
-    pub async fn suspend_customer(&self, _: &AdminCaller, account_id: &str, input: Reason) -> Result<AccountStatus> {
+    pub async fn suspend_customer(
+        &self,
+        _: &AdminCaller,
+        account_id: &str,
+        input: Reason,
+    ) -> Result<AccountStatus> {
         let reason = validate::reason(input.reason.as_deref(), "suspended_by_admin")?;
-        self.set_account_status(account_id, "active", "suspended", Some(&reason), "account_suspended").await
+        self.set_account_status(
+            account_id,
+            "active",
+            "suspended",
+            Some(&reason),
+            "account_suspended",
+        )
+        .await
     }
 
-    pub async fn activate_customer(&self, _: &AdminCaller, account_id: &str, input: Reason) -> Result<AccountStatus> {
+    pub async fn activate_customer(
+        &self,
+        _: &AdminCaller,
+        account_id: &str,
+        input: Reason,
+    ) -> Result<AccountStatus> {
         let reason = validate::reason(input.reason.as_deref(), "activated_by_admin")?;
-        self.set_account_status(account_id, "suspended", "active", Some(&reason), "account_activated").await
+        self.set_account_status(
+            account_id,
+            "suspended",
+            "active",
+            Some(&reason),
+            "account_activated",
+        )
+        .await
     }
 
     async fn set_account_status(
@@ -142,8 +200,11 @@ impl Services {
         reason: Option<&str>,
         action: &str,
     ) -> Result<AccountStatus> {
+        check_account_id(account_id)?;
         let mut tx = self.store.begin().await?;
-        let account = accounts::get(&mut tx, account_id).await?.ok_or_else(|| Error::not_found(ACCOUNT))?;
+        let account = accounts::get(&mut tx, account_id)
+            .await?
+            .ok_or_else(|| Error::not_found(ACCOUNT))?;
         if account.status != from {
             return Err(Error::conflict(
                 format!("account_already_{}", account.status),
@@ -152,10 +213,19 @@ impl Services {
         }
         let stored_reason = (to == "suspended").then_some(reason).flatten();
         accounts::set_status(&mut tx, account_id, from, to, stored_reason, self.now()).await?;
-        self.audit(&mut tx, &Actor::Admin, action, subject(account_id), json!({"from": from, "to": to, "reason": reason}))
-            .await?;
+        self.audit(
+            &mut tx,
+            &Actor::Admin,
+            action,
+            subject(account_id),
+            json!({"from": from, "to": to, "reason": reason}),
+        )
+        .await?;
         ami_store::commit(tx).await?;
-        Ok(AccountStatus { id: account_id.to_owned(), status: to.to_owned() })
+        Ok(AccountStatus {
+            id: account_id.to_owned(),
+            status: to.to_owned(),
+        })
     }
 
     pub async fn load_numbers(&self, _: &AdminCaller, input: LoadNumbers) -> Result<NumbersLoaded> {
@@ -163,15 +233,26 @@ impl Services {
             .country
             .as_deref()
             .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
-            .ok_or_else(|| Error::invalid("country", "country must be an ISO 3166-1 alpha-2 code such as ES"))?
+            .ok_or_else(|| {
+                Error::invalid(
+                    "country",
+                    "country must be an ISO 3166-1 alpha-2 code such as ES",
+                )
+            })?
             .to_owned();
         let list = match (input.numbers, input.from, input.to) {
             (Some(list), None, None) => {
                 if list.is_empty() || list.len() > MAX_NUMBERS_PER_LOAD {
-                    return Err(Error::invalid("numbers", format!("give 1 to {MAX_NUMBERS_PER_LOAD} numbers")));
+                    return Err(Error::invalid(
+                        "numbers",
+                        format!("give 1 to {MAX_NUMBERS_PER_LOAD} numbers"),
+                    ));
                 }
                 list.iter()
-                    .map(|n| E164::parse(n).map_err(|_| Error::invalid("numbers", "every number must be E.164")))
+                    .map(|n| {
+                        E164::parse(n)
+                            .map_err(|_| Error::invalid("numbers", "every number must be E.164"))
+                    })
                     .collect::<Result<Vec<_>>>()?
             }
             (None, Some(from), Some(to)) => number_range(&from, &to)?,
@@ -183,7 +264,9 @@ impl Services {
             }
         };
         for n in &list {
-            let in_country = n.country().is_some_and(|c| c.valid && c.iso.as_deref() == Some(country.as_str()));
+            let in_country = n
+                .country()
+                .is_some_and(|c| c.valid && c.iso.as_deref() == Some(country.as_str()));
             if !in_country {
                 return Err(Error::bad_request(
                     "number_country_mismatch",
@@ -199,12 +282,21 @@ impl Services {
             &mut tx,
             &Actor::Admin,
             "numbers_loaded",
-            Subject { account_id: None, entity_type: "number_inventory", entity_id: &country, mid: None },
+            Subject {
+                account_id: None,
+                entity_type: "number_inventory",
+                entity_id: &country,
+                mid: None,
+            },
             json!({"country": country, "requested": strings.len(), "added": added}),
         )
         .await?;
         ami_store::commit(tx).await?;
-        Ok(NumbersLoaded { country, requested: strings.len(), added })
+        Ok(NumbersLoaded {
+            country,
+            requested: strings.len(),
+            added,
+        })
     }
 
     pub async fn list_numbers(
@@ -214,31 +306,60 @@ impl Services {
         country: Option<&str>,
         page: &PageRequest,
     ) -> Result<NumberList> {
-        if let Some(s) = status {
-            if !["available", "assigned", "quarantined", "disabled"].contains(&s) {
-                return Err(Error::invalid("status", "status must be available, assigned, quarantined or disabled"));
-            }
+        if let Some(s) = status
+            && !["available", "assigned", "quarantined", "disabled"].contains(&s)
+        {
+            return Err(Error::invalid(
+                "status",
+                "status must be available, assigned, quarantined or disabled",
+            ));
+        }
+        // Same rule as loading; garbage (a NUL byte breaks PostgreSQL) never reaches the store.
+        if country.is_some_and(|c| !(c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))) {
+            return Err(Error::invalid(
+                "country",
+                "country must be an ISO 3166-1 alpha-2 code such as ES",
+            ));
         }
         let mut conn = self.store.reader().await?;
         let p = numbers::list(&mut conn, status, country, page).await?;
         self.audit_admin_read("numbers").await?;
         let numbers: Vec<NumberView> = p.items.into_iter().map(NumberView::from).collect();
-        Ok(NumberList { count: numbers.len(), numbers, next_cursor: p.next_cursor })
+        Ok(NumberList {
+            count: numbers.len(),
+            numbers,
+            next_cursor: p.next_cursor,
+        })
     }
 
     pub async fn disable_number(&self, _: &AdminCaller, id: &str) -> Result<NumberView> {
-        self.set_number_status(id, &["available", "quarantined"], "disabled", "number_disabled").await
+        self.set_number_status(
+            id,
+            &["available", "quarantined"],
+            "disabled",
+            "number_disabled",
+        )
+        .await
     }
 
     pub async fn enable_number(&self, _: &AdminCaller, id: &str) -> Result<NumberView> {
-        self.set_number_status(id, &["disabled"], "available", "number_enabled").await
+        self.set_number_status(id, &["disabled"], "available", "number_enabled")
+            .await
     }
 
-    async fn set_number_status(&self, id: &str, from: &[&str], to: &str, action: &str) -> Result<NumberView> {
+    async fn set_number_status(
+        &self,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        action: &str,
+    ) -> Result<NumberView> {
         validate::id("num", "number", id)?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let n = numbers::get(&mut tx, id).await?.ok_or_else(|| Error::not_found("number"))?;
+        let n = numbers::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("number"))?;
         if !from.contains(&n.status.as_str()) {
             return Err(Error::invalid_state(&from.join("|"), &n.status));
         }
@@ -247,17 +368,28 @@ impl Services {
             &mut tx,
             &Actor::Admin,
             action,
-            Subject { account_id: None, entity_type: "number", entity_id: id, mid: None },
+            Subject {
+                account_id: None,
+                entity_type: "number",
+                entity_id: id,
+                mid: None,
+            },
             json!({"from": n.status, "to": to}),
         )
         .await?;
-        let updated = numbers::get(&mut tx, id).await?.ok_or_else(|| Error::not_found("number"))?;
+        let updated = numbers::get(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::not_found("number"))?;
         ami_store::commit(tx).await?;
         Ok(NumberView::from(updated))
     }
 
     /// Partner onboarding: a MID for a number the partner already holds, without contracting.
-    pub async fn create_manual_mid(&self, _: &AdminCaller, input: ManualMid) -> Result<ActivatedMid> {
+    pub async fn create_manual_mid(
+        &self,
+        _: &AdminCaller,
+        input: ManualMid,
+    ) -> Result<ActivatedMid> {
         let mut missing = Vec::new();
         if input.phone_number.as_deref().is_none_or(str::is_empty) {
             missing.push("phone_number".to_owned());
@@ -274,15 +406,25 @@ impl Services {
             .country()
             .filter(|c| c.valid)
             .and_then(|c| c.iso)
-            .ok_or_else(|| Error::invalid("phone_number", "phone_number is not valid in the numbering plan"))?;
+            .ok_or_else(|| {
+                Error::invalid(
+                    "phone_number",
+                    "phone_number is not valid in the numbering plan",
+                )
+            })?;
         let inbound = crate::mids::parse_sip_uri(input.inbound_sip_uri.as_deref())?;
         let capabilities = crate::contracting::capabilities(input.capabilities, &["sms", "voice"])?;
         let account_id = input.account_id.unwrap_or_default();
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let account = accounts::get(&mut tx, &account_id).await?.ok_or_else(|| Error::not_found(ACCOUNT))?;
+        let account = accounts::get(&mut tx, &account_id)
+            .await?
+            .ok_or_else(|| Error::not_found(ACCOUNT))?;
         if account.status != "active" {
-            return Err(Error::conflict("account_not_active", "the account is suspended"));
+            return Err(Error::conflict(
+                "account_not_active",
+                "the account is suspended",
+            ));
         }
         let mid_id = ami_core::id::new_id("mid");
         let number = match numbers::by_phone(&mut tx, phone.as_str()).await? {
@@ -294,9 +436,16 @@ impl Services {
         }
         .ok_or_else(|| Error::conflict("number_not_available", "the number is not available"))?;
         let free = number.status == "available"
-            || (number.status == "quarantined" && number.quarantined_until.is_some_and(|t| t <= now));
-        if !free || !numbers::set_status(&mut tx, &number.id, &number.status, "assigned", None, now).await? {
-            return Err(Error::conflict("number_not_available", "the number is not available"));
+            || (number.status == "quarantined"
+                && number.quarantined_until.is_some_and(|t| t <= now));
+        if !free
+            || !numbers::set_status(&mut tx, &number.id, &number.status, "assigned", None, now)
+                .await?
+        {
+            return Err(Error::conflict(
+                "number_not_available",
+                "the number is not available",
+            ));
         }
         numbers::assign(&mut tx, &number.id, &mid_id).await?;
         let activated = self
@@ -327,7 +476,12 @@ impl Services {
             &mut tx,
             &Actor::Admin,
             "admin_read",
-            Subject { account_id: None, entity_type: resource, entity_id: resource, mid: None },
+            Subject {
+                account_id: None,
+                entity_type: resource,
+                entity_id: resource,
+                mid: None,
+            },
             json!({"resource": resource}),
         )
         .await?;
@@ -339,23 +493,52 @@ impl Services {
 /// The compatible single-tenant account of `AMI_API_KEY`.
 pub const DEFAULT_ACCOUNT: &str = "cust_default";
 
+/// Path account ids: a malformed one is simply not found (and never reaches the store).
+fn check_account_id(id: &str) -> Result<()> {
+    if id == DEFAULT_ACCOUNT || ami_core::id::is_well_formed("acct", id) {
+        Ok(())
+    } else {
+        Err(Error::not_found(ACCOUNT))
+    }
+}
+
 fn subject(account_id: &str) -> Subject<'_> {
-    Subject { account_id: Some(account_id), entity_type: ACCOUNT, entity_id: account_id, mid: None }
+    Subject {
+        account_id: Some(account_id),
+        entity_type: ACCOUNT,
+        entity_id: account_id,
+        mid: None,
+    }
 }
 
 /// Every number from `from` to `to` inclusive; same length, at most the load maximum.
 fn number_range(from: &str, to: &str) -> Result<Vec<E164>> {
-    let bad = || Error::invalid("range", "from and to must be E.164 numbers of the same length, from <= to");
-    let (a, b) = (E164::parse(from).map_err(|_| bad())?, E164::parse(to).map_err(|_| bad())?);
+    let bad = || {
+        Error::invalid(
+            "range",
+            "from and to must be E.164 numbers of the same length, from <= to",
+        )
+    };
+    let (a, b) = (
+        E164::parse(from).map_err(|_| bad())?,
+        E164::parse(to).map_err(|_| bad())?,
+    );
     if a.as_str().len() != b.as_str().len() {
         return Err(bad());
     }
-    let (lo, hi): (u64, u64) =
-        (a.as_str()[1..].parse().map_err(|_| bad())?, b.as_str()[1..].parse().map_err(|_| bad())?);
+    let (lo, hi): (u64, u64) = (
+        a.as_str()[1..].parse().map_err(|_| bad())?,
+        b.as_str()[1..].parse().map_err(|_| bad())?,
+    );
     if hi < lo || hi - lo >= MAX_NUMBERS_PER_LOAD as u64 {
-        return Err(Error::invalid("range", format!("a range holds 1 to {MAX_NUMBERS_PER_LOAD} numbers")));
+        return Err(Error::invalid(
+            "range",
+            format!("a range holds 1 to {MAX_NUMBERS_PER_LOAD} numbers"),
+        ));
     }
-    (lo..=hi).map(|n| E164::parse(&format!("+{n}")).map_err(|_| bad())).collect()
+    (lo..=hi)
+        .map(|n| E164::parse(&format!("+{n}")).map_err(|_| bad()))
+        .collect()
 }
 
 impl Services {
@@ -378,14 +561,33 @@ impl Services {
                     },
                 )
                 .await?;
-                self.audit(&mut tx, &Actor::System, "account_created", subject(DEFAULT_ACCOUNT), json!({"source": "api_key_bootstrap"}))
-                    .await?;
+                self.audit(
+                    &mut tx,
+                    &Actor::System,
+                    "account_created",
+                    subject(DEFAULT_ACCOUNT),
+                    json!({"source": "api_key_bootstrap"}),
+                )
+                .await?;
             }
             Some(_) => {
                 if accounts::by_key_hash(&mut tx, &hash).await?.is_none() {
-                    accounts::set_key(&mut tx, DEFAULT_ACCOUNT, &hash, &secret::display_prefix(api_key), now).await?;
-                    self.audit(&mut tx, &Actor::System, "api_key_rotated", subject(DEFAULT_ACCOUNT), json!({"source": "api_key_bootstrap"}))
-                        .await?;
+                    accounts::set_key(
+                        &mut tx,
+                        DEFAULT_ACCOUNT,
+                        &hash,
+                        &secret::display_prefix(api_key),
+                        now,
+                    )
+                    .await?;
+                    self.audit(
+                        &mut tx,
+                        &Actor::System,
+                        "api_key_rotated",
+                        subject(DEFAULT_ACCOUNT),
+                        json!({"source": "api_key_bootstrap"}),
+                    )
+                    .await?;
                 }
             }
         }
@@ -400,8 +602,11 @@ impl Services {
             return Ok(0);
         }
         drop(conn);
-        let start = E164::parse(from).map_err(|_| Error::invalid("sandbox_pool", "from must be E.164"))?;
-        let first: u64 = start.as_str()[1..].parse().map_err(|_| Error::invalid("sandbox_pool", "from"))?;
+        let start =
+            E164::parse(from).map_err(|_| Error::invalid("sandbox_pool", "from must be E.164"))?;
+        let first: u64 = start.as_str()[1..]
+            .parse()
+            .map_err(|_| Error::invalid("sandbox_pool", "from"))?;
         let to = format!("+{}", first + count as u64 - 1);
         let list = number_range(start.as_str(), &to)?;
         let strings: Vec<String> = list.iter().map(|n| n.as_str().to_owned()).collect();

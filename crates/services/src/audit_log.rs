@@ -4,9 +4,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use ami_core::audit::link_hash;
+use ami_store::Conn;
 use ami_store::audit::{self, NewEvent};
 use ami_store::page::PageRequest;
-use ami_store::Conn;
 
 use crate::auth::{Actor, AdminCaller, CustomerCaller};
 use crate::views::{EventList, EventView};
@@ -69,17 +69,30 @@ impl Services {
         Ok(list)
     }
 
-    async fn events(&self, account: Option<&str>, filter: &audit::Filter, page: &PageRequest) -> Result<EventList> {
+    async fn events(
+        &self,
+        account: Option<&str>,
+        filter: &audit::Filter,
+        page: &PageRequest,
+    ) -> Result<EventList> {
         let mut conn = self.store.reader().await?;
         let p = audit::list(&mut conn, account, filter, page).await?;
         let events: Vec<EventView> = p.items.into_iter().map(EventView::from).collect();
-        Ok(EventList { count: events.len(), events, next_cursor: p.next_cursor })
+        Ok(EventList {
+            count: events.len(),
+            events,
+            next_cursor: p.next_cursor,
+        })
     }
 
     /// Walks every chain and reports the first event whose link does not hold.
     pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
         let mut conn = self.store.reader().await?;
-        let mut report = ChainReport { chains: 0, events: 0, first_broken: None };
+        let mut report = ChainReport {
+            chains: 0,
+            events: 0,
+            first_broken: None,
+        };
         for chain in audit::chains(&mut conn).await? {
             report.chains += 1;
             let mut prev = ami_core::audit::GENESIS.to_owned();
@@ -102,24 +115,28 @@ impl Services {
                         None
                     };
                     if let Some(problem) = problem {
-                        report.first_broken =
-                            Some(BrokenLink { chain, event_id: e.id, chain_seq: e.chain_seq, problem });
+                        report.first_broken = Some(BrokenLink {
+                            chain,
+                            event_id: e.id,
+                            chain_seq: e.chain_seq,
+                            problem,
+                        });
                         return Ok(report);
                     }
                     seq = e.chain_seq;
                     prev = e.hash;
                 }
             }
-            if let Some((head_seq, head_hash)) = audit::head(&mut conn, &chain).await? {
-                if head_seq != seq || head_hash != prev {
-                    report.first_broken = Some(BrokenLink {
-                        chain,
-                        event_id: String::new(),
-                        chain_seq: seq + 1,
-                        problem: "events are missing at the end of the chain",
-                    });
-                    return Ok(report);
-                }
+            if let Some((head_seq, head_hash)) = audit::head(&mut conn, &chain).await?
+                && (head_seq != seq || head_hash != prev)
+            {
+                report.first_broken = Some(BrokenLink {
+                    chain,
+                    event_id: String::new(),
+                    chain_seq: seq + 1,
+                    problem: "events are missing at the end of the chain",
+                });
+                return Ok(report);
             }
         }
         Ok(report)

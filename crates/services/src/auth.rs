@@ -72,22 +72,34 @@ fn suspended() -> Error {
 impl Services {
     pub async fn authenticate_customer(&self, bearer: Option<&str>) -> Result<CustomerCaller> {
         let refused = || Error::unauthorized("unauthorized");
-        let key = bearer.filter(|k| secret::is_customer_key(k)).ok_or_else(refused)?;
+        // Any shape is looked up (the single-tenant `AMI_API_KEY` may predate the key format),
+        // except the other levels' own formats.
+        let key = bearer
+            .filter(|k| !k.is_empty() && k.len() <= 256 && !secret::is_agent_token(k))
+            .ok_or_else(refused)?;
         let hash = secret::hash(key);
         let mut conn = self.store.reader().await?;
-        let account = accounts::by_key_hash(&mut conn, &hash).await?.ok_or_else(refused)?;
+        let account = accounts::by_key_hash(&mut conn, &hash)
+            .await?
+            .ok_or_else(refused)?;
         if account.status != "active" {
             return Err(suspended());
         }
-        Ok(CustomerCaller { account_id: account.id })
+        Ok(CustomerCaller {
+            account_id: account.id,
+        })
     }
 
     pub async fn authenticate_agent(&self, bearer: Option<&str>) -> Result<AgentCaller> {
         let refused = || Error::unauthorized("invalid_agent_token");
-        let token = bearer.filter(|t| secret::is_agent_token(t)).ok_or_else(refused)?;
+        let token = bearer
+            .filter(|t| secret::is_agent_token(t))
+            .ok_or_else(refused)?;
         let hash = secret::hash(token);
         let mut conn = self.store.reader().await?;
-        let p = mids::agent_by_token_hash(&mut conn, &hash).await?.ok_or_else(refused)?;
+        let p = mids::agent_by_token_hash(&mut conn, &hash)
+            .await?
+            .ok_or_else(refused)?;
         if p.account_status != "active" {
             return Err(suspended());
         }
@@ -128,7 +140,9 @@ pub async fn bootstrap_admin_key(
             Some(hash) => (hash, None),
             None => {
                 let key = secret::new_admin_key();
-                let hash = settings::get_or_insert(&mut tx, settings::ADMIN_KEY_HASH, &secret::hash(&key)).await?;
+                let hash =
+                    settings::get_or_insert(&mut tx, settings::ADMIN_KEY_HASH, &secret::hash(&key))
+                        .await?;
                 let fresh = (hash == secret::hash(&key)).then_some(key);
                 (hash, fresh)
             }

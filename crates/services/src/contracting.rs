@@ -14,7 +14,8 @@ use crate::audit_log::Subject;
 use crate::auth::{Actor, CustomerCaller};
 use crate::mids::MidSource;
 use crate::views::{
-    ActivatedMid, ContractView, CustomerDataSubmitted, CustomerView, OfferView, SimRequestCreated, SimRequestView,
+    ActivatedMid, ContractView, CustomerDataSubmitted, CustomerView, OfferView, SimRequestCreated,
+    SimRequestView,
 };
 use crate::{Error, Result, Services, validate};
 
@@ -115,25 +116,39 @@ const CUSTOMER: &str = "customer";
 const CONTRACT: &str = "contract";
 
 /// Requested capabilities: a non-empty subset of what is offered, deduplicated.
-pub(crate) fn capabilities(requested: Option<Vec<String>>, offered: &[&str]) -> Result<Vec<String>> {
+pub(crate) fn capabilities(
+    requested: Option<Vec<String>>,
+    offered: &[&str],
+) -> Result<Vec<String>> {
     let list = requested.unwrap_or_else(|| offered.iter().map(|s| (*s).to_owned()).collect());
     let mut out: Vec<String> = Vec::new();
     for c in list {
         if !offered.contains(&c.as_str()) {
-            return Err(Error::invalid("capabilities", format!("capabilities must be among {}", offered.join(", "))));
+            return Err(Error::invalid(
+                "capabilities",
+                format!("capabilities must be among {}", offered.join(", ")),
+            ));
         }
         if !out.contains(&c) {
             out.push(c);
         }
     }
     if out.is_empty() {
-        return Err(Error::invalid("capabilities", "at least one capability is required"));
+        return Err(Error::invalid(
+            "capabilities",
+            "at least one capability is required",
+        ));
     }
     Ok(out)
 }
 
 fn request_subject<'a>(account_id: &'a str, id: &'a str) -> Subject<'a> {
-    Subject { account_id: Some(account_id), entity_type: SIM_REQUEST, entity_id: id, mid: None }
+    Subject {
+        account_id: Some(account_id),
+        entity_type: SIM_REQUEST,
+        entity_id: id,
+        mid: None,
+    }
 }
 
 impl Services {
@@ -146,17 +161,37 @@ impl Services {
         to: Status,
         reason: Option<&str>,
     ) -> Result<()> {
-        let from = Status::parse(&req.status)
-            .ok_or_else(|| Error::Internal(ami_store::StoreError::Corrupt(format!("status of {}", req.id))))?;
+        let from = Status::parse(&req.status).ok_or_else(|| {
+            Error::Internal(ami_store::StoreError::Corrupt(format!(
+                "status of {}",
+                req.id
+            )))
+        })?;
         if !from.can_become(to) {
-            return Err(Error::conflict("invalid_transition", format!("a {} request cannot become {}", from.as_str(), to.as_str()))
-                .with("from", from.as_str())
-                .with("to", to.as_str()));
+            return Err(Error::conflict(
+                "invalid_transition",
+                format!("a {} request cannot become {}", from.as_str(), to.as_str()),
+            )
+            .with("from", from.as_str())
+            .with("to", to.as_str()));
         }
         let reason = reason.or(to.needs_reason().then_some("unspecified"));
         let now = self.now();
-        if !rows::transition_sim_request(conn, &req.account_id, &req.id, from.as_str(), to.as_str(), reason, now).await? {
-            return Err(Error::conflict("invalid_transition", "the request changed concurrently"));
+        if !rows::transition_sim_request(
+            conn,
+            &req.account_id,
+            &req.id,
+            from.as_str(),
+            to.as_str(),
+            reason,
+            now,
+        )
+        .await?
+        {
+            return Err(Error::conflict(
+                "invalid_transition",
+                "the request changed concurrently",
+            ));
         }
         self.audit(
             conn,
@@ -174,33 +209,71 @@ impl Services {
         Ok(())
     }
 
-    async fn owned_request(&self, conn: &mut Conn, caller: &CustomerCaller, id: &str) -> Result<rows::SimRequest> {
+    async fn owned_request(
+        &self,
+        conn: &mut Conn,
+        caller: &CustomerCaller,
+        id: &str,
+    ) -> Result<rows::SimRequest> {
         validate::id("simreq", SIM_REQUEST, id)?;
-        rows::sim_request(conn, &caller.account_id, id).await?.ok_or_else(|| Error::not_found(SIM_REQUEST))
+        rows::sim_request(conn, &caller.account_id, id)
+            .await?
+            .ok_or_else(|| Error::not_found(SIM_REQUEST))
     }
 
-    async fn owned_offer(&self, conn: &mut Conn, caller: &CustomerCaller, id: &str) -> Result<rows::Offer> {
+    async fn owned_offer(
+        &self,
+        conn: &mut Conn,
+        caller: &CustomerCaller,
+        id: &str,
+    ) -> Result<rows::Offer> {
         validate::id("offer", OFFER, id)?;
-        rows::offer(conn, &caller.account_id, id).await?.ok_or_else(|| Error::not_found(OFFER))
+        rows::offer(conn, &caller.account_id, id)
+            .await?
+            .ok_or_else(|| Error::not_found(OFFER))
     }
 
-    async fn owned_contract(&self, conn: &mut Conn, caller: &CustomerCaller, id: &str) -> Result<rows::Contract> {
+    async fn owned_contract(
+        &self,
+        conn: &mut Conn,
+        caller: &CustomerCaller,
+        id: &str,
+    ) -> Result<rows::Contract> {
         validate::id("contract", CONTRACT, id)?;
-        rows::contract(conn, &caller.account_id, id).await?.ok_or_else(|| Error::not_found(CONTRACT))
+        rows::contract(conn, &caller.account_id, id)
+            .await?
+            .ok_or_else(|| Error::not_found(CONTRACT))
     }
 
-    pub async fn create_sim_request(&self, caller: &CustomerCaller, input: NewSimRequest) -> Result<SimRequestCreated> {
+    pub async fn create_sim_request(
+        &self,
+        caller: &CustomerCaller,
+        input: NewSimRequest,
+    ) -> Result<SimRequestCreated> {
         let code = input.country.as_deref().unwrap_or("ES").to_owned();
         let country = self
             .country(&code)
             .ok_or_else(|| {
-                Error::bad_request("unsupported_country", "the country is not in the catalogue (see /v1/sim-options)")
-                    .with("supported", self.settings.countries.iter().map(|c| c.code.clone()).collect::<Vec<_>>())
+                Error::bad_request(
+                    "unsupported_country",
+                    "the country is not in the catalogue (see /v1/sim-options)",
+                )
+                .with(
+                    "supported",
+                    self.settings
+                        .countries
+                        .iter()
+                        .map(|c| c.code.clone())
+                        .collect::<Vec<_>>(),
+                )
             })?
             .clone();
         let sim_type = input.sim_type.unwrap_or_else(|| "eSIM".into());
         if !country.sim_types.contains(&sim_type) {
-            return Err(Error::invalid("sim_type", format!("sim_type must be one of {}", country.sim_types.join(", "))));
+            return Err(Error::invalid(
+                "sim_type",
+                format!("sim_type must be one of {}", country.sim_types.join(", ")),
+            ));
         }
         let offered: Vec<&str> = country.capabilities.iter().map(String::as_str).collect();
         let caps = capabilities(input.capabilities, &offered)?;
@@ -212,13 +285,16 @@ impl Services {
         let constraints = input.commercial_constraints.unwrap_or_default();
         let max_price = match constraints.max_monthly_price {
             None => None,
-            Some(p) => Some(
-                ami_core::money::from_units(p, 1e12)
-                    .ok_or_else(|| Error::invalid("max_monthly_price", "max_monthly_price must be a non-negative number"))?,
-            ),
+            Some(p) => Some(ami_core::money::from_units(p, 1e12).ok_or_else(|| {
+                Error::invalid(
+                    "max_monthly_price",
+                    "max_monthly_price must be a non-negative number",
+                )
+            })?),
         };
         let currency = validate::optional_text("currency", constraints.currency.as_deref(), 3)?;
-        let constraints_json = json!({"max_monthly_price": constraints.max_monthly_price, "currency": currency});
+        let constraints_json =
+            json!({"max_monthly_price": constraints.max_monthly_price, "currency": currency});
 
         let now = self.now();
         let actor = caller.actor();
@@ -261,33 +337,74 @@ impl Services {
             &actor,
             "sim_request_requested",
             request_subject(&req.account_id, &req.id),
-            json!({"to": "requested", "country": req.country}),
+            // Same shape as every transition (§3.3): the creation comes from no state.
+            json!({"from": null, "to": "requested", "reason": null, "country": req.country}),
         )
         .await?;
         rows::insert_offer(&mut tx, &offer).await?;
-        rows::link_sim_request(&mut tx, &req.account_id, &req.id, SimRequestLink::Offer, &offer.id).await?;
+        rows::link_sim_request(
+            &mut tx,
+            &req.account_id,
+            &req.id,
+            SimRequestLink::Offer,
+            &offer.id,
+        )
+        .await?;
         req.offer_id = Some(offer.id.clone());
-        self.transition(&mut tx, &actor, &mut req, Status::OfferCreated, None).await?;
+        self.transition(&mut tx, &actor, &mut req, Status::OfferCreated, None)
+            .await?;
         let mut offer = offer;
         // An offer above the agent's stated ceiling (same currency) is rejected at once.
         let over_budget = max_price.is_some_and(|max| {
-            currency.as_deref().is_none_or(|c| c.eq_ignore_ascii_case(&offer.currency)) && offer.monthly_price > max
+            currency
+                .as_deref()
+                .is_none_or(|c| c.eq_ignore_ascii_case(&offer.currency))
+                && offer.monthly_price > max
         });
         if over_budget {
-            rows::set_offer_status(&mut tx, &req.account_id, &offer.id, "offer_created", "rejected", None).await?;
+            rows::set_offer_status(
+                &mut tx,
+                &req.account_id,
+                &offer.id,
+                "offer_created",
+                "rejected",
+                None,
+            )
+            .await?;
             offer.status = "rejected".into();
-            self.transition(&mut tx, &actor, &mut req, Status::Rejected, Some("price_above_max_monthly_price")).await?;
+            self.transition(
+                &mut tx,
+                &actor,
+                &mut req,
+                Status::Rejected,
+                Some("price_above_max_monthly_price"),
+            )
+            .await?;
         }
         ami_store::commit(tx).await?;
-        Ok(SimRequestCreated { sim_request: SimRequestView::from(req), offer: OfferView::at(offer, now) })
+        Ok(SimRequestCreated {
+            sim_request: SimRequestView::from(req),
+            offer: OfferView::at(offer, now),
+        })
     }
 
-    pub async fn get_sim_request(&self, caller: &CustomerCaller, id: &str) -> Result<SimRequestView> {
+    pub async fn get_sim_request(
+        &self,
+        caller: &CustomerCaller,
+        id: &str,
+    ) -> Result<SimRequestView> {
         let mut conn = self.store.reader().await?;
-        Ok(SimRequestView::from(self.owned_request(&mut conn, caller, id).await?))
+        Ok(SimRequestView::from(
+            self.owned_request(&mut conn, caller, id).await?,
+        ))
     }
 
-    pub async fn cancel_sim_request(&self, caller: &CustomerCaller, id: &str, input: CancelInput) -> Result<SimRequestView> {
+    pub async fn cancel_sim_request(
+        &self,
+        caller: &CustomerCaller,
+        id: &str,
+        input: CancelInput,
+    ) -> Result<SimRequestView> {
         let reason = validate::reason(input.reason.as_deref(), "cancelled_by_client")?;
         let now = self.now();
         let actor = caller.actor();
@@ -295,15 +412,35 @@ impl Services {
         let mut req = self.owned_request(&mut tx, caller, id).await?;
         let status = Status::parse(&req.status).unwrap_or(Status::Failed);
         if status.is_terminal() {
-            return Err(Error::conflict("already_terminal", format!("the request is already {}", req.status))
-                .with("status", req.status.clone()));
+            return Err(Error::conflict(
+                "already_terminal",
+                format!("the request is already {}", req.status),
+            )
+            .with("status", req.status.clone()));
         }
-        self.transition(&mut tx, &actor, &mut req, Status::Cancelled, Some(&reason)).await?;
+        self.transition(&mut tx, &actor, &mut req, Status::Cancelled, Some(&reason))
+            .await?;
         if let Some(offer_id) = &req.offer_id {
-            rows::set_offer_status(&mut tx, &req.account_id, offer_id, "offer_created", "cancelled", None).await?;
+            rows::set_offer_status(
+                &mut tx,
+                &req.account_id,
+                offer_id,
+                "offer_created",
+                "cancelled",
+                None,
+            )
+            .await?;
         }
         if let Some(contract_id) = &req.contract_id {
-            rows::set_contract_status(&mut tx, &req.account_id, contract_id, "signature_pending", "cancelled", None).await?;
+            rows::set_contract_status(
+                &mut tx,
+                &req.account_id,
+                contract_id,
+                "signature_pending",
+                "cancelled",
+                None,
+            )
+            .await?;
         }
         if let Some(mid_id) = &req.mid_id {
             let revoked = mids::revoke_tokens(&mut tx, &req.account_id, mid_id, now).await?;
@@ -324,7 +461,10 @@ impl Services {
 
     pub async fn get_offer(&self, caller: &CustomerCaller, id: &str) -> Result<OfferView> {
         let mut conn = self.store.reader().await?;
-        Ok(OfferView::at(self.owned_offer(&mut conn, caller, id).await?, self.now()))
+        Ok(OfferView::at(
+            self.owned_offer(&mut conn, caller, id).await?,
+            self.now(),
+        ))
     }
 
     pub async fn accept_offer(&self, caller: &CustomerCaller, id: &str) -> Result<OfferView> {
@@ -332,7 +472,10 @@ impl Services {
         let mut tx = self.store.begin().await?;
         let offer = self.owned_offer(&mut tx, caller, id).await?;
         let not_acceptable = |why: &str| {
-            Error::conflict("offer_not_acceptable", format!("the offer cannot be accepted: {why}"))
+            Error::conflict(
+                "offer_not_acceptable",
+                format!("the offer cannot be accepted: {why}"),
+            )
         };
         if offer.status != "offer_created" {
             return Err(not_acceptable(&offer.status.replace('_', " ")));
@@ -346,14 +489,34 @@ impl Services {
         if req.status != Status::OfferCreated.as_str() {
             return Err(not_acceptable(&format!("the request is {}", req.status)));
         }
-        rows::set_offer_status(&mut tx, &caller.account_id, id, "offer_created", "offer_accepted", Some(now)).await?;
-        self.transition(&mut tx, &caller.actor(), &mut req, Status::OfferAccepted, None).await?;
+        rows::set_offer_status(
+            &mut tx,
+            &caller.account_id,
+            id,
+            "offer_created",
+            "offer_accepted",
+            Some(now),
+        )
+        .await?;
+        self.transition(
+            &mut tx,
+            &caller.actor(),
+            &mut req,
+            Status::OfferAccepted,
+            None,
+        )
+        .await?;
         let accepted = self.owned_offer(&mut tx, caller, id).await?;
         ami_store::commit(tx).await?;
         Ok(OfferView::at(accepted, now))
     }
 
-    fn customer_row(&self, caller: &CustomerCaller, sim_request_id: Option<&str>, f: CustomerFields) -> Result<rows::Customer> {
+    fn customer_row(
+        &self,
+        caller: &CustomerCaller,
+        sim_request_id: Option<&str>,
+        f: CustomerFields,
+    ) -> Result<rows::Customer> {
         let required = [
             ("legal_name", &f.legal_name),
             ("tax_id", &f.tax_id),
@@ -369,12 +532,16 @@ impl Services {
         if !missing.is_empty() {
             return Err(Error::missing_fields(missing));
         }
-        let text = |field: &str, v: &Option<String>, max| validate::required_text(field, v.as_deref(), max);
+        let text = |field: &str, v: &Option<String>, max| {
+            validate::required_text(field, v.as_deref(), max)
+        };
         let representative_phone = match f.representative_phone.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(p) => Some(
                 ami_core::phone::E164::parse(p)
-                    .map_err(|_| Error::invalid("representative_phone", "representative_phone must be E.164"))?
+                    .map_err(|_| {
+                        Error::invalid("representative_phone", "representative_phone must be E.164")
+                    })?
                     .to_string(),
             ),
         };
@@ -384,7 +551,10 @@ impl Services {
             sim_request_id: sim_request_id.map(str::to_owned),
             legal_name: text("legal_name", &f.legal_name, 300)?,
             tax_id: text("tax_id", &f.tax_id, 64)?,
-            billing_email: validate::email("billing_email", f.billing_email.as_deref().unwrap_or_default())?,
+            billing_email: validate::email(
+                "billing_email",
+                f.billing_email.as_deref().unwrap_or_default(),
+            )?,
             address: text("address", &f.address, 500)?,
             representative_name: text("representative_name", &f.representative_name, 300)?,
             representative_phone,
@@ -402,27 +572,56 @@ impl Services {
         let mut req = self.owned_request(&mut tx, caller, id).await?;
         let customer = self.customer_row(caller, Some(id), input.fields())?;
         if req.status != Status::OfferAccepted.as_str() {
-            return Err(Error::invalid_state(Status::OfferAccepted.as_str(), &req.status));
+            return Err(Error::invalid_state(
+                Status::OfferAccepted.as_str(),
+                &req.status,
+            ));
         }
         rows::insert_customer(&mut tx, &customer).await?;
-        rows::link_sim_request(&mut tx, &caller.account_id, id, SimRequestLink::Customer, &customer.id).await?;
+        rows::link_sim_request(
+            &mut tx,
+            &caller.account_id,
+            id,
+            SimRequestLink::Customer,
+            &customer.id,
+        )
+        .await?;
         req.customer_id = Some(customer.id.clone());
         // The audit records that data arrived, never the data (PII).
         self.audit(
             &mut tx,
             &caller.actor(),
             "customer_created",
-            Subject { account_id: Some(&caller.account_id), entity_type: CUSTOMER, entity_id: &customer.id, mid: None },
+            Subject {
+                account_id: Some(&caller.account_id),
+                entity_type: CUSTOMER,
+                entity_id: &customer.id,
+                mid: None,
+            },
             json!({"sim_request_id": id}),
         )
         .await?;
-        self.transition(&mut tx, &caller.actor(), &mut req, Status::CustomerDataSubmitted, None).await?;
+        self.transition(
+            &mut tx,
+            &caller.actor(),
+            &mut req,
+            Status::CustomerDataSubmitted,
+            None,
+        )
+        .await?;
         ami_store::commit(tx).await?;
-        Ok(CustomerDataSubmitted { sim_request: SimRequestView::from(req), customer: CustomerView::from(customer) })
+        Ok(CustomerDataSubmitted {
+            sim_request: SimRequestView::from(req),
+            customer: CustomerView::from(customer),
+        })
     }
 
     /// The legacy stand-alone customer record.
-    pub async fn create_customer_record(&self, caller: &CustomerCaller, input: CustomerDataInput) -> Result<CustomerView> {
+    pub async fn create_customer_record(
+        &self,
+        caller: &CustomerCaller,
+        input: CustomerDataInput,
+    ) -> Result<CustomerView> {
         let customer = self.customer_row(caller, None, input.fields())?;
         let mut tx = self.store.begin().await?;
         rows::insert_customer(&mut tx, &customer).await?;
@@ -430,7 +629,12 @@ impl Services {
             &mut tx,
             &caller.actor(),
             "customer_created",
-            Subject { account_id: Some(&caller.account_id), entity_type: CUSTOMER, entity_id: &customer.id, mid: None },
+            Subject {
+                account_id: Some(&caller.account_id),
+                entity_type: CUSTOMER,
+                entity_id: &customer.id,
+                mid: None,
+            },
             json!({}),
         )
         .await?;
@@ -438,14 +642,24 @@ impl Services {
         Ok(CustomerView::from(customer))
     }
 
-    pub async fn get_customer_record(&self, caller: &CustomerCaller, id: &str) -> Result<CustomerView> {
+    pub async fn get_customer_record(
+        &self,
+        caller: &CustomerCaller,
+        id: &str,
+    ) -> Result<CustomerView> {
         validate::id("customer", CUSTOMER, id)?;
         let mut conn = self.store.reader().await?;
-        let c = rows::customer(&mut conn, &caller.account_id, id).await?.ok_or_else(|| Error::not_found(CUSTOMER))?;
+        let c = rows::customer(&mut conn, &caller.account_id, id)
+            .await?
+            .ok_or_else(|| Error::not_found(CUSTOMER))?;
         Ok(CustomerView::from(c))
     }
 
-    pub async fn create_contract(&self, caller: &CustomerCaller, input: NewContract) -> Result<ContractView> {
+    pub async fn create_contract(
+        &self,
+        caller: &CustomerCaller,
+        input: NewContract,
+    ) -> Result<ContractView> {
         let mut missing = Vec::new();
         if input.offer_id.as_deref().is_none_or(str::is_empty) {
             missing.push("offer_id".to_owned());
@@ -456,7 +670,10 @@ impl Services {
         if !missing.is_empty() {
             return Err(Error::missing_fields(missing));
         }
-        let (offer_id, customer_id) = (input.offer_id.unwrap_or_default(), input.customer_id.unwrap_or_default());
+        let (offer_id, customer_id) = (
+            input.offer_id.unwrap_or_default(),
+            input.customer_id.unwrap_or_default(),
+        );
         let now = self.now();
         let actor = caller.actor();
         let mut tx = self.store.begin().await?;
@@ -466,22 +683,48 @@ impl Services {
             .await?
             .ok_or_else(|| Error::not_found(CUSTOMER))?;
         if offer.status != "offer_accepted" {
-            return Err(Error::conflict("offer_not_accepted", "the offer has not been accepted")
-                .with("status", offer.status));
+            return Err(
+                Error::conflict("offer_not_accepted", "the offer has not been accepted")
+                    .with("status", offer.status),
+            );
         }
         let mut req = rows::sim_request(&mut tx, &caller.account_id, &offer.sim_request_id)
             .await?
             .ok_or_else(|| Error::not_found(SIM_REQUEST))?;
-        if customer.sim_request_id.as_deref().is_some_and(|r| r != req.id) {
-            return Err(Error::conflict("customer_mismatch", "the customer data belongs to another request"));
+        if customer
+            .sim_request_id
+            .as_deref()
+            .is_some_and(|r| r != req.id)
+        {
+            return Err(Error::conflict(
+                "customer_mismatch",
+                "the customer data belongs to another request",
+            ));
         }
         // A stand-alone customer record counts as the customer data step.
         if req.status == Status::OfferAccepted.as_str() {
-            rows::link_sim_request(&mut tx, &caller.account_id, &req.id, SimRequestLink::Customer, &customer.id).await?;
-            self.transition(&mut tx, &actor, &mut req, Status::CustomerDataSubmitted, None).await?;
+            rows::link_sim_request(
+                &mut tx,
+                &caller.account_id,
+                &req.id,
+                SimRequestLink::Customer,
+                &customer.id,
+            )
+            .await?;
+            self.transition(
+                &mut tx,
+                &actor,
+                &mut req,
+                Status::CustomerDataSubmitted,
+                None,
+            )
+            .await?;
         }
         if req.status != Status::CustomerDataSubmitted.as_str() {
-            return Err(Error::invalid_state(Status::CustomerDataSubmitted.as_str(), &req.status));
+            return Err(Error::invalid_state(
+                Status::CustomerDataSubmitted.as_str(),
+                &req.status,
+            ));
         }
         let token = secret::new_signing_token();
         let contract = rows::Contract {
@@ -497,63 +740,129 @@ impl Services {
             signature_method: None,
         };
         rows::insert_contract(&mut tx, &contract, &secret::hash(&token)).await?;
-        rows::link_sim_request(&mut tx, &caller.account_id, &req.id, SimRequestLink::Contract, &contract.id).await?;
+        rows::link_sim_request(
+            &mut tx,
+            &caller.account_id,
+            &req.id,
+            SimRequestLink::Contract,
+            &contract.id,
+        )
+        .await?;
         self.audit(
             &mut tx,
             &actor,
             "contract_created",
-            Subject { account_id: Some(&caller.account_id), entity_type: CONTRACT, entity_id: &contract.id, mid: None },
+            Subject {
+                account_id: Some(&caller.account_id),
+                entity_type: CONTRACT,
+                entity_id: &contract.id,
+                mid: None,
+            },
             json!({"sim_request_id": req.id, "offer_id": contract.offer_id}),
         )
         .await?;
-        self.transition(&mut tx, &actor, &mut req, Status::SignaturePending, None).await?;
+        self.transition(&mut tx, &actor, &mut req, Status::SignaturePending, None)
+            .await?;
         ami_store::commit(tx).await?;
-        let url = format!("{}/v1/sign/{}?t={token}", self.settings.public_base_url.trim_end_matches('/'), contract.id);
+        let url = format!(
+            "{}/v1/sign/{}?t={token}",
+            self.settings.public_base_url.trim_end_matches('/'),
+            contract.id
+        );
         Ok(ContractView::at(contract, now, Some(url)))
     }
 
     pub async fn get_contract(&self, caller: &CustomerCaller, id: &str) -> Result<ContractView> {
         let mut conn = self.store.reader().await?;
-        Ok(ContractView::at(self.owned_contract(&mut conn, caller, id).await?, self.now(), None))
+        Ok(ContractView::at(
+            self.owned_contract(&mut conn, caller, id).await?,
+            self.now(),
+            None,
+        ))
     }
 
     pub async fn mock_sign(&self, caller: &CustomerCaller, id: &str) -> Result<ContractView> {
         if !self.settings.mock_sign_enabled {
-            return Err(Error::refused(403, "mock_sign_disabled", "programmatic signing is disabled on this server"));
+            return Err(Error::refused(
+                403,
+                "mock_sign_disabled",
+                "programmatic signing is disabled on this server",
+            ));
         }
         let mut tx = self.store.begin().await?;
         let contract = self.owned_contract(&mut tx, caller, id).await?;
-        let signed = self.sign(&mut tx, &caller.actor(), contract, "mock").await?;
+        let signed = self
+            .sign(&mut tx, &caller.actor(), contract, "mock")
+            .await?;
         ami_store::commit(tx).await?;
         Ok(signed)
     }
 
-    async fn sign(&self, conn: &mut Conn, actor: &Actor, c: rows::Contract, method: &str) -> Result<ContractView> {
+    async fn sign(
+        &self,
+        conn: &mut Conn,
+        actor: &Actor,
+        c: rows::Contract,
+        method: &str,
+    ) -> Result<ContractView> {
         let now = self.now();
         match c.status.as_str() {
-            "signed" => return Err(Error::conflict("already_signed", "the contract is already signed")),
+            "signed" => {
+                return Err(Error::conflict(
+                    "already_signed",
+                    "the contract is already signed",
+                ));
+            }
             "signature_pending" if now >= c.expires_at => {
-                return Err(Error::conflict("contract_expired", "the contract expired before it was signed"));
+                return Err(Error::conflict(
+                    "contract_expired",
+                    "the contract expired before it was signed",
+                ));
             }
             "signature_pending" => {}
-            other => return Err(Error::conflict("contract_not_pending", format!("the contract is {other}"))),
+            other => {
+                return Err(Error::conflict(
+                    "contract_not_pending",
+                    format!("the contract is {other}"),
+                ));
+            }
         }
         let mut req = rows::sim_request(conn, &c.account_id, &c.sim_request_id)
             .await?
             .ok_or_else(|| Error::not_found(SIM_REQUEST))?;
-        if !rows::set_contract_status(conn, &c.account_id, &c.id, "signature_pending", "signed", Some((now, method))).await? {
-            return Err(Error::conflict("already_signed", "the contract is already signed"));
+        if !rows::set_contract_status(
+            conn,
+            &c.account_id,
+            &c.id,
+            "signature_pending",
+            "signed",
+            Some((now, method)),
+        )
+        .await?
+        {
+            return Err(Error::conflict(
+                "already_signed",
+                "the contract is already signed",
+            ));
         }
         self.audit(
             conn,
             actor,
             "contract_signed",
-            Subject { account_id: Some(&c.account_id), entity_type: CONTRACT, entity_id: &c.id, mid: None },
+            Subject {
+                account_id: Some(&c.account_id),
+                entity_type: CONTRACT,
+                entity_id: &c.id,
+                mid: None,
+            },
             json!({"method": method}),
         )
         .await?;
-        self.transition(conn, actor, &mut req, Status::Signed, None).await?;
-        let signed = rows::contract(conn, &c.account_id, &c.id).await?.ok_or_else(|| Error::not_found(CONTRACT))?;
+        self.transition(conn, actor, &mut req, Status::Signed, None)
+            .await?;
+        let signed = rows::contract(conn, &c.account_id, &c.id)
+            .await?
+            .ok_or_else(|| Error::not_found(CONTRACT))?;
         Ok(ContractView::at(signed, now, None))
     }
 
@@ -563,12 +872,16 @@ impl Services {
             return Ok(None);
         }
         let mut conn = self.store.reader().await?;
-        let Some(c) = rows::contract_by_signing_token(&mut conn, id, &secret::hash(token)).await? else {
+        let Some(c) = rows::contract_by_signing_token(&mut conn, id, &secret::hash(token)).await?
+        else {
             return Ok(None);
         };
-        let offer = rows::offer(&mut conn, &c.account_id, &c.offer_id).await?.ok_or_else(|| Error::not_found(OFFER))?;
-        let customer =
-            rows::customer(&mut conn, &c.account_id, &c.customer_id).await?.ok_or_else(|| Error::not_found(CUSTOMER))?;
+        let offer = rows::offer(&mut conn, &c.account_id, &c.offer_id)
+            .await?
+            .ok_or_else(|| Error::not_found(OFFER))?;
+        let customer = rows::customer(&mut conn, &c.account_id, &c.customer_id)
+            .await?
+            .ok_or_else(|| Error::not_found(CUSTOMER))?;
         let now = self.now();
         Ok(Some(SigningView {
             contract: ContractView::at(c, now, None),
@@ -584,7 +897,8 @@ impl Services {
             return Ok(None);
         }
         let mut tx = self.store.begin().await?;
-        let Some(c) = rows::contract_by_signing_token(&mut tx, id, &secret::hash(token)).await? else {
+        let Some(c) = rows::contract_by_signing_token(&mut tx, id, &secret::hash(token)).await?
+        else {
             return Ok(None);
         };
         let actor = Actor::Customer(c.account_id.clone());
@@ -593,7 +907,11 @@ impl Services {
         Ok(Some(signed))
     }
 
-    pub async fn activate(&self, caller: &CustomerCaller, input: ActivateInput) -> Result<ActivatedMid> {
+    pub async fn activate(
+        &self,
+        caller: &CustomerCaller,
+        input: ActivateInput,
+    ) -> Result<ActivatedMid> {
         let contract_id = input
             .contract_id
             .filter(|c| !c.is_empty())
@@ -603,7 +921,10 @@ impl Services {
         let mut tx = self.store.begin().await?;
         let contract = self.owned_contract(&mut tx, caller, &contract_id).await?;
         if contract.status != "signed" {
-            return Err(Error::conflict("contract_not_signed", "the contract is not signed").with("status", contract.status));
+            return Err(
+                Error::conflict("contract_not_signed", "the contract is not signed")
+                    .with("status", contract.status),
+            );
         }
         let mut req = rows::sim_request(&mut tx, &caller.account_id, &contract.sim_request_id)
             .await?
@@ -611,12 +932,16 @@ impl Services {
         if req.status != Status::Signed.as_str() {
             return Err(Error::invalid_state(Status::Signed.as_str(), &req.status));
         }
-        self.transition(&mut tx, &actor, &mut req, Status::Provisioning, None).await?;
+        self.transition(&mut tx, &actor, &mut req, Status::Provisioning, None)
+            .await?;
         let mid_id = ami_core::id::new_id("mid");
         let number = numbers::allocate(&mut tx, self.store.engine(), &req.country, &mid_id, now)
             .await?
             .ok_or_else(|| {
-                Error::conflict("no_number_available", format!("no number of {} is available right now", req.country))
+                Error::conflict(
+                    "no_number_available",
+                    format!("no number of {} is available right now", req.country),
+                )
             })?;
         // The sandbox carrier confirms every number it owns; a real carrier adapter confirms
         // or refuses here, and a refusal ends the request as failed.
@@ -636,8 +961,16 @@ impl Services {
                 },
             )
             .await?;
-        rows::link_sim_request(&mut tx, &caller.account_id, &req.id, SimRequestLink::Mid, &mid_id).await?;
-        self.transition(&mut tx, &actor, &mut req, Status::Active, None).await?;
+        rows::link_sim_request(
+            &mut tx,
+            &caller.account_id,
+            &req.id,
+            SimRequestLink::Mid,
+            &mid_id,
+        )
+        .await?;
+        self.transition(&mut tx, &actor, &mut req, Status::Active, None)
+            .await?;
         ami_store::commit(tx).await?;
         Ok(activated)
     }

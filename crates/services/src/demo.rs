@@ -31,11 +31,14 @@ pub struct DemoResult {
 impl Services {
     pub async fn demo_quick(&self) -> Result<DemoResult> {
         if !self.settings.sandbox || !self.settings.mock_sign_enabled {
-            return Err(Error::not_found("route").with("message", "the demo exists on sandbox servers only"));
+            return Err(Error::not_found("route")
+                .with("message", "the demo exists on sandbox servers only"));
         }
         let started = std::time::Instant::now();
         let caller = self.demo_account().await?;
-        let created = self.create_sim_request(&caller, NewSimRequest::default()).await?;
+        let created = self
+            .create_sim_request(&caller, NewSimRequest::default())
+            .await?;
         let request_id = created.sim_request.id;
         let offer_id = created.offer.id;
         self.accept_offer(&caller, &offer_id).await?;
@@ -55,19 +58,55 @@ impl Services {
             .await?
             .customer;
         let contract = self
-            .create_contract(&caller, NewContract { offer_id: Some(offer_id.clone()), customer_id: Some(customer.id.clone()) })
+            .create_contract(
+                &caller,
+                NewContract {
+                    offer_id: Some(offer_id.clone()),
+                    customer_id: Some(customer.id.clone()),
+                },
+            )
             .await?;
         self.mock_sign(&caller, &contract.id).await?;
-        let mid = self.activate(&caller, ActivateInput { contract_id: Some(contract.id.clone()) }).await?;
+        let mid = self
+            .activate(
+                &caller,
+                ActivateInput {
+                    contract_id: Some(contract.id.clone()),
+                },
+            )
+            .await?;
         let steps = vec![
-            DemoStep { step: "sim_request", id: request_id },
-            DemoStep { step: "offer_accepted", id: offer_id },
-            DemoStep { step: "customer_data", id: customer.id },
-            DemoStep { step: "contract", id: contract.id.clone() },
-            DemoStep { step: "signed", id: contract.id },
-            DemoStep { step: "activated", id: mid.mobile_identity_id.clone() },
+            DemoStep {
+                step: "sim_request",
+                id: request_id,
+            },
+            DemoStep {
+                step: "offer_accepted",
+                id: offer_id,
+            },
+            DemoStep {
+                step: "customer_data",
+                id: customer.id,
+            },
+            DemoStep {
+                step: "contract",
+                id: contract.id.clone(),
+            },
+            DemoStep {
+                step: "signed",
+                id: contract.id,
+            },
+            DemoStep {
+                step: "activated",
+                id: mid.mobile_identity_id.clone(),
+            },
         ];
-        Ok(DemoResult { ok: true, elapsed_ms: started.elapsed().as_secs_f64() * 1000.0, steps, mobile_identity: mid })
+        Ok(DemoResult {
+            ok: true,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+            steps,
+            mobile_identity: mid,
+        })
     }
 
     async fn demo_account(&self) -> Result<CustomerCaller> {
@@ -105,6 +144,8 @@ impl Services {
             }
             ami_store::commit(tx).await?;
         }
-        Ok(CustomerCaller { account_id: DEMO_ACCOUNT.to_owned() })
+        Ok(CustomerCaller {
+            account_id: DEMO_ACCOUNT.to_owned(),
+        })
     }
 }

@@ -7,7 +7,12 @@ use serde_json::{Map, Value};
 pub enum Error {
     /// A refusal the caller can act on: status, stable code, human message, extra fields.
     #[error("{code}: {message}")]
-    Refused { status: u16, code: String, message: String, extra: Map<String, Value> },
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+        extra: Map<String, Value>,
+    },
     /// Anything else. Logged with its cause; answered as a bare 500.
     #[error("internal error: {0}")]
     Internal(#[from] ami_store::StoreError),
@@ -17,7 +22,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn refused(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Refused { status, code: code.into(), message: message.into(), extra: Map::new() }
+        Error::Refused {
+            status,
+            code: code.into(),
+            message: message.into(),
+            extra: Map::new(),
+        }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -43,7 +53,11 @@ impl Error {
 
     /// 404 `<thing>_not_found`: identical for a missing id and another account's id.
     pub fn not_found(thing: &str) -> Self {
-        Self::refused(404, format!("{thing}_not_found"), format!("{} not found", thing.replace('_', " ")))
+        Self::refused(
+            404,
+            format!("{thing}_not_found"),
+            format!("{} not found", thing.replace('_', " ")),
+        )
     }
 
     pub fn conflict(code: impl Into<String>, message: impl Into<String>) -> Self {
@@ -52,9 +66,12 @@ impl Error {
 
     /// 409 `invalid_state` with what was expected and what is.
     pub fn invalid_state(expected: &str, actual: &str) -> Self {
-        Self::conflict("invalid_state", format!("expected state {expected}, found {actual}"))
-            .with("expected", expected)
-            .with("actual", actual)
+        Self::conflict(
+            "invalid_state",
+            format!("expected state {expected}, found {actual}"),
+        )
+        .with("expected", expected)
+        .with("actual", actual)
     }
 
     pub fn unauthorized(code: &str) -> Self {
@@ -79,7 +96,12 @@ impl Error {
     pub fn body(&self) -> Value {
         let mut m = Map::new();
         match self {
-            Error::Refused { code, message, extra, .. } => {
+            Error::Refused {
+                code,
+                message,
+                extra,
+                ..
+            } => {
                 m.insert("error".into(), Value::String(code.clone()));
                 m.insert("message".into(), Value::String(message.clone()));
                 for (k, v) in extra {

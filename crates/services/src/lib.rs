@@ -70,8 +70,18 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(store: Store, settings: Settings, clock: Arc<dyn Clock>, admin_key_hash: String) -> Self {
-        Self { store, settings: Arc::new(settings), clock, admin_key_hash: Arc::new(admin_key_hash) }
+    pub fn new(
+        store: Store,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        admin_key_hash: String,
+    ) -> Self {
+        Self {
+            store,
+            settings: Arc::new(settings),
+            clock,
+            admin_key_hash: Arc::new(admin_key_hash),
+        }
     }
 
     pub fn now(&self) -> i64 {

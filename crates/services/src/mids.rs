@@ -45,16 +45,29 @@ pub(crate) fn parse_sip_uri(raw: Option<&str>) -> Result<Option<String>> {
 }
 
 pub(crate) fn mid_subject<'a>(account_id: &'a str, mid_id: &'a str) -> Subject<'a> {
-    Subject { account_id: Some(account_id), entity_type: MID, entity_id: mid_id, mid: Some(mid_id) }
+    Subject {
+        account_id: Some(account_id),
+        entity_type: MID,
+        entity_id: mid_id,
+        mid: Some(mid_id),
+    }
 }
 
 fn not_active(status: &str) -> Error {
-    Error::conflict("mobile_identity_not_active", format!("the mobile identity is {status}"))
+    Error::conflict(
+        "mobile_identity_not_active",
+        format!("the mobile identity is {status}"),
+    )
 }
 
 impl Services {
     /// Inserts an active MID with default limits and its first agent token (returned once).
-    pub(crate) async fn insert_mid(&self, conn: &mut Conn, actor: &Actor, src: MidSource<'_>) -> Result<ActivatedMid> {
+    pub(crate) async fn insert_mid(
+        &self,
+        conn: &mut Conn,
+        actor: &Actor,
+        src: MidSource<'_>,
+    ) -> Result<ActivatedMid> {
         let now = self.now();
         let row = mids::Mid {
             id: src.id,
@@ -74,8 +87,15 @@ impl Services {
         };
         mids::insert(conn, &row).await?;
         let token = secret::new_agent_token();
-        mids::insert_token(conn, &row.account_id, &row.id, &secret::hash(&token), &secret::display_prefix(&token), now)
-            .await?;
+        mids::insert_token(
+            conn,
+            &row.account_id,
+            &row.id,
+            &secret::hash(&token),
+            &secret::display_prefix(&token),
+            now,
+        )
+        .await?;
         let subject = mid_subject(&row.account_id, &row.id);
         self.audit(
             conn,
@@ -102,9 +122,16 @@ impl Services {
         })
     }
 
-    async fn owned_mid(&self, conn: &mut Conn, caller: &CustomerCaller, id: &str) -> Result<mids::Mid> {
+    async fn owned_mid(
+        &self,
+        conn: &mut Conn,
+        caller: &CustomerCaller,
+        id: &str,
+    ) -> Result<mids::Mid> {
         validate::id("mid", MID, id)?;
-        mids::get(conn, &caller.account_id, id).await?.ok_or_else(|| Error::not_found(MID))
+        mids::get(conn, &caller.account_id, id)
+            .await?
+            .ok_or_else(|| Error::not_found(MID))
     }
 
     pub async fn get_mid(&self, caller: &CustomerCaller, id: &str) -> Result<MidView> {
@@ -116,10 +143,18 @@ impl Services {
         let mut conn = self.store.reader().await?;
         let p = mids::list(&mut conn, &caller.account_id, page).await?;
         let items: Vec<MidView> = p.items.into_iter().map(MidView::from).collect();
-        Ok(MidList { count: items.len(), mobile_identities: items, next_cursor: p.next_cursor })
+        Ok(MidList {
+            count: items.len(),
+            mobile_identities: items,
+            next_cursor: p.next_cursor,
+        })
     }
 
-    pub async fn rotate_agent_token(&self, caller: &CustomerCaller, id: &str) -> Result<RotatedToken> {
+    pub async fn rotate_agent_token(
+        &self,
+        caller: &CustomerCaller,
+        id: &str,
+    ) -> Result<RotatedToken> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let mid = self.owned_mid(&mut tx, caller, id).await?;
@@ -129,7 +164,15 @@ impl Services {
         let revoked = mids::revoke_tokens(&mut tx, &caller.account_id, id, now).await?;
         let token = secret::new_agent_token();
         let prefix = secret::display_prefix(&token);
-        mids::insert_token(&mut tx, &caller.account_id, id, &secret::hash(&token), &prefix, now).await?;
+        mids::insert_token(
+            &mut tx,
+            &caller.account_id,
+            id,
+            &secret::hash(&token),
+            &prefix,
+            now,
+        )
+        .await?;
         self.audit(
             &mut tx,
             &caller.actor(),
@@ -160,7 +203,8 @@ impl Services {
         if mid.status == "released" {
             return Err(not_active(&mid.status));
         }
-        mids::set_inbound_sip_uri(&mut tx, &caller.account_id, id, uri.as_deref(), self.now()).await?;
+        mids::set_inbound_sip_uri(&mut tx, &caller.account_id, id, uri.as_deref(), self.now())
+            .await?;
         // The URI is the customer's own routing target, not PII; record whether it is set.
         self.audit(
             &mut tx,
@@ -171,32 +215,59 @@ impl Services {
         )
         .await?;
         ami_store::commit(tx).await?;
-        Ok(InboundConfig { mid: id.to_owned(), inbound_sip_uri: uri })
+        Ok(InboundConfig {
+            mid: id.to_owned(),
+            inbound_sip_uri: uri,
+        })
     }
 
     pub async fn get_limits(&self, caller: &CustomerCaller, id: &str) -> Result<LimitsView> {
         let mut conn = self.store.reader().await?;
         let mid = self.owned_mid(&mut conn, caller, id).await?;
         let limits = stored_limits(&mid)?.to_json();
-        Ok(LimitsView { mid: mid.id, limits })
+        Ok(LimitsView {
+            mid: mid.id,
+            limits,
+        })
     }
 
-    pub async fn update_limits(&self, caller: &CustomerCaller, id: &str, patch: &Value) -> Result<LimitsView> {
+    pub async fn update_limits(
+        &self,
+        caller: &CustomerCaller,
+        id: &str,
+        patch: &Value,
+    ) -> Result<LimitsView> {
         let mut tx = self.store.begin().await?;
         let mid = self.owned_mid(&mut tx, caller, id).await?;
         let next = stored_limits(&mid)?.patched(patch).map_err(|e| match e {
-            LimitsError::Invalid(field) => Error::invalid(field, format!("{field} is out of range or of the wrong type")),
+            LimitsError::Invalid(field) => Error::invalid(
+                field,
+                format!("{field} is out of range or of the wrong type"),
+            ),
             LimitsError::UnknownField(field) => {
-                Error::bad_request("unknown_field", format!("unknown limit {field}")).with("field", field)
+                Error::bad_request("unknown_field", format!("unknown limit {field}"))
+                    .with("field", field)
             }
-            LimitsError::NotAnObject => Error::bad_request("invalid_json", "limits must be a JSON object"),
+            LimitsError::NotAnObject => {
+                Error::bad_request("invalid_json", "limits must be a JSON object")
+            }
         })?;
         if mid.status == "released" {
             return Err(not_active(&mid.status));
         }
         let json = next.to_json();
-        mids::set_limits(&mut tx, &caller.account_id, id, &json.to_string(), self.now()).await?;
-        let changed: Vec<&String> = patch.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        mids::set_limits(
+            &mut tx,
+            &caller.account_id,
+            id,
+            &json.to_string(),
+            self.now(),
+        )
+        .await?;
+        let changed: Vec<&String> = patch
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
         self.audit(
             &mut tx,
             &caller.actor(),
@@ -206,7 +277,10 @@ impl Services {
         )
         .await?;
         ami_store::commit(tx).await?;
-        Ok(LimitsView { mid: id.to_owned(), limits: json })
+        Ok(LimitsView {
+            mid: id.to_owned(),
+            limits: json,
+        })
     }
 
     /// Gives the number back: tokens revoked, number quarantined, MID terminal.
@@ -214,12 +288,30 @@ impl Services {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let mid = self.owned_mid(&mut tx, caller, id).await?;
-        if mid.status == "released" || !mids::set_status(&mut tx, &caller.account_id, id, &mid.status, "released", now).await? {
+        if mid.status == "released"
+            || !mids::set_status(
+                &mut tx,
+                &caller.account_id,
+                id,
+                &mid.status,
+                "released",
+                now,
+            )
+            .await?
+        {
             return Err(not_active(&mid.status));
         }
         let revoked = mids::revoke_tokens(&mut tx, &caller.account_id, id, now).await?;
         let until = now + self.settings.quarantine_ms;
-        numbers::set_status(&mut tx, &mid.number_id, "assigned", "quarantined", Some(until), now).await?;
+        numbers::set_status(
+            &mut tx,
+            &mid.number_id,
+            "assigned",
+            "quarantined",
+            Some(until),
+            now,
+        )
+        .await?;
         self.audit(
             &mut tx,
             &caller.actor(),
@@ -229,14 +321,25 @@ impl Services {
                    "quarantined_until": ami_core::time::rfc3339(until)}),
         )
         .await?;
-        let released = mids::get(&mut tx, &caller.account_id, id).await?.ok_or_else(|| Error::not_found(MID))?;
+        let released = mids::get(&mut tx, &caller.account_id, id)
+            .await?
+            .ok_or_else(|| Error::not_found(MID))?;
         ami_store::commit(tx).await?;
         Ok(MidView::from(released))
     }
 }
 
 fn stored_limits(mid: &mids::Mid) -> Result<Limits> {
-    let v: Value = serde_json::from_str(&mid.limits)
-        .map_err(|e| Error::Internal(ami_store::StoreError::Corrupt(format!("limits of {}: {e}", mid.id))))?;
-    Limits::from_json(&v).map_err(|e| Error::Internal(ami_store::StoreError::Corrupt(format!("limits of {}: {e}", mid.id))))
+    let v: Value = serde_json::from_str(&mid.limits).map_err(|e| {
+        Error::Internal(ami_store::StoreError::Corrupt(format!(
+            "limits of {}: {e}",
+            mid.id
+        )))
+    })?;
+    Limits::from_json(&v).map_err(|e| {
+        Error::Internal(ami_store::StoreError::Corrupt(format!(
+            "limits of {}: {e}",
+            mid.id
+        )))
+    })
 }

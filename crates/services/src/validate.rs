@@ -5,12 +5,19 @@ use crate::{Error, Result};
 /// A required, trimmed, single-line text of at most `max` characters.
 pub(crate) fn required_text(field: &str, value: Option<&str>, max: usize) -> Result<String> {
     match value.map(str::trim) {
-        None | Some("") => Err(Error::bad_request(format!("missing_{field}"), format!("{field} is required"))),
+        None | Some("") => Err(Error::bad_request(
+            format!("missing_{field}"),
+            format!("{field} is required"),
+        )),
         Some(v) => text(field, v, max),
     }
 }
 
-pub(crate) fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>> {
+pub(crate) fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => text(field, v, max).map(Some),
@@ -19,10 +26,16 @@ pub(crate) fn optional_text(field: &str, value: Option<&str>, max: usize) -> Res
 
 fn text(field: &str, v: &str, max: usize) -> Result<String> {
     if v.chars().count() > max {
-        return Err(Error::invalid(field, format!("{field} is longer than {max} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("{field} is longer than {max} characters"),
+        ));
     }
     if v.chars().any(char::is_control) {
-        return Err(Error::invalid(field, format!("{field} contains control characters")));
+        return Err(Error::invalid(
+            field,
+            format!("{field} contains control characters"),
+        ));
     }
     Ok(v.to_owned())
 }
@@ -35,7 +48,14 @@ pub(crate) fn email(field: &str, v: &str) -> Result<String> {
         && matches!(v.split_once('@'), Some((local, domain))
             if !local.is_empty() && local.len() <= 64 && !domain.contains('@')
                && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
-    if ok { Ok(v.to_owned()) } else { Err(Error::invalid(field, format!("{field} is not an email address"))) }
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("{field} is not an email address"),
+        ))
+    }
 }
 
 /// Free-text reasons (suspension, cancellation): optional, short, single-line.
@@ -45,5 +65,9 @@ pub(crate) fn reason(value: Option<&str>, default: &str) -> Result<String> {
 
 /// Path ids: a malformed id is simply not found, exactly like a foreign one.
 pub(crate) fn id(prefix: &str, thing: &str, value: &str) -> Result<()> {
-    if ami_core::id::is_well_formed(prefix, value) { Ok(()) } else { Err(Error::not_found(thing)) }
+    if ami_core::id::is_well_formed(prefix, value) {
+        Ok(())
+    } else {
+        Err(Error::not_found(thing))
+    }
 }

@@ -365,7 +365,10 @@ impl From<audit::Event> for EventView {
             id: e.id,
             at: ts(e.at),
             action: e.action,
-            actor: Actor { kind: e.actor_type, id: e.actor_id },
+            actor: Actor {
+                kind: e.actor_type,
+                id: e.actor_id,
+            },
             account_id: e.account_id,
             entity_type: e.entity_type,
             entity_id: e.entity_id,

@@ -45,18 +45,22 @@ pub async fn insert(conn: &mut Conn, a: &NewAccount<'_>) -> Result<()> {
 
 /// The account a customer key belongs to, by the key's hash (unique index).
 pub async fn by_key_hash(conn: &mut Conn, key_hash: &str) -> Result<Option<Account>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE key_hash = $1"))
-        .bind(key_hash)
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM accounts WHERE key_hash = $1"
+    ))
+    .bind(key_hash)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Operator lookups: the admin is the one actor that sees every account.
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<Account>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 pub async fn list(conn: &mut Conn, req: &PageRequest) -> Result<Page<Account>> {
@@ -70,7 +74,13 @@ pub async fn list(conn: &mut Conn, req: &PageRequest) -> Result<Page<Account>> {
     Ok(page::finish(rows, req.limit, |a| &a.id))
 }
 
-pub async fn set_key(conn: &mut Conn, id: &str, key_hash: &str, key_prefix: &str, now: i64) -> Result<bool> {
+pub async fn set_key(
+    conn: &mut Conn,
+    id: &str,
+    key_hash: &str,
+    key_prefix: &str,
+    now: i64,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE accounts SET key_hash = $2, key_prefix = $3, key_rotated_at = $4 WHERE id = $1",
     )

@@ -113,29 +113,36 @@ pub struct Filter {
 }
 
 /// `account_id: Some` → that tenant's events only; `None` → every event (operator view).
+/// Ordered by the insertion sequence, so events written in the same millisecond (one
+/// transaction often writes several) still list newest first; the cursor is an event id.
 pub async fn list(
     conn: &mut Conn,
     account_id: Option<&str>,
     f: &Filter,
     req: &PageRequest,
 ) -> Result<Page<Event>> {
-    // Fixed SQL with "parameter IS NULL OR ..." guards: one statement shape, no string building
-    // from input.
+    // Two fixed shapes, so the tenant's query can use its (account_id, seq) index; the
+    // optional filters are "parameter IS NULL OR ..." guards, never text built from input.
+    let scope = if account_id.is_some() {
+        "account_id = $1"
+    } else {
+        "$1 IS NULL"
+    };
     let sql = format!(
         "SELECT {COLUMNS} FROM audit_events
-         WHERE ($1 IS NULL OR account_id = $1)
-           AND id < $2
+         WHERE {scope}
+           AND ($2 IS NULL OR seq < (SELECT c.seq FROM audit_events c WHERE c.id = $2))
            AND ($3 IS NULL OR action = $3)
            AND ($4 IS NULL OR entity_type = $4)
            AND ($5 IS NULL OR entity_id = $5)
            AND ($6 IS NULL OR mid = $6)
            AND ($7 IS NULL OR at >= $7)
            AND ($8 IS NULL OR at <= $8)
-         ORDER BY id DESC LIMIT $9"
+         ORDER BY seq DESC LIMIT $9"
     );
     let rows: Vec<Event> = sqlx::query_as(&sql)
         .bind(account_id)
-        .bind(page::cursor_bound(req))
+        .bind(req.cursor.as_deref())
         .bind(f.action.as_deref())
         .bind(f.entity_type.as_deref())
         .bind(f.entity_id.as_deref())
@@ -150,13 +157,20 @@ pub async fn list(
 
 /// The chains present, for verification.
 pub async fn chains(conn: &mut Conn) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar("SELECT chain_id FROM audit_heads ORDER BY chain_id")
-        .fetch_all(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT chain_id FROM audit_heads ORDER BY chain_id")
+            .fetch_all(conn)
+            .await?,
+    )
 }
 
 /// One chain in order, `batch` events after `after_seq`.
-pub async fn chain_batch(conn: &mut Conn, chain: &str, after_seq: i64, batch: i64) -> Result<Vec<Event>> {
+pub async fn chain_batch(
+    conn: &mut Conn,
+    chain: &str,
+    after_seq: i64,
+    batch: i64,
+) -> Result<Vec<Event>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_events WHERE chain_id = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3"
     ))
@@ -169,8 +183,10 @@ pub async fn chain_batch(conn: &mut Conn, chain: &str, after_seq: i64, batch: i6
 
 /// The recorded head of a chain: detects events removed from its end.
 pub async fn head(conn: &mut Conn, chain: &str) -> Result<Option<(i64, String)>> {
-    Ok(sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE chain_id = $1")
-        .bind(chain)
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE chain_id = $1")
+            .bind(chain)
+            .fetch_optional(conn)
+            .await?,
+    )
 }

@@ -54,7 +54,11 @@ pub async fn insert_sim_request(conn: &mut Conn, r: &SimRequest) -> Result<()> {
     Ok(())
 }
 
-pub async fn sim_request(conn: &mut Conn, account_id: &str, id: &str) -> Result<Option<SimRequest>> {
+pub async fn sim_request(
+    conn: &mut Conn,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<SimRequest>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {SIMREQ_COLUMNS} FROM sim_requests WHERE account_id = $1 AND id = $2"
     ))
@@ -64,7 +68,11 @@ pub async fn sim_request(conn: &mut Conn, account_id: &str, id: &str) -> Result<
     .await?)
 }
 
-pub async fn list_sim_requests(conn: &mut Conn, account_id: &str, req: &PageRequest) -> Result<Page<SimRequest>> {
+pub async fn list_sim_requests(
+    conn: &mut Conn,
+    account_id: &str,
+    req: &PageRequest,
+) -> Result<Page<SimRequest>> {
     let rows: Vec<SimRequest> = sqlx::query_as(&format!(
         "SELECT {SIMREQ_COLUMNS} FROM sim_requests WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
     ))
@@ -115,12 +123,14 @@ pub async fn link_sim_request(
         SimRequestLink::Contract => "contract_id",
         SimRequestLink::Mid => "mid_id",
     };
-    sqlx::query(&format!("UPDATE sim_requests SET {col} = $3 WHERE account_id = $1 AND id = $2"))
-        .bind(account_id)
-        .bind(id)
-        .bind(value)
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "UPDATE sim_requests SET {col} = $3 WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account_id)
+    .bind(id)
+    .bind(value)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -176,11 +186,13 @@ pub async fn insert_offer(conn: &mut Conn, o: &Offer) -> Result<()> {
 }
 
 pub async fn offer(conn: &mut Conn, account_id: &str, id: &str) -> Result<Option<Offer>> {
-    Ok(sqlx::query_as(&format!("SELECT {OFFER_COLUMNS} FROM offers WHERE account_id = $1 AND id = $2"))
-        .bind(account_id)
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "SELECT {OFFER_COLUMNS} FROM offers WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn set_offer_status(
@@ -268,7 +280,11 @@ pub struct Contract {
 
 const CONTRACT_COLUMNS: &str = "id, account_id, sim_request_id, offer_id, customer_id, status, created_at, expires_at, signed_at, signature_method";
 
-pub async fn insert_contract(conn: &mut Conn, c: &Contract, signing_token_hash: &str) -> Result<()> {
+pub async fn insert_contract(
+    conn: &mut Conn,
+    c: &Contract,
+    signing_token_hash: &str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO contracts (id, account_id, sim_request_id, offer_id, customer_id, status,
                                 signing_token_hash, created_at, expires_at)
@@ -300,7 +316,11 @@ pub async fn contract(conn: &mut Conn, account_id: &str, id: &str) -> Result<Opt
 
 /// The public signing page knows no account: the contract id and the token's hash together
 /// are the capability. Both must match.
-pub async fn contract_by_signing_token(conn: &mut Conn, id: &str, token_hash: &str) -> Result<Option<Contract>> {
+pub async fn contract_by_signing_token(
+    conn: &mut Conn,
+    id: &str,
+    token_hash: &str,
+) -> Result<Option<Contract>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {CONTRACT_COLUMNS} FROM contracts WHERE id = $1 AND signing_token_hash = $2"
     ))

@@ -13,7 +13,14 @@ pub enum Claim {
     InFlight,
 }
 
-pub async fn claim(conn: &mut Conn, scope: &str, key: &str, request_hash: &str, now: i64, ttl_ms: i64) -> Result<Claim> {
+pub async fn claim(
+    conn: &mut Conn,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    now: i64,
+    ttl_ms: i64,
+) -> Result<Claim> {
     // Keys older than the window are forgotten before the claim.
     sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < $3")
         .bind(scope)
@@ -44,12 +51,21 @@ pub async fn claim(conn: &mut Conn, scope: &str, key: &str, request_hash: &str, 
     .await?;
     Ok(match (hash == request_hash, status, body) {
         (false, _, _) => Claim::Mismatch,
-        (true, Some(status), Some(body)) => Claim::Replay { status: status as u16, body },
+        (true, Some(status), Some(body)) => Claim::Replay {
+            status: status as u16,
+            body,
+        },
         (true, _, _) => Claim::InFlight,
     })
 }
 
-pub async fn complete(conn: &mut Conn, scope: &str, key: &str, status: u16, body: &str) -> Result<()> {
+pub async fn complete(
+    conn: &mut Conn,
+    scope: &str,
+    key: &str,
+    status: u16,
+    body: &str,
+) -> Result<()> {
     sqlx::query("UPDATE idempotency_keys SET status_code = $3, response_body = $4 WHERE scope = $1 AND key = $2")
         .bind(scope)
         .bind(key)
@@ -62,10 +78,12 @@ pub async fn complete(conn: &mut Conn, scope: &str, key: &str, status: u16, body
 
 /// Forgets a claim whose request failed, so a retry can run it again.
 pub async fn release(conn: &mut Conn, scope: &str, key: &str) -> Result<()> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status_code IS NULL")
-        .bind(scope)
-        .bind(key)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status_code IS NULL",
+    )
+    .bind(scope)
+    .bind(key)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -9,8 +9,8 @@ pub mod audit;
 pub mod contracting;
 mod dialect;
 pub mod idempotency;
-mod migrate;
 pub mod mids;
+mod migrate;
 pub mod numbers;
 mod open;
 pub mod page;
@@ -78,16 +78,26 @@ impl Store {
                         })
                 };
                 let write = pool(1).connect(&connect_url).await?;
-                let read = pool(options.max_connections.max(2)).connect(&connect_url).await?;
+                let read = pool(options.max_connections.max(2))
+                    .connect(&connect_url)
+                    .await?;
                 open::restrict_sqlite_companions(&path)?;
-                Store { read, write, engine }
+                Store {
+                    read,
+                    write,
+                    engine,
+                }
             }
             Engine::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(options.max_connections.max(2))
                     .connect(url)
                     .await?;
-                Store { read: pool.clone(), write: pool, engine }
+                Store {
+                    read: pool.clone(),
+                    write: pool,
+                    engine,
+                }
             }
         };
         Ok(store)

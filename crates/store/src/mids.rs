@@ -72,7 +72,13 @@ pub async fn list(conn: &mut Conn, account_id: &str, req: &PageRequest) -> Resul
     Ok(page::finish(rows, req.limit, |m| &m.id))
 }
 
-pub async fn set_inbound_sip_uri(conn: &mut Conn, account_id: &str, id: &str, uri: Option<&str>, now: i64) -> Result<bool> {
+pub async fn set_inbound_sip_uri(
+    conn: &mut Conn,
+    account_id: &str,
+    id: &str,
+    uri: Option<&str>,
+    now: i64,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE mobile_identities SET inbound_sip_uri = $3, updated_at = $4
          WHERE account_id = $1 AND id = $2 AND status <> 'released'",
@@ -86,7 +92,13 @@ pub async fn set_inbound_sip_uri(conn: &mut Conn, account_id: &str, id: &str, ur
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn set_limits(conn: &mut Conn, account_id: &str, id: &str, limits: &str, now: i64) -> Result<bool> {
+pub async fn set_limits(
+    conn: &mut Conn,
+    account_id: &str,
+    id: &str,
+    limits: &str,
+    now: i64,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE mobile_identities SET limits = $3, updated_at = $4
          WHERE account_id = $1 AND id = $2 AND status <> 'released'",
@@ -100,7 +112,14 @@ pub async fn set_limits(conn: &mut Conn, account_id: &str, id: &str, limits: &st
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn set_status(conn: &mut Conn, account_id: &str, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
+pub async fn set_status(
+    conn: &mut Conn,
+    account_id: &str,
+    id: &str,
+    from: &str,
+    to: &str,
+    now: i64,
+) -> Result<bool> {
     let released_at = (to == "released").then_some(now);
     let r = sqlx::query(
         "UPDATE mobile_identities SET status = $4, updated_at = $5, released_at = COALESCE($6, released_at)
@@ -152,7 +171,12 @@ pub async fn insert_token(
 }
 
 /// Revokes every live token of the MID; returns how many.
-pub async fn revoke_tokens(conn: &mut Conn, account_id: &str, mid_id: &str, now: i64) -> Result<u64> {
+pub async fn revoke_tokens(
+    conn: &mut Conn,
+    account_id: &str,
+    mid_id: &str,
+    now: i64,
+) -> Result<u64> {
     let r = sqlx::query(
         "UPDATE agent_tokens SET revoked_at = $3 WHERE account_id = $1 AND mid_id = $2 AND revoked_at IS NULL",
     )
@@ -176,7 +200,10 @@ pub struct AgentPrincipal {
     pub mid_status: String,
 }
 
-pub async fn agent_by_token_hash(conn: &mut Conn, token_hash: &str) -> Result<Option<AgentPrincipal>> {
+pub async fn agent_by_token_hash(
+    conn: &mut Conn,
+    token_hash: &str,
+) -> Result<Option<AgentPrincipal>> {
     Ok(sqlx::query_as(
         "SELECT t.id AS token_id, t.token_prefix, t.created_at AS token_created_at,
                 a.id AS account_id, a.status AS account_status, m.id AS mid_id, m.status AS mid_status
@@ -191,7 +218,11 @@ pub async fn agent_by_token_hash(conn: &mut Conn, token_hash: &str) -> Result<Op
 }
 
 /// Every stored agent token of an account (hashes excluded), for inspections in tests.
-pub async fn tokens_of_mid(conn: &mut Conn, account_id: &str, mid_id: &str) -> Result<Vec<AgentToken>> {
+pub async fn tokens_of_mid(
+    conn: &mut Conn,
+    account_id: &str,
+    mid_id: &str,
+) -> Result<Vec<AgentToken>> {
     Ok(sqlx::query_as(
         "SELECT id, account_id, mid_id, token_prefix, created_at, revoked_at FROM agent_tokens
          WHERE account_id = $1 AND mid_id = $2 ORDER BY id",

@@ -5,8 +5,10 @@ use sqlx::AnyPool;
 use crate::{Engine, Result};
 
 const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
-const POSTGRES: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/postgres/0001_foundation.sql"))];
+const POSTGRES: &[(i64, &str)] = &[(
+    1,
+    include_str!("../migrations/postgres/0001_foundation.sql"),
+)];
 
 /// Applies what is missing; returns the versions applied now.
 pub(crate) async fn run(pool: &AnyPool, engine: Engine) -> Result<Vec<i64>> {
@@ -27,7 +29,9 @@ pub(crate) async fn run(pool: &AnyPool, engine: Engine) -> Result<Vec<i64>> {
         };
         if engine == Engine::Postgres {
             // Replicas starting together migrate one at a time.
-            sqlx::query("SELECT pg_advisory_xact_lock(7274730001)").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7274730001)")
+                .execute(&mut *tx)
+                .await?;
         }
         let done: Option<i64> =
             sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")

@@ -15,21 +15,33 @@ pub struct Number {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, phone_number, country, status, mid_id, quarantined_until, created_at, updated_at";
+const COLUMNS: &str =
+    "id, phone_number, country, status, mid_id, quarantined_until, created_at, updated_at";
 
 /// Inserts numbers not already present; returns how many were new.
-pub async fn insert_many(conn: &mut Conn, country: &str, numbers: &[String], now: i64) -> Result<u64> {
+pub async fn insert_many(
+    conn: &mut Conn,
+    country: &str,
+    numbers: &[String],
+    now: i64,
+) -> Result<u64> {
     // Multi-row statements: one round trip per chunk instead of per number.
     const CHUNK: usize = 200;
     let mut added = 0;
     for chunk in numbers.chunks(CHUNK) {
-        let mut sql = String::from("INSERT INTO numbers (id, phone_number, country, status, created_at, updated_at) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO numbers (id, phone_number, country, status, created_at, updated_at) VALUES ",
+        );
         for i in 0..chunk.len() {
             if i > 0 {
                 sql.push(',');
             }
             let b = i * 2;
-            sql.push_str(&format!("(${}, ${}, $1, 'available', $2, $2)", b + 3, b + 4));
+            sql.push_str(&format!(
+                "(${}, ${}, $1, 'available', $2, $2)",
+                b + 3,
+                b + 4
+            ));
         }
         sql.push_str(" ON CONFLICT (phone_number) DO NOTHING");
         let mut q = sqlx::query(&sql).bind(country).bind(now);
@@ -42,24 +54,30 @@ pub async fn insert_many(conn: &mut Conn, country: &str, numbers: &[String], now
 }
 
 pub async fn count_for_country(conn: &mut Conn, country: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM numbers WHERE country = $1")
-        .bind(country)
-        .fetch_one(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM numbers WHERE country = $1")
+            .bind(country)
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<Number>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM numbers WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM numbers WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 pub async fn by_phone(conn: &mut Conn, phone: &str) -> Result<Option<Number>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM numbers WHERE phone_number = $1"))
-        .bind(phone)
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM numbers WHERE phone_number = $1"
+    ))
+    .bind(phone)
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn list(
@@ -83,7 +101,13 @@ pub async fn list(
 }
 
 /// Takes one free number of the country: available, or quarantined past its cooling period.
-pub async fn allocate(conn: &mut Conn, engine: Engine, country: &str, mid_id: &str, now: i64) -> Result<Option<Number>> {
+pub async fn allocate(
+    conn: &mut Conn,
+    engine: Engine,
+    country: &str,
+    mid_id: &str,
+    now: i64,
+) -> Result<Option<Number>> {
     for status in ["available", "quarantined"] {
         let candidate: Option<String> = sqlx::query_scalar(&format!(
             "SELECT id FROM numbers

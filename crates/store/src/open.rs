@@ -15,7 +15,10 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        Self { allow_insecure_permissions: false, max_connections: 8 }
+        Self {
+            allow_insecure_permissions: false,
+            max_connections: 8,
+        }
     }
 }
 
@@ -31,7 +34,11 @@ pub(crate) fn prepare_sqlite_file(url: &str, options: &OpenOptions) -> Result<Pa
     }
     // The WAL companions are created by SQLite with the main file's mode; making the main
     // file 0600 before SQLite ever opens it covers all three whatever the umask.
-    for file in [path.clone(), companion(&path, "-wal"), companion(&path, "-shm")] {
+    for file in [
+        path.clone(),
+        companion(&path, "-wal"),
+        companion(&path, "-shm"),
+    ] {
         match fs::metadata(&file) {
             Ok(meta) => {
                 let mode = meta.permissions().mode() & 0o777;
@@ -43,7 +50,11 @@ pub(crate) fn prepare_sqlite_file(url: &str, options: &OpenOptions) -> Result<Pa
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && file == path => {
-                FsOpen::new().write(true).create_new(true).mode(0o600).open(&file)?;
+                FsOpen::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&file)?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
@@ -54,11 +65,15 @@ pub(crate) fn prepare_sqlite_file(url: &str, options: &OpenOptions) -> Result<Pa
 
 /// Belt and braces after connecting: the companions SQLite created are owner-only too.
 pub(crate) fn restrict_sqlite_companions(path: &Path) -> Result<()> {
-    for file in [path.to_path_buf(), companion(path, "-wal"), companion(path, "-shm")] {
-        if let Ok(meta) = fs::metadata(&file) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                fs::set_permissions(&file, fs::Permissions::from_mode(0o600))?;
-            }
+    for file in [
+        path.to_path_buf(),
+        companion(path, "-wal"),
+        companion(path, "-shm"),
+    ] {
+        if let Ok(meta) = fs::metadata(&file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o600))?;
         }
     }
     Ok(())

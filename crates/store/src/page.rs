@@ -16,8 +16,15 @@ pub struct Page<T> {
 pub(crate) fn finish<T>(mut rows: Vec<T>, limit: i64, id_of: impl Fn(&T) -> &str) -> Page<T> {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit.max(0) as usize);
-    let next_cursor = if more { rows.last().map(|r| id_of(r).to_owned()) } else { None };
-    Page { items: rows, next_cursor }
+    let next_cursor = if more {
+        rows.last().map(|r| id_of(r).to_owned())
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
+    }
 }
 
 /// Without a cursor, a bound above every id (ids are `[0-9a-z_]`, all below `~`).

@@ -5,10 +5,12 @@ use crate::{Conn, Result};
 pub const ADMIN_KEY_HASH: &str = "admin_key_hash";
 
 pub async fn get(conn: &mut Conn, key: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-        .bind(key)
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// Inserts the value unless one is already set; returns the value in force.

@@ -27,7 +27,9 @@ impl FromRequestParts<AppState> for Customer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(Customer(state.services.authenticate_customer(bearer(parts)).await?))
+        Ok(Customer(
+            state.services.authenticate_customer(bearer(parts)).await?,
+        ))
     }
 }
 
@@ -35,7 +37,9 @@ impl FromRequestParts<AppState> for Agent {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(Agent(state.services.authenticate_agent(bearer(parts)).await?))
+        Ok(Agent(
+            state.services.authenticate_agent(bearer(parts)).await?,
+        ))
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -28,8 +27,14 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     }
     let (code, message) = code_for(status);
     let (mut parts, _original) = res.into_parts();
-    let (fresh, body) = ApiError::new(status.as_u16(), &code, message).into_response().into_parts();
-    for name in [header::CONTENT_LENGTH, header::CONTENT_ENCODING, header::TRANSFER_ENCODING] {
+    let (fresh, body) = ApiError::new(status.as_u16(), &code, message)
+        .into_response()
+        .into_parts();
+    for name in [
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+        header::TRANSFER_ENCODING,
+    ] {
         parts.headers.remove(name);
     }
     if let Some(ct) = fresh.headers.get(header::CONTENT_TYPE) {
@@ -53,9 +58,15 @@ fn keeps_its_body(res: &Response) -> bool {
 
 fn code_for(status: StatusCode) -> (String, &'static str) {
     match status.as_u16() {
-        400 | 422 => ("invalid_request".into(), "the request could not be understood"),
+        400 | 422 => (
+            "invalid_request".into(),
+            "the request could not be understood",
+        ),
         404 => ("not_found".into(), "no such route"),
-        405 => ("method_not_allowed".into(), "method not allowed on this route"),
+        405 => (
+            "method_not_allowed".into(),
+            "method not allowed on this route",
+        ),
         408 => ("request_timeout".into(), "the request took too long"),
         413 => ("payload_too_large".into(), "request body too large"),
         415 => ("unsupported_media_type".into(), "unsupported Content-Type"),
@@ -79,35 +90,57 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         (header::CACHE_CONTROL, "no-store"),
         (header::X_FRAME_OPTIONS, "DENY"),
     ] {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
     }
     res
-}
-
-/// An empty 4xx/5xx response, as some layers produce; used by tests and callers that need
-/// `json_errors` to fill the body in.
-pub fn bare(status: StatusCode) -> Response {
-    (status, Body::empty()).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::Router;
+    use axum::body::Body;
     use axum::extract::Path;
     use axum::middleware::from_fn;
     use axum::routing::{get, post};
     use serde_json::Value;
     use tower::ServiceExt;
 
+    /// An empty error response, as some layers produce.
+    fn bare(status: StatusCode) -> Response {
+        (status, Body::empty()).into_response()
+    }
+
     fn app() -> Router {
         Router::new()
-            .route("/items/{n}", get(|Path(n): Path<u32>| async move { n.to_string() }))
-            .route("/boom", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "db password=hunter2 at 10.0.0.3") }))
-            .route("/json", get(|| async { ApiError::new(409, "already_signed", "x") }))
-            .route("/html", get(|| async { (StatusCode::NOT_FOUND, axum::response::Html("<p>nope</p>")) }))
+            .route(
+                "/items/{n}",
+                get(|Path(n): Path<u32>| async move { n.to_string() }),
+            )
+            .route(
+                "/boom",
+                get(|| async {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "db password=hunter2 at 10.0.0.3",
+                    )
+                }),
+            )
+            .route(
+                "/json",
+                get(|| async { ApiError::new(409, "already_signed", "x") }),
+            )
+            .route(
+                "/html",
+                get(|| async { (StatusCode::NOT_FOUND, axum::response::Html("<p>nope</p>")) }),
+            )
             .route("/teapot", get(|| async { bare(StatusCode::IM_A_TEAPOT) }))
-            .route("/own-cache", get(|| async { ([(header::CACHE_CONTROL, "max-age=60")], "ok") }))
+            .route(
+                "/own-cache",
+                get(|| async { ([(header::CACHE_CONTROL, "max-age=60")], "ok") }),
+            )
             .route(
                 "/slow",
                 post(|| async {
@@ -122,10 +155,18 @@ mod tests {
     }
 
     async fn call(method: &str, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-        let req = axum::http::Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+        let req = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
         let res = app().oneshot(req).await.unwrap();
         let (parts, body) = res.into_parts();
-        (parts.status, parts.headers, axum::body::to_bytes(body, 1 << 16).await.unwrap().to_vec())
+        (
+            parts.status,
+            parts.headers,
+            axum::body::to_bytes(body, 1 << 16).await.unwrap().to_vec(),
+        )
     }
 
     async fn json(method: &str, uri: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
@@ -137,22 +178,34 @@ mod tests {
     #[tokio::test]
     async fn unknown_route_is_not_found_json() {
         let (s, _, b) = json("GET", "/nope").await;
-        assert_eq!((s, b["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
     }
 
     #[tokio::test]
     async fn method_not_allowed_keeps_allow() {
         let (s, h, b) = json("DELETE", "/items/1").await;
-        assert_eq!((s, b["error"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+        );
         assert!(h[header::ALLOW].to_str().unwrap().contains("GET"));
     }
 
     #[tokio::test]
     async fn rejections_and_internal_errors_are_reshaped_without_leaks() {
         let (s, _, b) = json("GET", "/items/abc").await;
-        assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request"))
+        );
         let (s, _, b) = json("GET", "/boom").await;
-        assert_eq!((s, b["error"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("internal_error")));
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, Some("internal_error"))
+        );
         assert!(!b.to_string().contains("hunter2"));
         let (s, _, b) = json("GET", "/teapot").await;
         assert_eq!((s.as_u16(), b["error"].as_str()), (418, Some("http_418")));
@@ -161,17 +214,28 @@ mod tests {
     #[tokio::test]
     async fn json_and_html_errors_pass_untouched() {
         let (s, _, b) = json("GET", "/json").await;
-        assert_eq!((s.as_u16(), b["error"].as_str()), (409, Some("already_signed")));
+        assert_eq!(
+            (s.as_u16(), b["error"].as_str()),
+            (409, Some("already_signed"))
+        );
         let (s, h, b) = call("GET", "/html").await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            h[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
         assert_eq!(b, b"<p>nope</p>");
     }
 
     #[tokio::test]
     async fn slow_requests_time_out_as_json() {
         let (s, _, b) = json("POST", "/slow").await;
-        assert_eq!((s, b["error"].as_str()), (StatusCode::REQUEST_TIMEOUT, Some("request_timeout")));
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (StatusCode::REQUEST_TIMEOUT, Some("request_timeout"))
+        );
     }
 
     #[tokio::test]

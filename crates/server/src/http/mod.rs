@@ -1,7 +1,7 @@
+pub mod auth;
 pub mod error;
 pub mod hygiene;
+pub mod idempotency;
 pub mod json;
 pub mod query;
 pub mod request_id;
-pub mod auth;
-pub mod idempotency;

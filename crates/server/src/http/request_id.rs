@@ -73,7 +73,8 @@ pub async fn record_route(req: Request, next: Next) -> Response {
 /// 1..=64 characters of `[A-Za-z0-9._-]`: safe to reflect in a header and a log line.
 fn is_acceptable(s: &str) -> bool {
     (1..=MAX_LEN).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]
@@ -88,7 +89,10 @@ mod tests {
 
     fn app() -> Router {
         Router::new()
-            .route("/echo", get(|Extension(RequestId(id)): Extension<RequestId>| async move { id }))
+            .route(
+                "/echo",
+                get(|Extension(RequestId(id)): Extension<RequestId>| async move { id }),
+            )
             .layer(from_fn(request_id))
     }
 
@@ -112,7 +116,14 @@ mod tests {
     #[tokio::test]
     async fn replaces_a_bad_or_missing_id() {
         let long = "a".repeat(65);
-        for bad in [None, Some(&b""[..]), Some(b"has space"), Some(b"semi;colon"), Some(long.as_bytes()), Some(b"caf\xc3\xa9")] {
+        for bad in [
+            None,
+            Some(&b""[..]),
+            Some(b"has space"),
+            Some(b"semi;colon"),
+            Some(long.as_bytes()),
+            Some(b"caf\xc3\xa9"),
+        ] {
             let (h, seen) = call(bad).await;
             assert!(h.starts_with("req_") && h.len() > 20, "{bad:?} -> {h}");
             assert_eq!(h, seen);

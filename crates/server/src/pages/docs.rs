@@ -6,35 +6,90 @@ use utoipa::openapi::path::Operation;
 use super::{STYLE, escape};
 
 pub const AUTH_LEVELS: [(&str, &str, &str); 4] = [
-    ("Customer (level 1)", "Authorization: Bearer amik_live_<48 hex>", "Contracting, MID administration (limits, rotation, inbound config), the audit log."),
-    ("Agent (level 2)", "Authorization: Bearer amiagt_live_<64 hex>", "The `/v1/agent/*` routes of the one mobile identity the token is bound to."),
-    ("Admin", "Authorization: Bearer <operator key>", "`/v1/admin/*`: accounts, number inventory, global audit log. Every call is audited."),
-    ("Telco", "X-Telco-Key: <key>", "`/v1/_telco/*` carrier callbacks."),
+    (
+        "Customer (level 1)",
+        "Authorization: Bearer amik_live_<48 hex>",
+        "Contracting, MID administration (limits, rotation, inbound config), the audit log.",
+    ),
+    (
+        "Agent (level 2)",
+        "Authorization: Bearer amiagt_live_<64 hex>",
+        "The `/v1/agent/*` routes of the one mobile identity the token is bound to.",
+    ),
+    (
+        "Admin",
+        "Authorization: Bearer <operator key>",
+        "`/v1/admin/*`: accounts, number inventory, global audit log. Every call is audited.",
+    ),
+    (
+        "Telco",
+        "X-Telco-Key: <key>",
+        "`/v1/_telco/*` carrier callbacks.",
+    ),
 ];
 
 /// Stable error codes a client may branch on.
 pub const ERRORS: [(&str, &str); 22] = [
-    ("400", "invalid_json, unknown_field, json_too_deep, invalid_query, unknown_parameter, invalid_limit, invalid_cursor"),
-    ("400", "invalid_<field> (e.g. invalid_billing_email, invalid_inbound_sip_uri, invalid_rate_per_second)"),
-    ("400", "missing_fields (with fields: [...]), missing_name, unsupported_country"),
-    ("400", "invalid_idempotency_key, invalid_numbers, invalid_range, number_country_mismatch"),
-    ("401", "unauthorized (customer key), invalid_agent_token, unauthorized_admin, invalid_telco_key"),
+    (
+        "400",
+        "invalid_json, unknown_field, json_too_deep, invalid_query, unknown_parameter, invalid_limit, invalid_cursor",
+    ),
+    (
+        "400",
+        "invalid_<field> (e.g. invalid_billing_email, invalid_inbound_sip_uri, invalid_rate_per_second)",
+    ),
+    (
+        "400",
+        "missing_fields (with fields: [...]), missing_name, unsupported_country",
+    ),
+    (
+        "400",
+        "invalid_idempotency_key, invalid_numbers, invalid_range, number_country_mismatch",
+    ),
+    (
+        "401",
+        "unauthorized (customer key), invalid_agent_token, unauthorized_admin, invalid_telco_key",
+    ),
     ("403", "account_suspended, mock_sign_disabled"),
-    ("404", "<thing>_not_found: the same body for a missing id and another account's id"),
+    (
+        "404",
+        "<thing>_not_found: the same body for a missing id and another account's id",
+    ),
     ("404", "not_found: no such route"),
     ("405", "method_not_allowed"),
     ("408", "request_timeout"),
-    ("409", "invalid_state (with expected and actual), invalid_transition, already_terminal"),
-    ("409", "offer_not_acceptable, offer_not_accepted, already_signed, contract_expired, contract_not_pending"),
-    ("409", "contract_not_signed, no_number_available, mobile_identity_not_active"),
-    ("409", "number_not_available, account_not_active, account_already_<status>, customer_mismatch"),
+    (
+        "409",
+        "invalid_state (with expected and actual), invalid_transition, already_terminal",
+    ),
+    (
+        "409",
+        "offer_not_acceptable, offer_not_accepted, already_signed, contract_expired, contract_not_pending",
+    ),
+    (
+        "409",
+        "contract_not_signed, no_number_available, mobile_identity_not_active",
+    ),
+    (
+        "409",
+        "number_not_available, account_not_active, account_already_<status>, customer_mismatch",
+    ),
     ("409", "idempotency_key_reused, idempotency_key_in_flight"),
     ("413", "payload_too_large"),
     ("415", "unsupported_media_type"),
-    ("429", "rate_per_second, monthly_budget, country_not_allowed, sms_per_hour, sms_per_day"),
+    (
+        "429",
+        "rate_per_second, monthly_budget, country_not_allowed, sms_per_hour, sms_per_day",
+    ),
     ("429", "calls_per_hour, calls_per_day"),
-    ("429", "sms_per_destination_per_hour, sms_per_destination_per_day"),
-    ("429", "calls_per_destination_per_hour, calls_per_destination_per_day"),
+    (
+        "429",
+        "sms_per_destination_per_hour, sms_per_destination_per_day",
+    ),
+    (
+        "429",
+        "calls_per_destination_per_hour, calls_per_destination_per_day",
+    ),
     ("500", "internal_error: nothing internal is ever shown"),
 ];
 
@@ -47,7 +102,11 @@ pub struct Op {
 
 impl Op {
     pub fn anchor(&self) -> String {
-        format!("{}-{}", self.method.to_lowercase(), self.path.replace(['/', '{', '}'], "-"))
+        format!(
+            "{}-{}",
+            self.method.to_lowercase(),
+            self.path.replace(['/', '{', '}'], "-")
+        )
     }
 }
 
@@ -57,7 +116,12 @@ fn describe(op: &Operation) -> (String, &'static str) {
         .clone()
         .or_else(|| op.description.clone())
         .map(|s| s.lines().next().unwrap_or_default().to_owned())
-        .unwrap_or_else(|| op.operation_id.clone().unwrap_or_default().replace('_', " "));
+        .unwrap_or_else(|| {
+            op.operation_id
+                .clone()
+                .unwrap_or_default()
+                .replace('_', " ")
+        });
     let scheme = op
         .security
         .as_ref()
@@ -78,12 +142,21 @@ fn describe(op: &Operation) -> (String, &'static str) {
 pub fn operations(api: &OpenApi) -> Vec<Op> {
     let mut ops = Vec::new();
     for (path, item) in &api.paths.paths {
-        let methods: [(&'static str, &Option<Operation>); 4] =
-            [("GET", &item.get), ("POST", &item.post), ("PUT", &item.put), ("DELETE", &item.delete)];
+        let methods: [(&'static str, &Option<Operation>); 4] = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("DELETE", &item.delete),
+        ];
         for (method, op) in methods {
             if let Some(op) = op {
                 let (summary, auth) = describe(op);
-                ops.push(Op { method, path: path.clone(), summary, auth });
+                ops.push(Op {
+                    method,
+                    path: path.clone(),
+                    summary,
+                    auth,
+                });
             }
         }
     }
@@ -104,7 +177,14 @@ pub fn render(api: &OpenApi) -> String {
     }
     let auth: String = AUTH_LEVELS
         .iter()
-        .map(|(l, f, c)| format!("<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>", escape(l), escape(f), escape(c)))
+        .map(|(l, f, c)| {
+            format!(
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                escape(l),
+                escape(f),
+                escape(c)
+            )
+        })
         .collect();
     let errors: String = ERRORS
         .iter()

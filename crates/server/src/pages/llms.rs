@@ -20,7 +20,14 @@ pub fn render(api: &OpenApi) -> String {
     }
     out.push_str("\n## Docs\n\n- [OpenAPI document](/openapi.json): every route, schema and error\n- [Documentation](/docs): quick start, credentials, errors\n\n## Endpoints\n\n");
     for op in operations(api) {
-        out.push_str(&format!("- [{} {}](/docs#{}): {} ({})\n", op.method, op.path, op.anchor(), op.summary, op.auth));
+        out.push_str(&format!(
+            "- [{} {}](/docs#{}): {} ({})\n",
+            op.method,
+            op.path,
+            op.anchor(),
+            op.summary,
+            op.auth
+        ));
     }
     out
 }

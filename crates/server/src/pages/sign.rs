@@ -10,7 +10,11 @@ pub fn render(v: &SigningView, id: &str, token: &str, notice: Option<&str>) -> S
     let action = format!("/v1/sign/{}/confirm?t={}", escape(id), escape(token));
     let notice_html = notice
         .map(|n| {
-            let class = if c.status == "signed" { "notice" } else { "notice warn" };
+            let class = if c.status == "signed" {
+                "notice"
+            } else {
+                "notice warn"
+            };
             format!("<p class=\"{class}\" role=\"status\">{}</p>", escape(n))
         })
         .unwrap_or_default();

@@ -8,7 +8,8 @@ use utoipa_axum::routes;
 
 use ami_services::admin::{LoadNumbers, ManualMid, NewCustomer, Reason};
 use ami_services::views::{
-    AccountList, AccountStatus, ActivatedMid, CreatedAccount, NumberList, NumberView, NumbersLoaded, RotatedKey,
+    AccountList, AccountStatus, ActivatedMid, CreatedAccount, NumberList, NumberView,
+    NumbersLoaded, RotatedKey,
 };
 
 use super::{ApiResult, Created, Empty, ErrorBody, ListQuery, created};
@@ -32,40 +33,67 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/v1/admin/customers", tag = "admin", security(("adminKey" = [])),
     request_body = NewCustomer,
     responses((status = 201, body = CreatedAccount), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn create_customer(State(s): State<AppState>, Admin(a): Admin, ApiJson(input): ApiJson<NewCustomer>) -> Created<CreatedAccount> {
+async fn create_customer(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    ApiJson(input): ApiJson<NewCustomer>,
+) -> Created<CreatedAccount> {
     Ok(created(s.services.create_customer(&a, input).await?))
 }
 
 #[utoipa::path(get, path = "/v1/admin/customers", tag = "admin", security(("adminKey" = [])), params(ListQuery),
     responses((status = 200, body = AccountList), (status = 401, body = ErrorBody)))]
-async fn list_customers(State(s): State<AppState>, Admin(a): Admin, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<AccountList> {
+async fn list_customers(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<AccountList> {
     Ok(Json(s.services.list_customers(&a, &q.page()?).await?))
 }
 
 #[utoipa::path(post, path = "/v1/admin/customers/{id}/rotate-key", tag = "admin", security(("adminKey" = [])),
-    params(("id" = String, Path, description = "account id")),
+    params(("id" = String, Path, description = "account id")), request_body = Empty,
     responses((status = 200, body = RotatedKey), (status = 404, body = ErrorBody)))]
-async fn rotate_key(State(s): State<AppState>, Admin(a): Admin, Path(id): Path<String>, ApiJson(_empty): ApiJson<Empty>) -> ApiResult<RotatedKey> {
+async fn rotate_key(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    ApiJson(_empty): ApiJson<Empty>,
+) -> ApiResult<RotatedKey> {
     Ok(Json(s.services.rotate_customer_key(&a, &id).await?))
 }
 
 #[utoipa::path(post, path = "/v1/admin/customers/{id}/suspend", tag = "admin", security(("adminKey" = [])),
     params(("id" = String, Path, description = "account id")), request_body = Reason,
     responses((status = 200, body = AccountStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn suspend(State(s): State<AppState>, Admin(a): Admin, Path(id): Path<String>, ApiJson(input): ApiJson<Reason>) -> ApiResult<AccountStatus> {
+async fn suspend(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<Reason>,
+) -> ApiResult<AccountStatus> {
     Ok(Json(s.services.suspend_customer(&a, &id, input).await?))
 }
 
 #[utoipa::path(post, path = "/v1/admin/customers/{id}/activate", tag = "admin", security(("adminKey" = [])),
     params(("id" = String, Path, description = "account id")), request_body = Reason,
     responses((status = 200, body = AccountStatus), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn activate(State(s): State<AppState>, Admin(a): Admin, Path(id): Path<String>, ApiJson(input): ApiJson<Reason>) -> ApiResult<AccountStatus> {
+async fn activate(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<Reason>,
+) -> ApiResult<AccountStatus> {
     Ok(Json(s.services.activate_customer(&a, &id, input).await?))
 }
 
 #[utoipa::path(post, path = "/v1/admin/numbers", tag = "admin", security(("adminKey" = [])), request_body = LoadNumbers,
     responses((status = 201, body = NumbersLoaded), (status = 400, body = ErrorBody)))]
-async fn load_numbers(State(s): State<AppState>, Admin(a): Admin, ApiJson(input): ApiJson<LoadNumbers>) -> Created<NumbersLoaded> {
+async fn load_numbers(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    ApiJson(input): ApiJson<LoadNumbers>,
+) -> Created<NumbersLoaded> {
     Ok(created(s.services.load_numbers(&a, input).await?))
 }
 
@@ -82,28 +110,50 @@ struct NumbersQuery {
 
 #[utoipa::path(get, path = "/v1/admin/numbers", tag = "admin", security(("adminKey" = [])), params(NumbersQuery),
     responses((status = 200, body = NumberList), (status = 400, body = ErrorBody)))]
-async fn list_numbers(State(s): State<AppState>, Admin(a): Admin, ApiQuery(q): ApiQuery<NumbersQuery>) -> ApiResult<NumberList> {
+async fn list_numbers(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    ApiQuery(q): ApiQuery<NumbersQuery>,
+) -> ApiResult<NumberList> {
     let page = super::page(q.limit.as_deref(), q.cursor.as_deref(), 20, 200)?;
-    Ok(Json(s.services.list_numbers(&a, q.status.as_deref(), q.country.as_deref(), &page).await?))
+    Ok(Json(
+        s.services
+            .list_numbers(&a, q.status.as_deref(), q.country.as_deref(), &page)
+            .await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/admin/numbers/{id}/disable", tag = "admin", security(("adminKey" = [])),
-    params(("id" = String, Path, description = "number id")),
+    params(("id" = String, Path, description = "number id")), request_body = Empty,
     responses((status = 200, body = NumberView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn disable_number(State(s): State<AppState>, Admin(a): Admin, Path(id): Path<String>, ApiJson(_empty): ApiJson<Empty>) -> ApiResult<NumberView> {
+async fn disable_number(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    ApiJson(_empty): ApiJson<Empty>,
+) -> ApiResult<NumberView> {
     Ok(Json(s.services.disable_number(&a, &id).await?))
 }
 
 #[utoipa::path(post, path = "/v1/admin/numbers/{id}/enable", tag = "admin", security(("adminKey" = [])),
-    params(("id" = String, Path, description = "number id")),
+    params(("id" = String, Path, description = "number id")), request_body = Empty,
     responses((status = 200, body = NumberView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn enable_number(State(s): State<AppState>, Admin(a): Admin, Path(id): Path<String>, ApiJson(_empty): ApiJson<Empty>) -> ApiResult<NumberView> {
+async fn enable_number(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    Path(id): Path<String>,
+    ApiJson(_empty): ApiJson<Empty>,
+) -> ApiResult<NumberView> {
     Ok(Json(s.services.enable_number(&a, &id).await?))
 }
 
 #[utoipa::path(post, path = "/v1/admin/mobile-identities/manual", tag = "admin", security(("adminKey" = [])),
     request_body = ManualMid,
     responses((status = 201, body = ActivatedMid), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn manual_mid(State(s): State<AppState>, Admin(a): Admin, ApiJson(input): ApiJson<ManualMid>) -> Created<ActivatedMid> {
+async fn manual_mid(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    ApiJson(input): ApiJson<ManualMid>,
+) -> Created<ActivatedMid> {
     Ok(created(s.services.create_manual_mid(&a, input).await?))
 }

@@ -50,20 +50,32 @@ async fn health(State(s): State<AppState>) -> (StatusCode, Json<Health>) {
         storage: serde_json::json!({"engine": s.services.store.engine().name(), "ok": storage_ok}),
         telco: serde_json::json!({"carrier": "sandbox", "inbound_callbacks": s.telco_inbound_enabled}),
     };
-    let status = if storage_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if storage_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "discovery",
-    responses((status = 200, description = "the OpenAPI 3.1 document of this server", content_type = "application/json")))]
+    responses((status = 200, description = "the OpenAPI 3.1 document of this server", body = Object, content_type = "application/json")))]
 async fn openapi_json(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], s.pages.openapi_json.clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        s.pages.openapi_json.clone(),
+    )
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/llms.txt", tag = "discovery",
     responses((status = 200, description = "llmstxt.org index for agents", content_type = "text/plain")))]
 async fn llms_txt(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s.pages.llms_txt.clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        s.pages.llms_txt.clone(),
+    )
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/docs", tag = "discovery",
@@ -81,7 +93,9 @@ async fn sim_options(State(s): State<AppState>, Customer(_caller): Customer) -> 
 
 #[utoipa::path(post, path = "/v1/demo/quick", tag = "discovery", request_body = Empty,
     responses((status = 201, body = DemoResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn demo_quick(State(s): State<AppState>, ApiJson(_empty): ApiJson<Empty>) -> Result<(StatusCode, Json<DemoResult>), crate::http::error::ApiError> {
+async fn demo_quick(
+    State(s): State<AppState>,
+    ApiJson(_empty): ApiJson<Empty>,
+) -> Result<(StatusCode, Json<DemoResult>), crate::http::error::ApiError> {
     Ok((StatusCode::CREATED, Json(s.services.demo_quick().await?)))
 }
-

@@ -17,7 +17,9 @@ use crate::http::error::ApiError;
 use crate::http::query::ApiQuery;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(list_all_events))
+    OpenApiRouter::new()
+        .routes(routes!(list_events))
+        .routes(routes!(list_all_events))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -42,15 +44,28 @@ impl EventsQuery {
         let page = super::page(self.limit.as_deref(), self.cursor.as_deref(), 100, 1000)?;
         let time = |field: &str, v: Option<String>| -> Result<Option<i64>, ApiError> {
             v.map(|s| {
-                ami_core::time::parse_rfc3339(&s)
-                    .ok_or_else(|| ApiError::new(400, &format!("invalid_{field}"), format!("{field} must be an RFC 3339 time")))
+                ami_core::time::parse_rfc3339(&s).ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        &format!("invalid_{field}"),
+                        format!("{field} must be an RFC 3339 time"),
+                    )
+                })
             })
             .transpose()
         };
         let word = |field: &str, v: Option<String>| -> Result<Option<String>, ApiError> {
             match v {
-                Some(s) if s.len() > 100 || s.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.')) => {
-                    Err(ApiError::new(400, &format!("invalid_{field}"), format!("{field} is not a valid value")))
+                Some(s)
+                    if s.len() > 100
+                        || s.bytes()
+                            .any(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.')) =>
+                {
+                    Err(ApiError::new(
+                        400,
+                        &format!("invalid_{field}"),
+                        format!("{field} is not a valid value"),
+                    ))
                 }
                 other => Ok(other.filter(|s| !s.is_empty())),
             }
@@ -71,14 +86,22 @@ impl EventsQuery {
 
 #[utoipa::path(get, path = "/v1/events", tag = "audit", security(("bearerAuth" = [])), params(EventsQuery),
     responses((status = 200, body = EventList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn list_events(State(s): State<AppState>, Customer(c): Customer, ApiQuery(q): ApiQuery<EventsQuery>) -> ApiResult<EventList> {
+async fn list_events(
+    State(s): State<AppState>,
+    Customer(c): Customer,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> ApiResult<EventList> {
     let (filter, page) = q.parse()?;
     Ok(Json(s.services.list_events(&c, &filter, &page).await?))
 }
 
 #[utoipa::path(get, path = "/v1/admin/events", tag = "admin", security(("adminKey" = [])), params(EventsQuery),
     responses((status = 200, body = EventList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn list_all_events(State(s): State<AppState>, Admin(a): Admin, ApiQuery(q): ApiQuery<EventsQuery>) -> ApiResult<EventList> {
+async fn list_all_events(
+    State(s): State<AppState>,
+    Admin(a): Admin,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> ApiResult<EventList> {
     let (filter, page) = q.parse()?;
     Ok(Json(s.services.list_all_events(&a, &filter, &page).await?))
 }

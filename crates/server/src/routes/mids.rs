@@ -27,33 +27,55 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(get, path = "/v1/mobile-identities", tag = "mobile-identities", security(("bearerAuth" = [])),
     params(ListQuery), responses((status = 200, body = MidList), (status = 400, body = ErrorBody)))]
-async fn list_mids(State(s): State<AppState>, Customer(c): Customer, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<MidList> {
+async fn list_mids(
+    State(s): State<AppState>,
+    Customer(c): Customer,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<MidList> {
     Ok(Json(s.services.list_mids(&c, &q.page()?).await?))
 }
 
 #[utoipa::path(get, path = "/v1/mobile-identities/{id}", tag = "mobile-identities", security(("bearerAuth" = [])),
     params(("id" = String, Path)), responses((status = 200, body = MidView), (status = 404, body = ErrorBody)))]
-async fn get_mid(State(s): State<AppState>, Customer(c): Customer, Path(id): Path<String>) -> ApiResult<MidView> {
+async fn get_mid(
+    State(s): State<AppState>,
+    Customer(c): Customer,
+    Path(id): Path<String>,
+) -> ApiResult<MidView> {
     Ok(Json(s.services.get_mid(&c, &id).await?))
 }
 
 #[utoipa::path(post, path = "/v1/mobile-identities/{id}/rotate-token", tag = "mobile-identities", security(("bearerAuth" = [])),
     params(("id" = String, Path)), request_body = Empty,
     responses((status = 200, body = RotatedToken), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn rotate_token(State(s): State<AppState>, Customer(c): Customer, Path(id): Path<String>, ApiJson(_empty): ApiJson<Empty>) -> ApiResult<RotatedToken> {
+async fn rotate_token(
+    State(s): State<AppState>,
+    Customer(c): Customer,
+    Path(id): Path<String>,
+    ApiJson(_empty): ApiJson<Empty>,
+) -> ApiResult<RotatedToken> {
     Ok(Json(s.services.rotate_agent_token(&c, &id).await?))
 }
 
 #[utoipa::path(post, path = "/v1/mobile-identities/{id}/inbound-config", tag = "mobile-identities", security(("bearerAuth" = [])),
     params(("id" = String, Path)), request_body = InboundConfigInput,
     responses((status = 200, body = InboundConfig), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn inbound_config(State(s): State<AppState>, Customer(c): Customer, Path(id): Path<String>, ApiJson(input): ApiJson<InboundConfigInput>) -> ApiResult<InboundConfig> {
+async fn inbound_config(
+    State(s): State<AppState>,
+    Customer(c): Customer,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<InboundConfigInput>,
+) -> ApiResult<InboundConfig> {
     Ok(Json(s.services.set_inbound_config(&c, &id, input).await?))
 }
 
 #[utoipa::path(get, path = "/v1/mobile-identities/{id}/limits", tag = "mobile-identities", security(("bearerAuth" = [])),
     params(("id" = String, Path)), responses((status = 200, body = LimitsView), (status = 404, body = ErrorBody)))]
-async fn get_limits(State(s): State<AppState>, Customer(c): Customer, Path(id): Path<String>) -> ApiResult<LimitsView> {
+async fn get_limits(
+    State(s): State<AppState>,
+    Customer(c): Customer,
+    Path(id): Path<String>,
+) -> ApiResult<LimitsView> {
     Ok(Json(s.services.get_limits(&c, &id).await?))
 }
 
@@ -61,13 +83,23 @@ async fn get_limits(State(s): State<AppState>, Customer(c): Customer, Path(id): 
 #[utoipa::path(post, path = "/v1/mobile-identities/{id}/limits", tag = "mobile-identities", security(("bearerAuth" = [])),
     params(("id" = String, Path)), request_body(content = Object, description = "any subset of the limit fields"),
     responses((status = 200, body = LimitsView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn update_limits(State(s): State<AppState>, Customer(c): Customer, Path(id): Path<String>, ApiJson(patch): ApiJson<Value>) -> ApiResult<LimitsView> {
+async fn update_limits(
+    State(s): State<AppState>,
+    Customer(c): Customer,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<Value>,
+) -> ApiResult<LimitsView> {
     Ok(Json(s.services.update_limits(&c, &id, &patch).await?))
 }
 
 #[utoipa::path(post, path = "/v1/mobile-identities/{id}/release", tag = "mobile-identities", security(("bearerAuth" = [])),
     params(("id" = String, Path)), request_body = Empty,
     responses((status = 200, body = MidView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn release(State(s): State<AppState>, Customer(c): Customer, Path(id): Path<String>, ApiJson(_empty): ApiJson<Empty>) -> ApiResult<MidView> {
+async fn release(
+    State(s): State<AppState>,
+    Customer(c): Customer,
+    Path(id): Path<String>,
+    ApiJson(_empty): ApiJson<Empty>,
+) -> ApiResult<MidView> {
     Ok(Json(s.services.release_mid(&c, &id).await?))
 }

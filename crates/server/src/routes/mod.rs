@@ -58,12 +58,25 @@ impl ListQuery {
     }
 }
 
-pub fn page(limit: Option<&str>, cursor: Option<&str>, default: i64, max: i64) -> Result<PageRequest, ApiError> {
+pub fn page(
+    limit: Option<&str>,
+    cursor: Option<&str>,
+    default: i64,
+    max: i64,
+) -> Result<PageRequest, ApiError> {
     let limit = clamp_limit(limit, default, max)?;
     let cursor = match cursor {
         None | Some("") => None,
-        Some(c) if c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => Some(c.to_owned()),
-        Some(_) => return Err(ApiError::new(400, "invalid_cursor", "cursor is not one this server issued")),
+        Some(c) if c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
+            Some(c.to_owned())
+        }
+        Some(_) => {
+            return Err(ApiError::new(
+                400,
+                "invalid_cursor",
+                "cursor is not one this server issued",
+            ));
+        }
     };
     Ok(PageRequest { limit, cursor })
 }

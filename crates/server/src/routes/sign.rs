@@ -15,7 +15,9 @@ use crate::http::error::ApiError;
 use crate::pages::sign as page;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(show)).routes(routes!(confirm))
+    OpenApiRouter::new()
+        .routes(routes!(show))
+        .routes(routes!(confirm))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -29,7 +31,11 @@ struct TokenQuery {
     params(("id" = String, Path, description = "contract id"), TokenQuery),
     responses((status = 200, description = "the signing page", content_type = "text/html"),
               (status = 404, description = "unknown contract or wrong token", content_type = "text/html")))]
-async fn show(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<TokenQuery>) -> Response {
+async fn show(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
     let token = q.t.unwrap_or_default();
     match s.services.contract_for_signing(&id, &token).await {
         Ok(Some(view)) => html(StatusCode::OK, page::render(&view, &id, &token, None)),
@@ -43,15 +49,29 @@ async fn show(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query
     responses((status = 200, description = "the page again, signed", content_type = "text/html"),
               (status = 404, description = "unknown contract or wrong token", content_type = "text/html"),
               (status = 409, description = "already signed or expired", content_type = "text/html")))]
-async fn confirm(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<TokenQuery>) -> Response {
+async fn confirm(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
     let token = q.t.unwrap_or_default();
     let outcome = s.services.sign_with_token(&id, &token).await;
     let (status, notice) = match outcome {
         Ok(None) => return html(StatusCode::NOT_FOUND, page::not_found()),
-        Ok(Some(_)) => (StatusCode::OK, "The contract is signed. You can close this page."),
-        Err(Error::Refused { status: 409, message, .. }) => {
+        Ok(Some(_)) => (
+            StatusCode::OK,
+            "The contract is signed. You can close this page.",
+        ),
+        Err(Error::Refused {
+            status: 409,
+            message,
+            ..
+        }) => {
             return match s.services.contract_for_signing(&id, &token).await {
-                Ok(Some(view)) => html(StatusCode::CONFLICT, page::render(&view, &id, &token, Some(&message))),
+                Ok(Some(view)) => html(
+                    StatusCode::CONFLICT,
+                    page::render(&view, &id, &token, Some(&message)),
+                ),
                 _ => html(StatusCode::NOT_FOUND, page::not_found()),
             };
         }
@@ -69,7 +89,10 @@ fn html(status: StatusCode, body: String) -> Response {
     let mut res = (status, Html(body)).into_response();
     let h = res.headers_mut();
     let set = [
-        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::CACHE_CONTROL, "no-store"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -78,6 +101,9 @@ fn html(status: StatusCode, body: String) -> Response {
     for (name, value) in set {
         h.insert(name, HeaderValue::from_static(value));
     }
-    h.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    h.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     res
 }

@@ -58,11 +58,21 @@ pub struct TestServer {
 pub async fn fresh_pg_database() -> String {
     use sqlx::Connection;
     let base = std::env::var("AMI_TEST_DATABASE_URL").expect("AMI_TEST_DATABASE_URL");
-    let (server, base_db) = base.rsplit_once('/').expect("database url with a database name");
+    let (server, base_db) = base
+        .rsplit_once('/')
+        .expect("database url with a database name");
     let base_db = base_db.split('?').next().unwrap_or(base_db);
-    let name = format!("{base_db}_t_{}", ami_core::id::new_id("x").trim_start_matches("x_"));
-    let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to AMI_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await.expect("create database");
+    let name = format!(
+        "{base_db}_t_{}",
+        ami_core::id::new_id("x").trim_start_matches("x_")
+    );
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to AMI_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
     format!("{server}/{name}")
 }
 
@@ -90,12 +100,17 @@ impl TestServer {
         }
         let config = Config::load_from(&env).expect("test configuration");
         let clock = Arc::new(TestClock(AtomicI64::new(ami_core::time::now_ms())));
-        let running = app::start_with_clock(config, clock.clone()).await.expect("server starts");
+        let running = app::start_with_clock(config, clock.clone())
+            .await
+            .expect("server starts");
         let base = format!("http://{}", running.addr);
         TestServer {
             engine,
             base,
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             running,
             database_url,
             clock,
@@ -108,7 +123,13 @@ impl TestServer {
     }
 
     /// Sends a request; `body` None means no body at all.
-    pub async fn call(&self, method: Method, path: &str, credential: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        credential: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(c) = credential {
             req = req.bearer_auth(c);
@@ -128,34 +149,68 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, credential: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(credential), Some(body)).await
+        self.call(Method::POST, path, Some(credential), Some(body))
+            .await
     }
 
     /// A new customer account; returns (account id, api key).
     pub async fn customer(&self, name: &str) -> (String, String) {
-        let (s, v) = self.post("/v1/admin/customers", ADMIN_KEY, json!({"name": name})).await;
+        let (s, v) = self
+            .post("/v1/admin/customers", ADMIN_KEY, json!({"name": name}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
-        (v["id"].as_str().unwrap().to_owned(), v["api_key"].as_str().unwrap().to_owned())
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["api_key"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// Runs the six contracting steps; returns every id and the agent token.
     pub async fn provision(&self, key: &str) -> Flow {
-        let (s, r) = self.post("/v1/sim-requests", key, json!({"country": "ES"})).await;
+        let (s, r) = self
+            .post("/v1/sim-requests", key, json!({"country": "ES"}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{r}");
         let sim_request = r["sim_request"]["id"].as_str().unwrap().to_owned();
         let offer = r["offer"]["id"].as_str().unwrap().to_owned();
-        let (s, v) = self.post(&format!("/v1/offers/{offer}/accept"), key, json!({})).await;
+        let (s, v) = self
+            .post(&format!("/v1/offers/{offer}/accept"), key, json!({}))
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        let (s, v) = self.post(&format!("/v1/sim-requests/{sim_request}/customer-data"), key, customer_data()).await;
+        let (s, v) = self
+            .post(
+                &format!("/v1/sim-requests/{sim_request}/customer-data"),
+                key,
+                customer_data(),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let customer = v["customer"]["id"].as_str().unwrap().to_owned();
-        let (s, v) = self.post("/v1/contracts", key, json!({"offer_id": offer, "customer_id": customer})).await;
+        let (s, v) = self
+            .post(
+                "/v1/contracts",
+                key,
+                json!({"offer_id": offer, "customer_id": customer}),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let contract = v["id"].as_str().unwrap().to_owned();
         let signature_url = v["signature_url"].as_str().unwrap().to_owned();
-        let (s, v) = self.post(&format!("/v1/contracts/{contract}/mock-sign"), key, json!({})).await;
+        let (s, v) = self
+            .post(
+                &format!("/v1/contracts/{contract}/mock-sign"),
+                key,
+                json!({}),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        let (s, v) = self.post("/v1/mobile-identities/activate", key, json!({"contract_id": contract})).await;
+        let (s, v) = self
+            .post(
+                "/v1/mobile-identities/activate",
+                key,
+                json!({"contract_id": contract}),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         Flow {
             sim_request,
@@ -172,7 +227,10 @@ impl TestServer {
     /// Number of audit events in the whole store (operator view, paged through).
     pub async fn event_count(&self) -> usize {
         let mut conn = self.running.services.store.reader().await.unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&mut *conn).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
         n as usize
     }
 

@@ -143,8 +143,7 @@ CREATE TABLE audit_events (
     hash        TEXT NOT NULL,
     UNIQUE (chain_id, chain_seq)
 );
-CREATE INDEX audit_events_account ON audit_events (account_id, id);
-CREATE INDEX audit_events_global ON audit_events (id);
+CREATE INDEX audit_events_account ON audit_events (account_id, seq);
 
 CREATE TABLE audit_heads (
     chain_id TEXT PRIMARY KEY,

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the foundation benchmarks against a release build on SQLite and prints one JSON line
+# per scenario. Usage: bash bench/run.sh [seconds-per-throughput-run] [flows]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+FLOWS=${2:-200}
+cargo build --release --quiet --bin ami --bin ami-bench
+AMI=target/release/ami
+BENCH=target/release/ami-bench
+DIR=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+KEY=bench-admin-key
+BASE=http://127.0.0.1:$PORT
+PID=""
+stop() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=""; }
+trap 'stop; rm -rf "$DIR"' EXIT
+
+start() {
+  AMI_LISTEN=127.0.0.1:$PORT DATABASE_URL=sqlite://$DIR/ami.db AMI_ADMIN_KEY=$KEY AMI_LOG=warn "$AMI" serve 2>>"$DIR/server.log" &
+  PID=$!
+  for _ in $(seq 1 100); do curl -fs "$BASE/v1/health" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "server did not start"; cat "$DIR/server.log"; exit 1
+}
+
+echo "# machine: $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+start
+sleep 2
+echo "{\"scenario\": \"idle_rss\", \"rss_mb\": $(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$PID/status)}"
+"$BENCH" throughput "$BASE" "$KEY" "$SECS"
+"$BENCH" flow "$BASE" "$KEY" "$FLOWS"
+stop
+
+"$BENCH" seed "$DIR/ami.db" 100000 1000000
+start
+echo "# with 100k MIDs and 1M audit events already stored"
+"$BENCH" throughput "$BASE" "$KEY" "$SECS"
+"$BENCH" flow "$BASE" "$KEY" "$FLOWS"

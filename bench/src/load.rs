@@ -1,0 +1,207 @@
+//! HTTP load: a fixed number of concurrent clients for a fixed time, or a number of flows.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use serde_json::{Value, json};
+
+pub const CLIENTS: usize = 8;
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    fn new(base: &str) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(CLIENTS * 2)
+            .build()?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    async fn post(&self, path: &str, key: &str, body: Value) -> anyhow::Result<Value> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await?;
+        let status = res.status();
+        let v: Value = res.json().await?;
+        ensure!(status.is_success(), "{path}: {status} {v}");
+        Ok(v)
+    }
+
+    async fn get(&self, path: &str, key: Option<&str>) -> anyhow::Result<Value> {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        let v: Value = res.json().await?;
+        ensure!(status.is_success(), "{path}: {status} {v}");
+        Ok(v)
+    }
+}
+
+fn s(v: &Value, ptr: &str) -> anyhow::Result<String> {
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("{ptr} in {v}"))
+}
+
+/// A customer account; returns its key.
+async fn customer(c: &Client, admin: &str) -> anyhow::Result<String> {
+    let v = c
+        .post("/v1/admin/customers", admin, json!({"name": "bench"}))
+        .await?;
+    s(&v, "/api_key")
+}
+
+/// The six steps and the agent's first call; returns the MID id.
+async fn flow(c: &Client, key: &str) -> anyhow::Result<String> {
+    let r = c
+        .post("/v1/sim-requests", key, json!({"country": "ES"}))
+        .await?;
+    let (req, offer) = (s(&r, "/sim_request/id")?, s(&r, "/offer/id")?);
+    c.post(&format!("/v1/offers/{offer}/accept"), key, json!({}))
+        .await?;
+    let body = json!({"customer": {"legal_name": "Bench SL", "tax_id": "B1", "billing_email": "b@bench.example",
+                                   "address": "Calle 1", "representative_name": "Ana"}});
+    let cust = s(
+        &c.post(&format!("/v1/sim-requests/{req}/customer-data"), key, body)
+            .await?,
+        "/customer/id",
+    )?;
+    let contract = s(
+        &c.post(
+            "/v1/contracts",
+            key,
+            json!({"offer_id": offer, "customer_id": cust}),
+        )
+        .await?,
+        "/id",
+    )?;
+    c.post(
+        &format!("/v1/contracts/{contract}/mock-sign"),
+        key,
+        json!({}),
+    )
+    .await?;
+    let mid = c
+        .post(
+            "/v1/mobile-identities/activate",
+            key,
+            json!({"contract_id": contract}),
+        )
+        .await?;
+    c.get("/v1/agent/self", Some(&s(&mid, "/agent_token")?))
+        .await?;
+    s(&mid, "/id")
+}
+
+/// Requests per second of `path` with CLIENTS concurrent clients for `secs`.
+async fn rate(
+    base: &str,
+    path: &str,
+    key: Option<&str>,
+    secs: u64,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let c = Client::new(base)?;
+        let (path, key) = (path.to_owned(), key.map(str::to_owned));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                c.get(&path, key.as_deref()).await?;
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    all.sort();
+    Ok((all.len() as f64 / secs as f64, all))
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+pub async fn throughput(base: &str, admin: &str, secs: u64) -> anyhow::Result<()> {
+    let c = Client::new(base)?;
+    let key = customer(&c, admin).await?;
+    let mid = flow(&c, &key).await?;
+    // Warm both paths, then measure them back to back.
+    rate(base, "/v1/health", None, 1).await?;
+    let (health, hl) = rate(base, "/v1/health", None, secs).await?;
+    let path = format!("/v1/mobile-identities/{mid}");
+    rate(base, &path, Some(&key), 1).await?;
+    let (read, rl) = rate(base, &path, Some(&key), secs).await?;
+    println!(
+        "{}",
+        json!({
+            "scenario": "throughput", "clients": CLIENTS, "seconds": secs,
+            "health_rps": health.round(), "health_p50_ms": pct(&hl, 0.5), "health_p99_ms": pct(&hl, 0.99),
+            "mid_read_rps": read.round(), "mid_read_p50_ms": pct(&rl, 0.5), "mid_read_p99_ms": pct(&rl, 0.99),
+            "mid_read_vs_health": (read / health * 1000.0).round() / 1000.0,
+        })
+    );
+    Ok(())
+}
+
+pub async fn flows(base: &str, admin: &str, n: usize) -> anyhow::Result<()> {
+    let c = Client::new(base)?;
+    let key = customer(&c, admin).await?;
+    flow(&c, &key).await?;
+    // Latency: one flow at a time.
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        flow(&c, &key).await?;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    // Throughput: CLIENTS flows at a time.
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (c, key) = (Client::new(base)?, key.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..n / CLIENTS {
+                flow(&c, &key).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let per_sec = (n / CLIENTS * CLIENTS) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({
+            "scenario": "contracting_flow", "flows": n,
+            "p50_ms": pct(&lat, 0.5), "p99_ms": pct(&lat, 0.99),
+            "flows_per_sec_8_clients": per_sec.round(),
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! `ami-bench`: drives a running AMI server and prints what it measured.
+//!
+//!   ami-bench throughput <base-url> <admin-key> <seconds>   health vs authenticated MID read
+//!   ami-bench flow <base-url> <admin-key> <flows>            the six contracting steps + self
+//!   ami-bench seed <sqlite-path> <mids> <events>             preload data straight into the store
+//!
+//! Every figure of one report comes from the same run against the same server, so ratios stay
+//! meaningful on a noisy machine.
+
+mod load;
+mod seed;
+
+use anyhow::{Context, bail};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| {
+        args.get(i)
+            .cloned()
+            .with_context(|| format!("missing argument {i}"))
+    };
+    match args.first().map(String::as_str) {
+        Some("throughput") => load::throughput(&arg(1)?, &arg(2)?, arg(3)?.parse()?).await,
+        Some("flow") => load::flows(&arg(1)?, &arg(2)?, arg(3)?.parse()?).await,
+        Some("seed") => seed::run(&arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?).await,
+        _ => bail!("usage: ami-bench throughput|flow|seed ... (see the source header)"),
+    }
+}

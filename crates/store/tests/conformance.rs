@@ -1,0 +1,766 @@
+//! The store's contract, identical on both engines (SQLite always, PostgreSQL when
+//! `AMI_TEST_DATABASE_URL` names a server): idempotent migrations, compare-and-set status
+//! changes, structural tenancy, number allocation that never hands one number out twice,
+//! gap-free audit hash chains under concurrency, idempotency claims and id paging.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ami_core::audit::{EventFields, GENESIS, link_hash};
+use ami_core::id::new_id_at;
+use ami_store::idempotency::{self, Claim};
+use ami_store::page::PageRequest;
+use ami_store::{Engine, OpenOptions, Store, accounts, audit, commit, contracting, mids, numbers};
+
+const NOW: i64 = 1_800_000_000_000;
+
+/// A migrated store on a fresh database; the temp dir lives as long as the store.
+struct Fixture {
+    store: Store,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn engines() -> Vec<Engine> {
+    let mut e = vec![Engine::Sqlite];
+    if std::env::var("AMI_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        e.push(Engine::Postgres);
+    }
+    e
+}
+
+/// A new, empty PostgreSQL database on the server of `AMI_TEST_DATABASE_URL`.
+async fn fresh_pg_database() -> String {
+    use sqlx::Connection;
+    let base = std::env::var("AMI_TEST_DATABASE_URL").unwrap();
+    let (server, base_db) = base.rsplit_once('/').expect("a database name in the url");
+    let base_db = base_db.split('?').next().unwrap();
+    let name = format!(
+        "{base_db}_s_{}",
+        ami_core::id::new_id("x").trim_start_matches("x_")
+    );
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    format!("{server}/{name}")
+}
+
+async fn open(url: &str) -> Store {
+    Store::open(
+        url,
+        &OpenOptions {
+            allow_insecure_permissions: false,
+            max_connections: 32,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn fixture(engine: Engine) -> Fixture {
+    let (url, dir) = match engine {
+        Engine::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            (
+                format!("sqlite://{}/ami.db", dir.path().display()),
+                Some(dir),
+            )
+        }
+        Engine::Postgres => (fresh_pg_database().await, None),
+    };
+    let store = open(&url).await;
+    assert!(
+        !store.migrate().await.unwrap().is_empty(),
+        "{engine:?}: a fresh database gets the schema"
+    );
+    Fixture {
+        store,
+        url,
+        _dir: dir,
+    }
+}
+
+async fn new_account(store: &Store, id: &str) {
+    let mut tx = store.begin().await.unwrap();
+    let hash = ami_core::secret::hash(id);
+    let a = accounts::NewAccount {
+        id,
+        name: id,
+        billing_email: None,
+        key_hash: &hash,
+        key_prefix: "amik_live_0000",
+        now: NOW,
+    };
+    accounts::insert(&mut tx, &a).await.unwrap();
+    commit(tx).await.unwrap();
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        assert_eq!(
+            f.store.migrate().await.unwrap(),
+            Vec::<i64>::new(),
+            "{engine:?}: second run applies nothing"
+        );
+        // Another process (a replica, `ami migrate`) opening the same database: nothing either.
+        let other = open(&f.url).await;
+        assert_eq!(
+            other.migrate().await.unwrap(),
+            Vec::<i64>::new(),
+            "{engine:?}"
+        );
+        let mut conn = f.store.reader().await.unwrap();
+        let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert!(recorded >= 1, "{engine:?}");
+        drop(conn);
+        other.close().await;
+        f.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn accounts_by_key_hash_and_status_compare_and_set() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        new_account(s, "acct_one").await;
+        new_account(s, "acct_two").await;
+        let mut conn = s.reader().await.unwrap();
+        let found = accounts::by_key_hash(&mut conn, &ami_core::secret::hash("acct_one"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (found.id.as_str(), found.status.as_str(), found.created_at),
+            ("acct_one", "active", NOW)
+        );
+        assert!(
+            accounts::by_key_hash(&mut conn, &ami_core::secret::hash("nobody"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop(conn);
+
+        // A key hash belongs to one account only.
+        let mut tx = s.begin().await.unwrap();
+        let dup = accounts::NewAccount {
+            id: "acct_three",
+            name: "three",
+            billing_email: None,
+            key_hash: &ami_core::secret::hash("acct_one"),
+            key_prefix: "amik_live_0000",
+            now: NOW,
+        };
+        let err = accounts::insert(&mut tx, &dup).await.unwrap_err();
+        assert!(err.is_unique_violation(), "{engine:?}: {err}");
+        drop(tx);
+
+        let mut tx = s.begin().await.unwrap();
+        assert!(
+            accounts::set_status(
+                &mut tx,
+                "acct_one",
+                "active",
+                "suspended",
+                Some("fraud"),
+                NOW + 1
+            )
+            .await
+            .unwrap()
+        );
+        // The same move again: the account is no longer in `from`, nothing changes.
+        assert!(
+            !accounts::set_status(
+                &mut tx,
+                "acct_one",
+                "active",
+                "suspended",
+                Some("again"),
+                NOW + 2
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !accounts::set_status(&mut tx, "acct_missing", "active", "suspended", None, NOW)
+                .await
+                .unwrap()
+        );
+        commit(tx).await.unwrap();
+        let mut conn = s.reader().await.unwrap();
+        let one = accounts::get(&mut conn, "acct_one").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                one.status.as_str(),
+                one.suspended_at,
+                one.suspend_reason.as_deref()
+            ),
+            ("suspended", Some(NOW + 1), Some("fraud"))
+        );
+        let two = accounts::get(&mut conn, "acct_two").await.unwrap().unwrap();
+        assert_eq!(
+            two.status, "active",
+            "{engine:?}: only the named account moves"
+        );
+        drop(conn);
+
+        let mut tx = s.begin().await.unwrap();
+        assert!(
+            accounts::set_status(&mut tx, "acct_one", "suspended", "active", None, NOW + 3)
+                .await
+                .unwrap()
+        );
+        commit(tx).await.unwrap();
+        let mut conn = s.reader().await.unwrap();
+        let one = accounts::get(&mut conn, "acct_one").await.unwrap().unwrap();
+        assert_eq!((one.status.as_str(), one.suspended_at), ("active", None));
+        drop(conn);
+        f.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn reads_are_scoped_to_the_account() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        new_account(s, "acct_a").await;
+        new_account(s, "acct_b").await;
+        let mut tx = s.begin().await.unwrap();
+        let req = contracting::SimRequest {
+            id: new_id_at("simreq", NOW),
+            account_id: "acct_a".into(),
+            status: "requested".into(),
+            country: "ES".into(),
+            sim_type: "eSIM".into(),
+            capabilities: r#"["sms"]"#.into(),
+            agent: "{}".into(),
+            commercial_constraints: "{}".into(),
+            reason: None,
+            offer_id: None,
+            customer_id: None,
+            contract_id: None,
+            mid_id: None,
+            created_at: NOW,
+            updated_at: NOW,
+        };
+        contracting::insert_sim_request(&mut tx, &req)
+            .await
+            .unwrap();
+        numbers::insert_many(&mut tx, "ES", &["+34600000001".to_owned()], NOW)
+            .await
+            .unwrap();
+        let mid_id = new_id_at("mid", NOW);
+        let number = numbers::allocate(&mut tx, engine, "ES", &mid_id, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let mid = mids::Mid {
+            id: mid_id.clone(),
+            account_id: "acct_a".into(),
+            sim_request_id: Some(req.id.clone()),
+            contract_id: None,
+            number_id: number.id,
+            phone_number: number.phone_number,
+            country: "ES".into(),
+            capabilities: r#"["sms"]"#.into(),
+            status: "active".into(),
+            inbound_sip_uri: None,
+            limits: "{}".into(),
+            created_at: NOW,
+            updated_at: NOW,
+            released_at: None,
+        };
+        mids::insert(&mut tx, &mid).await.unwrap();
+        commit(tx).await.unwrap();
+
+        let mut conn = s.reader().await.unwrap();
+        assert!(
+            contracting::sim_request(&mut conn, "acct_a", &req.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            contracting::sim_request(&mut conn, "acct_b", &req.id)
+                .await
+                .unwrap()
+                .is_none(),
+            "{engine:?}"
+        );
+        assert!(
+            mids::get(&mut conn, "acct_a", &mid_id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            mids::get(&mut conn, "acct_b", &mid_id)
+                .await
+                .unwrap()
+                .is_none(),
+            "{engine:?}"
+        );
+        let page = PageRequest {
+            limit: 50,
+            cursor: None,
+        };
+        assert!(
+            mids::list(&mut conn, "acct_b", &page)
+                .await
+                .unwrap()
+                .items
+                .is_empty(),
+            "{engine:?}"
+        );
+        assert!(
+            contracting::list_sim_requests(&mut conn, "acct_b", &page)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        drop(conn);
+        f.store.close().await;
+    }
+}
+
+/// Allocates in its own transaction, like activation does.
+async fn allocate(store: &Store, country: &str, now: i64) -> Option<numbers::Number> {
+    let mut tx = store.begin().await.unwrap();
+    let n = numbers::allocate(
+        &mut tx,
+        store.engine(),
+        country,
+        &new_id_at("mid", now),
+        now,
+    )
+    .await
+    .unwrap();
+    commit(tx).await.unwrap();
+    n
+}
+
+fn phones(n: std::ops::Range<u32>) -> Vec<String> {
+    n.map(|i| format!("+346000{i:05}")).collect()
+}
+
+#[tokio::test]
+async fn numbers_allocate_available_then_cooled_quarantine() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        let mut tx = s.begin().await.unwrap();
+        assert_eq!(
+            numbers::insert_many(&mut tx, "ES", &phones(0..4), NOW)
+                .await
+                .unwrap(),
+            4
+        );
+        assert_eq!(
+            numbers::insert_many(&mut tx, "ES", &phones(0..4), NOW)
+                .await
+                .unwrap(),
+            0,
+            "already present"
+        );
+        numbers::insert_many(&mut tx, "CO", &["+573000000001".to_owned()], NOW)
+            .await
+            .unwrap();
+        let disabled = numbers::by_phone(&mut tx, "+34600000000")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            numbers::set_status(&mut tx, &disabled.id, "available", "disabled", None, NOW)
+                .await
+                .unwrap()
+        );
+        commit(tx).await.unwrap();
+
+        let mut taken = BTreeSet::new();
+        while let Some(n) = allocate(s, "ES", NOW).await {
+            assert_eq!(
+                (n.status.as_str(), n.country.as_str()),
+                ("assigned", "ES"),
+                "{engine:?}"
+            );
+            assert!(n.mid_id.is_some());
+            assert!(
+                taken.insert(n.phone_number.clone()),
+                "{engine:?}: {} handed out twice",
+                n.phone_number
+            );
+        }
+        let expected: BTreeSet<String> = phones(1..4).into_iter().collect();
+        assert_eq!(
+            taken, expected,
+            "{engine:?}: the available numbers, never the disabled one"
+        );
+
+        // A released number cools down in quarantine before it is reused.
+        let released = taken.first().unwrap();
+        let mut tx = s.begin().await.unwrap();
+        let n = numbers::by_phone(&mut tx, released).await.unwrap().unwrap();
+        assert!(
+            numbers::set_status(
+                &mut tx,
+                &n.id,
+                "assigned",
+                "quarantined",
+                Some(NOW + 1_000),
+                NOW
+            )
+            .await
+            .unwrap()
+        );
+        commit(tx).await.unwrap();
+        assert!(
+            allocate(s, "ES", NOW).await.is_none(),
+            "{engine:?}: still cooling"
+        );
+        assert!(
+            allocate(s, "ES", NOW + 999).await.is_none(),
+            "{engine:?}: still cooling"
+        );
+        let reused = allocate(s, "ES", NOW + 1_000).await.expect("cooled down");
+        assert_eq!(
+            (&reused.phone_number, reused.quarantined_until),
+            (released, None),
+            "{engine:?}"
+        );
+        assert!(
+            allocate(s, "ES", NOW + 1_000).await.is_none(),
+            "{engine:?}: empty"
+        );
+        assert!(
+            allocate(s, "FR", NOW).await.is_none(),
+            "{engine:?}: no inventory for the country"
+        );
+        let co = allocate(s, "CO", NOW).await.unwrap();
+        assert_eq!(co.phone_number, "+573000000001");
+        f.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_allocations_never_share_a_number() {
+    const TASKS: usize = 20;
+    const NUMBERS: u32 = 15;
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let mut tx = f.store.begin().await.unwrap();
+        numbers::insert_many(&mut tx, "ES", &phones(0..NUMBERS), NOW)
+            .await
+            .unwrap();
+        commit(tx).await.unwrap();
+        // On PostgreSQL every transaction is open before any allocates; on SQLite writers
+        // queue on the single write connection, so a barrier there would never open.
+        let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+        let mut tasks = Vec::new();
+        for _ in 0..TASKS {
+            let (store, barrier) = (f.store.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                if store.engine() == Engine::Postgres {
+                    barrier.wait().await;
+                }
+                let n =
+                    numbers::allocate(&mut tx, store.engine(), "ES", &new_id_at("mid", NOW), NOW)
+                        .await
+                        .unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                commit(tx).await.unwrap();
+                n.map(|n| n.phone_number)
+            }));
+        }
+        let mut got = Vec::new();
+        for t in tasks {
+            got.extend(t.await.unwrap());
+        }
+        let distinct: BTreeSet<&String> = got.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            got.len(),
+            "{engine:?}: a number was handed out twice: {got:?}"
+        );
+        assert_eq!(
+            got.len(),
+            NUMBERS as usize,
+            "{engine:?}: every number taken once, the rest None"
+        );
+        f.store.close().await;
+    }
+}
+
+fn fields(e: &audit::Event) -> EventFields<'_> {
+    EventFields {
+        id: &e.id,
+        at_ms: e.at,
+        account_id: e.account_id.as_deref(),
+        action: &e.action,
+        actor_type: &e.actor_type,
+        actor_id: &e.actor_id,
+        entity_type: &e.entity_type,
+        entity_id: &e.entity_id,
+        mid: e.mid.as_deref(),
+        data: &e.data,
+    }
+}
+
+async fn append(store: &Store, account: Option<&str>, action: &str) -> String {
+    let mut tx = store.begin().await.unwrap();
+    let e = audit::NewEvent {
+        account_id: account,
+        action,
+        actor_type: "system",
+        actor_id: "system",
+        entity_type: "test",
+        entity_id: action,
+        mid: None,
+        data: r#"{"n":1}"#,
+        at: NOW,
+    };
+    let id = audit::append(&mut tx, store.engine(), &e).await.unwrap();
+    commit(tx).await.unwrap();
+    id
+}
+
+/// The whole chain, asserting seq 1..=n, each prev_hash the previous hash, each hash the
+/// link of its content, and the head; returns the event ids in order.
+async fn assert_chain(store: &Store, chain: &str) -> Vec<String> {
+    let mut conn = store.reader().await.unwrap();
+    let events = audit::chain_batch(&mut conn, chain, 0, 10_000)
+        .await
+        .unwrap();
+    let mut prev = GENESIS.to_owned();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.chain_seq, i as i64 + 1, "chain {chain}: gap or duplicate");
+        assert_eq!(
+            e.prev_hash, prev,
+            "chain {chain}: broken link at {}",
+            e.chain_seq
+        );
+        assert_eq!(
+            e.hash,
+            link_hash(&prev, &fields(e)),
+            "chain {chain}: hash at {}",
+            e.chain_seq
+        );
+        prev = e.hash.clone();
+    }
+    let head = audit::head(&mut conn, chain).await.unwrap().unwrap();
+    assert_eq!(head, (events.len() as i64, prev), "chain {chain}: head");
+    events.into_iter().map(|e| e.id).collect()
+}
+
+#[tokio::test]
+async fn audit_append_links_one_chain_per_account() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        let mut ids: Vec<(&str, String)> = Vec::new();
+        for (chain, account, action) in [
+            ("acct_a", Some("acct_a"), "a1"),
+            ("acct_b", Some("acct_b"), "b1"),
+            ("acct_a", Some("acct_a"), "a2"),
+            ("global", None, "g1"),
+            ("acct_a", Some("acct_a"), "a3"),
+            ("acct_b", Some("acct_b"), "b2"),
+        ] {
+            ids.push((chain, append(s, account, action).await));
+        }
+        for chain in ["acct_a", "acct_b", "global"] {
+            let expected: Vec<String> = ids
+                .iter()
+                .filter(|(c, _)| *c == chain)
+                .map(|(_, id)| id.clone())
+                .collect();
+            assert_eq!(
+                assert_chain(s, chain).await,
+                expected,
+                "{engine:?}: chain {chain}"
+            );
+        }
+        let mut conn = s.reader().await.unwrap();
+        assert_eq!(
+            audit::chains(&mut conn).await.unwrap(),
+            ["acct_a", "acct_b", "global"]
+        );
+        drop(conn);
+        f.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_appends_keep_the_chain_gap_free() {
+    const TASKS: usize = 20;
+    for engine in engines() {
+        let f = fixture(engine).await;
+        append(&f.store, Some("acct_other"), "unrelated").await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+        let mut tasks = Vec::new();
+        for i in 0..TASKS {
+            let (store, barrier) = (f.store.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                if store.engine() == Engine::Postgres {
+                    barrier.wait().await;
+                }
+                let action = format!("concurrent_{i}");
+                let e = audit::NewEvent {
+                    account_id: Some("acct_busy"),
+                    action: &action,
+                    actor_type: "system",
+                    actor_id: "system",
+                    entity_type: "test",
+                    entity_id: "x",
+                    mid: None,
+                    data: "{}",
+                    at: NOW + i as i64,
+                };
+                let id = audit::append(&mut tx, store.engine(), &e).await.unwrap();
+                commit(tx).await.unwrap();
+                id
+            }));
+        }
+        let mut appended = BTreeSet::new();
+        for t in tasks {
+            appended.insert(t.await.unwrap());
+        }
+        let chain = assert_chain(&f.store, "acct_busy").await;
+        assert_eq!(chain.len(), TASKS, "{engine:?}: seq 1..={TASKS}");
+        assert_eq!(
+            chain.into_iter().collect::<BTreeSet<_>>(),
+            appended,
+            "{engine:?}"
+        );
+        assert_eq!(assert_chain(&f.store, "acct_other").await.len(), 1);
+        f.store.close().await;
+    }
+}
+
+async fn claim(store: &Store, scope: &str, key: &str, hash: &str, now: i64) -> Claim {
+    const TTL: i64 = 86_400_000;
+    let mut tx = store.begin().await.unwrap();
+    let c = idempotency::claim(&mut tx, scope, key, hash, now, TTL)
+        .await
+        .unwrap();
+    commit(tx).await.unwrap();
+    c
+}
+
+#[tokio::test]
+async fn idempotency_claim_replay_mismatch_and_expiry() {
+    const TTL: i64 = 86_400_000;
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        assert!(
+            matches!(claim(s, "scope_a", "k1", "h1", NOW).await, Claim::Fresh),
+            "{engine:?}"
+        );
+        assert!(
+            matches!(
+                claim(s, "scope_a", "k1", "h1", NOW + 1).await,
+                Claim::InFlight
+            ),
+            "{engine:?}"
+        );
+        let mut tx = s.begin().await.unwrap();
+        idempotency::complete(&mut tx, "scope_a", "k1", 201, r#"{"ok":true}"#)
+            .await
+            .unwrap();
+        commit(tx).await.unwrap();
+        match claim(s, "scope_a", "k1", "h1", NOW + 2).await {
+            Claim::Replay { status, body } => {
+                assert_eq!((status, body.as_str()), (201, r#"{"ok":true}"#))
+            }
+            _ => panic!("{engine:?}: expected a replay"),
+        }
+        assert!(
+            matches!(
+                claim(s, "scope_a", "k1", "h2", NOW + 3).await,
+                Claim::Mismatch
+            ),
+            "{engine:?}"
+        );
+        // Keys belong to their scope (the caller's credential).
+        assert!(
+            matches!(claim(s, "scope_b", "k1", "h2", NOW + 3).await, Claim::Fresh),
+            "{engine:?}"
+        );
+        // Still remembered at the edge of the window, forgotten after it.
+        assert!(
+            matches!(
+                claim(s, "scope_a", "k1", "h1", NOW + TTL).await,
+                Claim::Replay { .. }
+            ),
+            "{engine:?}"
+        );
+        assert!(
+            matches!(
+                claim(s, "scope_a", "k1", "h2", NOW + TTL + 1).await,
+                Claim::Fresh
+            ),
+            "{engine:?}"
+        );
+        f.store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn pages_of_two_over_five_rows() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let id = new_id_at("acct", NOW + i);
+            new_account(&f.store, &id).await;
+            ids.push(id);
+        }
+        ids.reverse(); // newest first
+        let mut conn = f.store.reader().await.unwrap();
+        let mut seen = Vec::new();
+        let mut sizes = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = accounts::list(
+                &mut conn,
+                &PageRequest {
+                    limit: 2,
+                    cursor: cursor.clone(),
+                },
+            )
+            .await
+            .unwrap();
+            sizes.push(page.items.len());
+            seen.extend(page.items.into_iter().map(|a| a.id));
+            match page.next_cursor {
+                Some(c) => {
+                    assert_eq!(
+                        Some(&c),
+                        seen.last(),
+                        "{engine:?}: the cursor is the last id of the page"
+                    );
+                    cursor = Some(c);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(sizes, [2, 2, 1], "{engine:?}");
+        assert_eq!(seen, ids, "{engine:?}: newest first, each row once");
+        drop(conn);
+        f.store.close().await;
+    }
+}
