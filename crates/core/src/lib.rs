@@ -1,11 +1,14 @@
 //! Domain types and pure rules of AMI. Nothing here performs IO, so every rule is unit-testable.
 
 pub mod audit;
+pub mod delivery;
 pub mod id;
 pub mod limits;
 pub mod money;
 pub mod phone;
+pub mod policy;
 pub mod secret;
 pub mod sim_request;
 pub mod sip;
+pub mod sms;
 pub mod time;

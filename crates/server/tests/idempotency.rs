@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{TestServer, engines};
+use common::{ADMIN_KEY, TestServer, engines};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -308,4 +308,28 @@ async fn futures_join_all<F: std::future::Future>(
     })
     .await;
     out.into_iter().map(|o| o.unwrap()).collect()
+}
+
+/// A stored response is no way around a rotation: the old credential gets its 401 on the
+/// very next request, replay or not (PROTOCOL §1).
+#[tokio::test]
+async fn a_rotated_credential_gets_no_replay() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (account, key) = server.customer("Replay").await;
+        let body = json!({"country": "ES"}).to_string();
+        let (s, _) = post(&server, "/v1/sim-requests", &key, Some("k-rotate"), &body).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, _) = server
+            .post(
+                &format!("/v1/admin/customers/{account}/rotate-key"),
+                ADMIN_KEY,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, v) = post(&server, "/v1/sim-requests", &key, Some("k-rotate"), &body).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{engine:?} {v}");
+        server.stop().await;
+    }
 }

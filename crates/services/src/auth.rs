@@ -112,6 +112,18 @@ impl Services {
         })
     }
 
+    /// Whether a request's credential, of whatever level, still authenticates: the check a
+    /// stored response must pass before it is replayed.
+    pub async fn authenticate_any(&self, bearer: Option<&str>) -> Result<()> {
+        if self.authenticate_admin(bearer).is_ok() {
+            return Ok(());
+        }
+        match bearer {
+            Some(b) if secret::is_agent_token(b) => self.authenticate_agent(bearer).await.map(drop),
+            _ => self.authenticate_customer(bearer).await.map(drop),
+        }
+    }
+
     pub fn authenticate_admin(&self, bearer: Option<&str>) -> Result<AdminCaller> {
         let given = secret::hash(bearer.unwrap_or_default());
         if bearer.is_some() && secret::ct_eq(given.as_bytes(), self.admin_key_hash.as_bytes()) {

@@ -81,7 +81,10 @@ impl Store {
                 let read = pool(options.max_connections.max(2))
                     .connect(&connect_url)
                     .await?;
-                open::restrict_sqlite_companions(&path)?;
+                // An operator who allowed a shared file keeps the modes they chose.
+                if !options.allow_insecure_permissions {
+                    open::restrict_sqlite_companions(&path)?;
+                }
                 Store {
                     read,
                     write,

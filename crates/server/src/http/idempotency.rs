@@ -1,21 +1,33 @@
 //! `Idempotency-Key` on mutating POSTs (PROTOCOL §0): the same key and body within the window
 //! replays the stored response; the same key with another body is `409 idempotency_key_reused`.
+//!
+//! Keys belong to the credential that sent them. A stored response may hold a secret shown
+//! once (an API key, an agent token, a signing link), and the store never keeps a secret in
+//! plaintext, so responses are sealed with ChaCha20-Poly1305 under a key derived from the
+//! credential, which the store only knows hashed. A replay is served only while that
+//! credential still authenticates: a rotated or suspended credential gets its 401/403.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 use ami_core::secret;
 use ami_store::idempotency::{self, Claim};
 
 use crate::app::AppState;
+use crate::http::auth::bearer_of;
 use crate::http::error::ApiError;
 
 const HEADER: &str = "idempotency-key";
 /// Responses larger than this are not kept for replay (none of ours come close).
 const MAX_STORED_RESPONSE: usize = 256 * 1024;
+const SEALED: &str = "sealed-v2:";
 
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST || !req.headers().contains_key(HEADER) {
@@ -24,6 +36,14 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     match handle(state, req, next).await {
         Ok(res) | Err(res) => res,
     }
+}
+
+/// The credential a request carries, whatever its level.
+fn credential(headers: &HeaderMap) -> Option<String> {
+    [header::AUTHORIZATION.as_str(), "x-telco-key"]
+        .into_iter()
+        .find_map(|h| headers.get(h))
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, Response> {
@@ -41,38 +61,48 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, R
             )
             .into_response()
         })?;
-    // The key space belongs to the credential that sent it: two callers never share keys.
-    let credential = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes().to_vec())
-        .unwrap_or_default();
-    let credential = String::from_utf8_lossy(&credential).into_owned();
+    // Without a credential there is no key space to keep it in: the request simply runs.
+    let Some(credential) = credential(req.headers()) else {
+        return Ok(next.run(req).await);
+    };
     let scope = secret::hash(&credential);
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, state.body_limit).await.map_err(|_| {
         ApiError::new(413, "payload_too_large", "the request body is too large").into_response()
     })?;
     let fingerprint = {
-        let mut material = format!("{} {}\n", parts.method, parts.uri.path()).into_bytes();
-        material.extend_from_slice(&bytes);
-        secret::hash(&String::from_utf8_lossy(&material))
+        let mut h = Sha256::new();
+        h.update(format!("{} {}\n", parts.method, parts.uri.path()));
+        h.update(&bytes);
+        hex::encode(h.finalize())
     };
-    let now = state.services.now();
-    let ttl = state.idempotency_ttl_ms;
     let store = &state.services.store;
     let internal =
         |e: ami_store::StoreError| ApiError(ami_services::Error::Internal(e)).into_response();
     let claim = {
         let mut tx = store.begin().await.map_err(internal)?;
-        let claim = idempotency::claim(&mut tx, &scope, &key, &fingerprint, now, ttl)
-            .await
-            .map_err(internal)?;
+        let now = state.services.now();
+        let claim = idempotency::claim(
+            &mut tx,
+            &scope,
+            &key,
+            &fingerprint,
+            now,
+            state.idempotency_ttl_ms,
+        )
+        .await
+        .map_err(internal)?;
         ami_store::commit(tx).await.map_err(internal)?;
         claim
     };
     match claim {
+        Claim::Fresh => {}
         Claim::Replay { status, body } => {
+            state
+                .services
+                .authenticate_any(bearer_of(&parts.headers))
+                .await
+                .map_err(|e| ApiError(e).into_response())?;
             let body = open(&credential, &key, &body).ok_or_else(|| {
                 internal(ami_store::StoreError::Corrupt(
                     "a stored idempotent response does not open".into(),
@@ -104,7 +134,6 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, R
             )
             .into_response());
         }
-        Claim::Fresh => {}
     }
     let res = next
         .run(Request::from_parts(parts, Body::from(bytes)))
@@ -120,7 +149,7 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, R
             .await
             .map_err(internal)?;
     } else {
-        let sealed = seal(&credential, &key, &String::from_utf8_lossy(&body));
+        let sealed = seal(&credential, &key, &body);
         idempotency::complete(&mut tx, &scope, &key, parts.status.as_u16(), &sealed)
             .await
             .map_err(internal)?;
@@ -129,63 +158,37 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, R
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
-/// Marks a sealed stored response; anything else is a plaintext row from an older version.
-const SEALED: &str = "sealed-v1:";
-
-/// A stored response may carry a secret shown once (an API key, an agent token, a signing
-/// URL), and the store never holds a secret in plaintext (PROTOCOL §1, §10). So it is kept
-/// sealed under a key derived from the caller's credential, which the store only knows
-/// hashed: the replay, sent with that same credential, opens it; a reader of the database
-/// cannot. The cipher is a SHA-256 keystream (counter mode) under a fresh random nonce, with
-/// a SHA-256 tag over the ciphertext.
-fn seal(credential: &str, key: &str, plaintext: &str) -> String {
-    let k = seal_key(credential, key);
-    let nonce = secret::new_signing_token();
-    let ciphertext = to_hex(&keystream_xor(&k, &nonce, plaintext.as_bytes()));
-    let tag = secret::hash(&format!("{k}\n{nonce}\n{ciphertext}"));
-    format!("{SEALED}{nonce}:{tag}:{ciphertext}")
+fn cipher(credential: &str, key: &str) -> ChaCha20Poly1305 {
+    // The credential is a high-entropy secret, so one domain-separated hash is a sound KDF.
+    let mut h = Sha256::new();
+    h.update(b"ami idempotency seal v2\0");
+    h.update(credential.as_bytes());
+    h.update(b"\0");
+    h.update(key.as_bytes());
+    ChaCha20Poly1305::new(Key::from_slice(&h.finalize()))
 }
 
-/// The plaintext of a stored response; None when it was sealed under another key or altered.
+fn seal(credential: &str, key: &str, plaintext: &[u8]) -> String {
+    let mut nonce = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    // Encryption with a fresh nonce cannot fail for inputs of this size.
+    let ciphertext = cipher(credential, key)
+        .encrypt(Nonce::from_slice(&nonce), plaintext)
+        .unwrap_or_default();
+    format!("{SEALED}{}:{}", hex::encode(nonce), hex::encode(ciphertext))
+}
+
+/// The plaintext, or None when sealed under another credential or key, or altered.
 fn open(credential: &str, key: &str, stored: &str) -> Option<String> {
-    let Some(sealed) = stored.strip_prefix(SEALED) else {
-        return Some(stored.to_owned());
-    };
-    let (nonce, rest) = sealed.split_once(':')?;
-    let (tag, ciphertext) = rest.split_once(':')?;
-    let k = seal_key(credential, key);
-    let expected = secret::hash(&format!("{k}\n{nonce}\n{ciphertext}"));
-    if !secret::ct_eq(expected.as_bytes(), tag.as_bytes()) {
-        return None;
-    }
-    String::from_utf8(keystream_xor(&k, nonce, &from_hex(ciphertext)?)).ok()
-}
-
-fn seal_key(credential: &str, key: &str) -> String {
-    secret::hash(&format!("ami idempotency seal v1\n{credential}\n{key}"))
-}
-
-fn keystream_xor(k: &str, nonce: &str, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len());
-    for (i, chunk) in data.chunks(32).enumerate() {
-        let block = from_hex(&secret::hash(&format!("{k}\n{nonce}\n{i}"))).unwrap_or_default();
-        out.extend(chunk.iter().zip(block).map(|(b, s)| b ^ s));
-    }
-    out
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    let (nonce, ciphertext) = stored.strip_prefix(SEALED)?.split_once(':')?;
+    let nonce = hex::decode(nonce).ok().filter(|n| n.len() == 12)?;
+    let plain = cipher(credential, key)
+        .decrypt(
+            Nonce::from_slice(&nonce),
+            hex::decode(ciphertext).ok()?.as_ref(),
+        )
+        .ok()?;
+    String::from_utf8(plain).ok()
 }
 
 #[cfg(test)]
@@ -195,11 +198,11 @@ mod tests {
     #[test]
     fn sealed_responses_open_only_with_the_same_credential_and_key() {
         let body = r#"{"api_key":"amik_live_0123456789abcdef","note":"ünïcode"}"#;
-        let sealed = seal("Bearer a", "k1", body);
+        let sealed = seal("Bearer a", "k1", body.as_bytes());
         assert!(!sealed.contains("amik_live_") && sealed.starts_with(SEALED));
         assert_ne!(
             sealed,
-            seal("Bearer a", "k1", body),
+            seal("Bearer a", "k1", body.as_bytes()),
             "a fresh nonce each time"
         );
         assert_eq!(open("Bearer a", "k1", &sealed).as_deref(), Some(body));
@@ -208,12 +211,9 @@ mod tests {
         let last = if sealed.ends_with('0') { "1" } else { "0" };
         let altered = format!("{}{last}", &sealed[..sealed.len() - 1]);
         assert_eq!(open("Bearer a", "k1", &altered), None);
+        assert_eq!(open("x", "y", "{\"plain\":1}"), None);
         assert_eq!(
-            open("x", "y", "{\"legacy\":1}").as_deref(),
-            Some("{\"legacy\":1}")
-        );
-        assert_eq!(
-            open("Bearer a", "k1", &seal("Bearer a", "k1", "")).as_deref(),
+            open("Bearer a", "k1", &seal("Bearer a", "k1", b"")).as_deref(),
             Some("")
         );
     }

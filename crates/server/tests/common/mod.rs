@@ -76,6 +76,21 @@ pub async fn fresh_pg_database() -> String {
     format!("{server}/{name}")
 }
 
+/// Removes a database made by `fresh_pg_database`; best effort.
+pub async fn drop_pg_database(url: &str) {
+    use sqlx::Connection;
+    let (Ok(base), Some((_, name))) =
+        (std::env::var("AMI_TEST_DATABASE_URL"), url.rsplit_once('/'))
+    else {
+        return;
+    };
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&base).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
 impl TestServer {
     pub async fn start(engine: Engine) -> TestServer {
         Self::start_with(engine, &[]).await
@@ -238,6 +253,9 @@ impl TestServer {
         self.running.shutdown.cancel();
         let _ = self.running.task.await;
         self.running.services.store.close().await;
+        if self.engine == Engine::Postgres {
+            drop_pg_database(&self.database_url).await;
+        }
     }
 }
 
