@@ -224,7 +224,7 @@ pub fn decide(limits: &Limits, usage: &Usage, dest: &DestinationUsage, req: &Req
         ],
     };
     for (reason, used, limit, window_end) in counts {
-        if used > limit {
+        if used >= limit {
             let wait = (limit > 0).then(|| wait_secs(window_end.saturating_sub(now)));
             blockers.push((reason, wait));
         }
