@@ -112,6 +112,8 @@ pub struct Running {
     /// The operator key generated on this first start, to print once.
     pub generated_admin_key: Option<String>,
     pub services: Services,
+    /// The sandbox carrier, whose record shows what reached the (fictional) network.
+    pub carrier: ami_carrier::Sandbox,
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -197,6 +199,14 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     };
     let app = router(state, &config);
     let shutdown = CancellationToken::new();
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let carrier = ami_carrier::Sandbox::new(events_tx, ami_carrier::SandboxTimings::default());
+    crate::workers::spawn(
+        services.clone(),
+        Arc::new(carrier.clone()),
+        events_rx,
+        shutdown.clone(),
+    );
     let task = tokio::spawn(crate::serve::run(
         listener,
         app,
@@ -209,5 +219,6 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         task,
         generated_admin_key,
         services,
+        carrier,
     })
 }

@@ -7,3 +7,4 @@ pub mod http;
 pub mod pages;
 pub mod routes;
 pub mod serve;
+pub mod workers;

@@ -33,6 +33,7 @@ fn admin_operations() -> Vec<String> {
 struct Ctx {
     account: String,
     number: String,
+    kill_switch: String,
 }
 
 /// A valid request (path, body) for a route, given what earlier calls produced.
@@ -93,6 +94,19 @@ const ROUTES: &[(&str, Build)] = &[
     }),
     ("GET /v1/admin/events", |_| {
         get("/v1/admin/events?limit=1000")
+    }),
+    ("POST /v1/admin/kill-switch", |c| {
+        let body = json!({"scope": "account", "target_id": c.account, "reason": "audit test"});
+        post("/v1/admin/kill-switch".into(), body)
+    }),
+    ("GET /v1/admin/kill-switch", |_| {
+        get("/v1/admin/kill-switch")
+    }),
+    ("POST /v1/admin/kill-switch/{id}/release", |c| {
+        post(
+            format!("/v1/admin/kill-switch/{}/release", c.kill_switch),
+            json!({"reason": "audit test"}),
+        )
     }),
 ];
 
@@ -156,6 +170,9 @@ async fn every_admin_route_writes_an_admin_audit_row_and_no_secret() {
             }
             match *route {
                 "POST /v1/admin/customers" => ctx.account = v["id"].as_str().unwrap().to_owned(),
+                "POST /v1/admin/kill-switch" => {
+                    ctx.kill_switch = v["id"].as_str().unwrap().to_owned()
+                }
                 "GET /v1/admin/numbers" => {
                     let loaded = v["numbers"]
                         .as_array()

@@ -76,6 +76,7 @@ enum Kind {
     Customer,
     Contract,
     Mid,
+    Sms,
 }
 
 impl Kind {
@@ -86,6 +87,7 @@ impl Kind {
             Kind::Customer => "customer",
             Kind::Contract => "contract",
             Kind::Mid => "mid",
+            Kind::Sms => "msg",
         }
     }
 
@@ -96,6 +98,7 @@ impl Kind {
             Kind::Customer => &flow.customer,
             Kind::Contract => &flow.contract,
             Kind::Mid => &flow.mid,
+            Kind::Sms => flow.sms.as_deref().unwrap_or_default(),
         }
     }
 }
@@ -108,6 +111,7 @@ const ID_KINDS: &[(&str, &[Kind])] = &[
     ("/v1/customers/{id}", &[Kind::Customer]),
     ("/v1/contracts/{id}", &[Kind::Contract]),
     ("/v1/mobile-identities/{id}", &[Kind::Mid]),
+    ("/v1/agent/sms/{id}", &[Kind::Sms]),
 ];
 
 /// Id-taking routes that are not tenant routes, and why.
@@ -199,8 +203,9 @@ fn text(bytes: &[u8]) -> String {
 async fn two_tenants(server: &TestServer) -> ((String, String, Flow), (String, String, Flow)) {
     let (acct_a, key_a) = server.customer("Tenant A").await;
     let (acct_b, key_b) = server.customer("Tenant B").await;
-    let a = server.provision(&key_a).await;
+    let mut a = server.provision(&key_a).await;
     let b = server.provision(&key_b).await;
+    a.sms = Some(common::send_sms(server, &a.agent_token).await);
     ((acct_a, key_a, a), (acct_b, key_b, b))
 }
 

@@ -9,8 +9,12 @@ pub mod auth;
 pub mod catalogue;
 pub mod contracting;
 pub mod demo;
+pub mod dispatch;
 mod error;
+pub mod kill_switch;
 pub mod mids;
+pub mod sms;
+pub mod usage;
 mod validate;
 pub mod views;
 
@@ -67,6 +71,8 @@ pub struct Services {
     clock: Arc<dyn Clock>,
     /// SHA-256 of the operator key, loaded at start.
     admin_key_hash: Arc<String>,
+    /// Rung when a job is queued, so the dispatcher need not wait for its next poll.
+    pub dispatch_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Services {
@@ -81,6 +87,7 @@ impl Services {
             settings: Arc::new(settings),
             clock,
             admin_key_hash: Arc::new(admin_key_hash),
+            dispatch_wakeup: Arc::default(),
         }
     }
 

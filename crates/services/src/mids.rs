@@ -329,7 +329,7 @@ impl Services {
     }
 }
 
-fn stored_limits(mid: &mids::Mid) -> Result<Limits> {
+pub(crate) fn stored_limits(mid: &mids::Mid) -> Result<Limits> {
     let v: Value = serde_json::from_str(&mid.limits).map_err(|e| {
         Error::Internal(ami_store::StoreError::Corrupt(format!(
             "limits of {}: {e}",

@@ -9,12 +9,16 @@ pub mod audit;
 pub mod contracting;
 mod dialect;
 pub mod idempotency;
+pub mod kill_switches;
+pub mod messages;
 pub mod mids;
 mod migrate;
 pub mod numbers;
 mod open;
+pub mod outbox;
 pub mod page;
 pub mod settings;
+pub mod usage;
 
 pub use dialect::Engine;
 pub use open::OpenOptions;

@@ -232,3 +232,22 @@ pub async fn tokens_of_mid(
     .fetch_all(conn)
     .await?)
 }
+
+/// Operator lookups (kill-switch targets): the admin addresses any MID.
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Mid>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM mobile_identities WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn ids_of_account(conn: &mut Conn, account_id: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM mobile_identities WHERE account_id = $1 AND status <> 'released'",
+    )
+    .bind(account_id)
+    .fetch_all(conn)
+    .await?)
+}

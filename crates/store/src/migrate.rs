@@ -4,11 +4,20 @@ use sqlx::AnyPool;
 
 use crate::{Engine, Result};
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_foundation.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(
-    1,
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
+    (2, include_str!("../migrations/sqlite/0002_operations.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_operations.sql"),
+    ),
+];
 
 /// Applies what is missing; returns the versions applied now.
 pub(crate) async fn run(pool: &AnyPool, engine: Engine) -> Result<Vec<i64>> {

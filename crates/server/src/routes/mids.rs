@@ -7,6 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use ami_services::mids::InboundConfigInput;
+use ami_services::usage::UsageSnapshot;
 use ami_services::views::{InboundConfig, LimitsView, MidList, MidView, RotatedToken};
 
 use super::{ApiResult, Empty, ErrorBody, ListQuery};
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inbound_config))
         .routes(routes!(get_limits, update_limits))
         .routes(routes!(release))
+        .routes(routes!(mid_usage))
 }
 
 #[utoipa::path(get, path = "/v1/mobile-identities", tag = "mobile-identities", security(("bearerAuth" = [])),
@@ -102,4 +104,14 @@ async fn release(
     ApiJson(_empty): ApiJson<Empty>,
 ) -> ApiResult<MidView> {
     Ok(Json(s.services.release_mid(&c, &id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/mobile-identities/{id}/usage", tag = "mobile-identities", security(("bearerAuth" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = UsageSnapshot), (status = 404, body = ErrorBody)))]
+async fn mid_usage(
+    State(s): State<AppState>,
+    Customer(c): Customer,
+    Path(id): Path<String>,
+) -> ApiResult<UsageSnapshot> {
+    Ok(Json(s.services.mid_usage(&c, &id).await?))
 }

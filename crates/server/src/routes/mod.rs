@@ -6,6 +6,7 @@ pub mod agent;
 pub mod contracting;
 pub mod discovery;
 pub mod events;
+pub mod kill_switch;
 pub mod mids;
 pub mod sign;
 
@@ -89,5 +90,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(contracting::router())
         .merge(mids::router())
         .merge(agent::router())
+        .merge(kill_switch::router())
         .merge(sign::router())
 }

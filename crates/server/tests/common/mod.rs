@@ -236,6 +236,7 @@ impl TestServer {
             mid: v["id"].as_str().unwrap().to_owned(),
             agent_token: v["agent_token"].as_str().unwrap().to_owned(),
             phone_number: v["phone_number"].as_str().unwrap().to_owned(),
+            sms: None,
         }
     }
 
@@ -269,6 +270,8 @@ pub struct Flow {
     pub mid: String,
     pub agent_token: String,
     pub phone_number: String,
+    /// An SMS the agent sent, when a test needs one.
+    pub sms: Option<String>,
 }
 
 pub fn customer_data() -> Value {
@@ -280,4 +283,17 @@ pub fn customer_data() -> Value {
         "representative_name": "Ana Garcia",
         "representative_phone": "+34 600 111 222"
     }})
+}
+
+/// Sends one SMS to a Spanish number with the agent token; returns its id.
+pub async fn send_sms(server: &TestServer, agent_token: &str) -> String {
+    let (s, v) = server
+        .post(
+            "/v1/agent/sms/send",
+            agent_token,
+            json!({"to": "+34600123456", "body": "tenancy"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["id"].as_str().unwrap().to_owned()
 }

@@ -1,0 +1,63 @@
+//! Background work of `ami serve`: the dispatcher that hands queued jobs to the carrier, and
+//! the loop that applies what the carrier reports. Both stop with the server's token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
+
+use ami_carrier::{Carrier, CarrierEvent};
+use ami_services::Services;
+
+/// How often the dispatcher looks for due jobs when nobody wakes it (retries, other replicas).
+const POLL: Duration = Duration::from_millis(200);
+const BATCH: i64 = 64;
+
+pub fn spawn(
+    services: Services,
+    carrier: Arc<dyn Carrier>,
+    events: UnboundedReceiver<CarrierEvent>,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(dispatch(services.clone(), carrier, shutdown.clone()));
+    tokio::spawn(carrier_events(services, events, shutdown));
+}
+
+async fn dispatch(services: Services, carrier: Arc<dyn Carrier>, shutdown: CancellationToken) {
+    let wakeup = services.dispatch_wakeup.clone();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = wakeup.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+        loop {
+            match services.run_due_jobs(carrier.as_ref(), BATCH).await {
+                Ok(0) => break,
+                Ok(_) if shutdown.is_cancelled() => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "dispatch failed; retrying after the next poll");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn carrier_events(
+    services: Services,
+    mut events: UnboundedReceiver<CarrierEvent>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => return,
+            e = events.recv() => match e { Some(e) => e, None => return },
+        };
+        if let Err(e) = services.apply_carrier_event(event).await {
+            tracing::error!(error = %e, "carrier event not applied");
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Kill-switches (PROTOCOL §7): read in the same transaction as every send, so an engaged
+//! switch is effective on the next request of any replica.
+
+use crate::{Conn, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KillSwitch {
+    pub id: String,
+    pub scope: String,
+    pub target_id: Option<String>,
+    pub account_id: Option<String>,
+    pub reason: String,
+    pub engaged_by: String,
+    pub engaged_at: i64,
+    pub released_at: Option<i64>,
+    pub released_by: Option<String>,
+    pub release_reason: Option<String>,
+}
+
+const COLUMNS: &str = "id, scope, target_id, account_id, reason, engaged_by, engaged_at, released_at, released_by, release_reason";
+
+pub async fn insert(conn: &mut Conn, k: &KillSwitch) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO kill_switches (id, scope, target_id, account_id, reason, engaged_by, engaged_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&k.id)
+    .bind(&k.scope)
+    .bind(&k.target_id)
+    .bind(&k.account_id)
+    .bind(&k.reason)
+    .bind(&k.engaged_by)
+    .bind(k.engaged_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The engaged switch covering this MID, broadest scope first.
+pub async fn covering(
+    conn: &mut Conn,
+    account_id: &str,
+    mid_id: &str,
+) -> Result<Option<KillSwitch>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM kill_switches
+         WHERE released_at IS NULL
+           AND (scope = 'global' OR (scope = 'account' AND target_id = $1) OR (scope = 'mid' AND target_id = $2))
+         ORDER BY CASE scope WHEN 'global' THEN 0 WHEN 'account' THEN 1 ELSE 2 END LIMIT 1"
+    ))
+    .bind(account_id)
+    .bind(mid_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn active(conn: &mut Conn) -> Result<Vec<KillSwitch>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM kill_switches WHERE released_at IS NULL ORDER BY engaged_at DESC"
+    ))
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<KillSwitch>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM kill_switches WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The engaged mid-scope switch of one MID, if any (customer suspend/resume).
+pub async fn active_for_mid(conn: &mut Conn, mid_id: &str) -> Result<Option<KillSwitch>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM kill_switches WHERE released_at IS NULL AND scope = 'mid' AND target_id = $1 LIMIT 1"
+    ))
+    .bind(mid_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn release(conn: &mut Conn, id: &str, by: &str, reason: &str, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE kill_switches SET released_at = $2, released_by = $3, release_reason = $4
+         WHERE id = $1 AND released_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(by)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

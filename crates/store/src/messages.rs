@@ -1,0 +1,185 @@
+//! SMS records, outbound and inbound.
+
+use crate::page::{self, Page, PageRequest};
+use crate::{Conn, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Message {
+    pub id: String,
+    pub account_id: String,
+    pub mid_id: String,
+    pub direction: String,
+    pub from_number: String,
+    pub to_number: String,
+    pub body: String,
+    pub segments: i64,
+    pub encoding: String,
+    pub cost: i64,
+    pub status: String,
+    pub created_at: i64,
+    pub handed_at: Option<i64>,
+    pub sent_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    pub telco_ref: Option<String>,
+    pub retry_count: i64,
+    pub error: Option<String>,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, account_id, mid_id, direction, from_number, to_number, body, segments, encoding, cost, status, created_at, handed_at, sent_at, delivered_at, telco_ref, retry_count, error, updated_at";
+
+pub async fn insert(conn: &mut Conn, m: &Message) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO messages (id, account_id, mid_id, direction, from_number, to_number, body, segments, encoding,
+                               cost, status, created_at, handed_at, sent_at, delivered_at, telco_ref, retry_count,
+                               error, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(&m.id)
+    .bind(&m.account_id)
+    .bind(&m.mid_id)
+    .bind(&m.direction)
+    .bind(&m.from_number)
+    .bind(&m.to_number)
+    .bind(&m.body)
+    .bind(m.segments)
+    .bind(&m.encoding)
+    .bind(m.cost)
+    .bind(&m.status)
+    .bind(m.created_at)
+    .bind(m.handed_at)
+    .bind(m.sent_at)
+    .bind(m.delivered_at)
+    .bind(&m.telco_ref)
+    .bind(m.retry_count)
+    .bind(&m.error)
+    .bind(m.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One message of one MID of one account.
+pub async fn get(
+    conn: &mut Conn,
+    account_id: &str,
+    mid_id: &str,
+    id: &str,
+) -> Result<Option<Message>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM messages WHERE account_id = $1 AND mid_id = $2 AND id = $3"
+    ))
+    .bind(account_id)
+    .bind(mid_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Carrier-side lookups (workers, delivery reports): the carrier names messages, not tenants.
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Message>> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn list(
+    conn: &mut Conn,
+    account_id: &str,
+    mid_id: &str,
+    direction: Option<&str>,
+    req: &PageRequest,
+) -> Result<Page<Message>> {
+    let rows: Vec<Message> = match direction {
+        Some(d) => sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM messages WHERE mid_id = $1 AND account_id = $2 AND direction = $3 AND id < $4
+             ORDER BY id DESC LIMIT $5"
+        ))
+        .bind(mid_id)
+        .bind(account_id)
+        .bind(d)
+        .bind(page::cursor_bound(req))
+        .bind(req.limit + 1)
+        .fetch_all(conn)
+        .await?,
+        None => sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM messages WHERE mid_id = $1 AND account_id = $2 AND id < $3
+             ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(mid_id)
+        .bind(account_id)
+        .bind(page::cursor_bound(req))
+        .bind(req.limit + 1)
+        .fetch_all(conn)
+        .await?,
+    };
+    Ok(page::finish(rows, req.limit, |m| &m.id))
+}
+
+/// Moves the status `from` → `to` with its timestamps; false when it was no longer `from`.
+pub async fn transition(
+    conn: &mut Conn,
+    id: &str,
+    from: &str,
+    to: &str,
+    now: i64,
+    error: Option<&str>,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE messages SET status = $3, updated_at = $4, error = COALESCE($5, error),
+                sent_at = CASE WHEN $3 = 'sent' OR ($3 = 'delivered' AND sent_at IS NULL) THEN $4 ELSE sent_at END,
+                delivered_at = CASE WHEN $3 = 'delivered' THEN $4 ELSE delivered_at END
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(now)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Records the hand-off to the carrier and its reference.
+pub async fn handed_off(conn: &mut Conn, id: &str, telco_ref: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE messages SET handed_at = $2, telco_ref = $3, updated_at = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(telco_ref)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn count_retry(conn: &mut Conn, id: &str, now: i64, error: &str) -> Result<()> {
+    sqlx::query("UPDATE messages SET retry_count = retry_count + 1, error = $3, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .bind(error)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Queued outbound messages of the given MIDs not yet handed to the carrier (kill-switch).
+pub async fn cancellable(
+    conn: &mut Conn,
+    mid_id: Option<&str>,
+    account_id: Option<&str>,
+) -> Result<Vec<Message>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM messages
+         WHERE status = 'queued' AND handed_at IS NULL AND direction = 'outbound'
+           AND ($1 IS NULL OR mid_id = $1) AND ($2 IS NULL OR account_id = $2)"
+    ))
+    .bind(mid_id)
+    .bind(account_id)
+    .fetch_all(conn)
+    .await?)
+}

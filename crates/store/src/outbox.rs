@@ -1,0 +1,89 @@
+//! Side effects waiting for a worker: written in the request's transaction, claimed with a
+//! lease, so a crash loses nothing (an expired lease is claimed again) and replicas never
+//! work the same row at once.
+
+use crate::{Conn, Engine, Result};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub ref_id: String,
+    pub due_at: i64,
+    pub attempts: i64,
+}
+
+pub async fn enqueue(
+    conn: &mut Conn,
+    kind: &str,
+    ref_id: &str,
+    due_at: i64,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (id, kind, ref_id, due_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(ami_core::id::new_id_at("job", now))
+    .bind(kind)
+    .bind(ref_id)
+    .bind(due_at)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Claims up to `batch` due jobs for `lease_ms`.
+pub async fn claim(
+    conn: &mut Conn,
+    engine: Engine,
+    now: i64,
+    lease_ms: i64,
+    batch: i64,
+) -> Result<Vec<Job>> {
+    Ok(sqlx::query_as(&format!(
+        "UPDATE outbox SET lease_until = $1, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM outbox WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
+                      ORDER BY due_at LIMIT $3{})
+         RETURNING id, kind, ref_id, due_at, attempts",
+        engine.skip_locked()
+    ))
+    .bind(now + lease_ms)
+    .bind(now)
+    .bind(batch)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn done(conn: &mut Conn, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM outbox WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn reschedule(conn: &mut Conn, id: &str, due_at: i64) -> Result<()> {
+    sqlx::query("UPDATE outbox SET due_at = $2, lease_until = NULL WHERE id = $1")
+        .bind(id)
+        .bind(due_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Drops pending jobs of a resource (a cancelled message).
+pub async fn forget(conn: &mut Conn, ref_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM outbox WHERE ref_id = $1")
+        .bind(ref_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Jobs accepted but not yet done: the dispatch backlog.
+pub async fn backlog(conn: &mut Conn) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(conn)
+        .await?)
+}
