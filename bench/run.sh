@@ -29,10 +29,12 @@ sleep 2
 echo "{\"scenario\": \"idle_rss\", \"rss_mb\": $(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$PID/status)}"
 "$BENCH" throughput "$BASE" "$KEY" "$SECS"
 "$BENCH" flow "$BASE" "$KEY" "$FLOWS"
+"$BENCH" sms "$BASE" "$KEY" "$SECS" "$DIR/ami.db"
 stop
 
-"$BENCH" seed "$DIR/ami.db" 100000 1000000
+"$BENCH" seed "$DIR/ami.db" 100000 1000000 1000000
 start
-echo "# with 100k MIDs and 1M audit events already stored"
+echo "# with 100k MIDs, 1M audit events and 1M messages already stored"
 "$BENCH" throughput "$BASE" "$KEY" "$SECS"
 "$BENCH" flow "$BASE" "$KEY" "$FLOWS"
+"$BENCH" sms "$BASE" "$KEY" "$SECS" "$DIR/ami.db"

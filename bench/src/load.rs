@@ -205,3 +205,72 @@ pub async fn flows(base: &str, admin: &str, n: usize) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Agent SMS sends with every check on (limits raised so nothing is refused), against
+/// `/v1/health` in the same run; samples the dispatch backlog from the store meanwhile.
+pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyhow::Result<()> {
+    let c = Client::new(base)?;
+    let key = customer(&c, admin).await?;
+    let mid = flow(&c, &key).await?;
+    let token = {
+        let v = c.post(&format!("/v1/mobile-identities/{mid}/rotate-token"), &key, json!({})).await?;
+        s(&v, "/agent_token")?
+    };
+    let limits = json!({"rate_per_second": 1000, "sms_per_hour": 10_000_000, "sms_per_day": 10_000_000,
+        "sms_per_destination_per_hour": 10_000_000, "sms_per_destination_per_day": 10_000_000,
+        "monthly_budget_eur": 10_000_000, "allowed_country_prefixes": ["+34"]});
+    c.post(&format!("/v1/mobile-identities/{mid}/limits"), &key, limits).await?;
+    rate(base, "/v1/health", None, 1).await?;
+    let (health, _) = rate(base, "/v1/health", None, secs).await?;
+
+    let backlog = tokio::spawn(sample_backlog(sqlite_path.to_owned(), secs));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for worker in 0..CLIENTS {
+        let (c, token) = (Client::new(base)?, token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let to = format!("+3460{}{:06}", worker, i % 1_000_000);
+                i += 1;
+                let t = Instant::now();
+                c.post("/v1/agent/sms/send", &token, json!({"to": to, "body": "benchmark message"})).await?;
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    lat.sort();
+    let sends = lat.len() as f64 / secs as f64;
+    let max_backlog = backlog.await??;
+    println!(
+        "{}",
+        json!({
+            "scenario": "sms_send", "clients": CLIENTS, "seconds": secs,
+            "health_rps": health.round(), "send_rps": sends.round(),
+            "send_vs_health": (sends / health * 1000.0).round() / 1000.0,
+            "send_p50_ms": pct(&lat, 0.5), "send_p99_ms": pct(&lat, 0.99),
+            "max_dispatch_backlog": max_backlog,
+        })
+    );
+    Ok(())
+}
+
+/// The largest number of accepted-but-not-handed-off jobs seen, sampled every 100 ms.
+async fn sample_backlog(path: String, secs: u64) -> anyhow::Result<i64> {
+    use sqlx::{Connection, SqliteConnection};
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{path}?mode=ro")).await?;
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut max = 0;
+    while Instant::now() < deadline {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(&mut conn).await?;
+        max = max.max(n);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(max)
+}

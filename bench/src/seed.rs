@@ -5,7 +5,7 @@
 use anyhow::Context;
 use sqlx::{Connection, Executor, SqliteConnection};
 
-pub async fn run(path: &str, mids: i64, events: i64) -> anyhow::Result<()> {
+pub async fn run(path: &str, mids: i64, events: i64, messages: i64) -> anyhow::Result<()> {
     let mut conn = SqliteConnection::connect(&format!("sqlite://{path}"))
         .await
         .context("open the store")?;
@@ -40,7 +40,14 @@ pub async fn run(path: &str, mids: i64, events: i64) -> anyhow::Result<()> {
          SELECT printf('evt_0seed%021d', i), 'bench_seed', i, 'acct_seed', $2, 'seed', 'system', 'system',
                 'mobile_identity', printf('mid_0seed%021d', 1 + i % 100000), NULL, '{}', '', '' FROM n",
     ).bind(events).bind(now)).await?;
+    tx.execute(sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+         INSERT INTO messages (id, account_id, mid_id, direction, from_number, to_number, body, segments, encoding,
+                               cost, status, created_at, retry_count, updated_at)
+         SELECT printf('msg_0seed%021d', i), 'acct_seed', printf('mid_0seed%021d', 1 + i % 100000), 'outbound',
+                '+34710000001', '+34600000002', 'seeded', 1, 'GSM-7', 70000, 'delivered', $2, 0, $2 FROM n",
+    ).bind(messages).bind(now)).await?;
     tx.commit().await?;
-    println!("{{\"seeded_mids\": {mids}, \"seeded_events\": {events}}}");
+    println!("{{\"seeded_mids\": {mids}, \"seeded_events\": {events}, \"seeded_messages\": {messages}}}");
     Ok(())
 }
