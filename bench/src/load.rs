@@ -213,13 +213,20 @@ pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
     let key = customer(&c, admin).await?;
     let mid = flow(&c, &key).await?;
     let token = {
-        let v = c.post(&format!("/v1/mobile-identities/{mid}/rotate-token"), &key, json!({})).await?;
+        let v = c
+            .post(
+                &format!("/v1/mobile-identities/{mid}/rotate-token"),
+                &key,
+                json!({}),
+            )
+            .await?;
         s(&v, "/agent_token")?
     };
     let limits = json!({"rate_per_second": 1000, "sms_per_hour": 10_000_000, "sms_per_day": 10_000_000,
         "sms_per_destination_per_hour": 10_000_000, "sms_per_destination_per_day": 10_000_000,
         "monthly_budget_eur": 10_000_000, "allowed_country_prefixes": ["+34"]});
-    c.post(&format!("/v1/mobile-identities/{mid}/limits"), &key, limits).await?;
+    c.post(&format!("/v1/mobile-identities/{mid}/limits"), &key, limits)
+        .await?;
     rate(base, "/v1/health", None, 1).await?;
     let (health, _) = rate(base, "/v1/health", None, secs).await?;
 
@@ -235,7 +242,12 @@ pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
                 let to = format!("+3460{}{:06}", worker, i % 1_000_000);
                 i += 1;
                 let t = Instant::now();
-                c.post("/v1/agent/sms/send", &token, json!({"to": to, "body": "benchmark message"})).await?;
+                c.post(
+                    "/v1/agent/sms/send",
+                    &token,
+                    json!({"to": to, "body": "benchmark message"}),
+                )
+                .await?;
                 lat.push(t.elapsed());
             }
             anyhow::Ok(lat)
@@ -268,7 +280,9 @@ async fn sample_backlog(path: String, secs: u64) -> anyhow::Result<i64> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut max = 0;
     while Instant::now() < deadline {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(&mut conn).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&mut conn)
+            .await?;
         max = max.max(n);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

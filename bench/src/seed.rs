@@ -48,6 +48,8 @@ pub async fn run(path: &str, mids: i64, events: i64, messages: i64) -> anyhow::R
                 '+34710000001', '+34600000002', 'seeded', 1, 'GSM-7', 70000, 'delivered', $2, 0, $2 FROM n",
     ).bind(messages).bind(now)).await?;
     tx.commit().await?;
-    println!("{{\"seeded_mids\": {mids}, \"seeded_events\": {events}, \"seeded_messages\": {messages}}}");
+    println!(
+        "{{\"seeded_mids\": {mids}, \"seeded_events\": {events}, \"seeded_messages\": {messages}}}"
+    );
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The sandbox carrier (PROTOCOL §4): no network, deterministic outcomes, real timings.
 //! Magic destinations by their last four digits: `0001` always fails, `0002` never answers,
-//! `0003` gets its delivery reports out of order (delivered before sent).
+//! `0003` gets its delivery reports out of order (delivered before sent), `0004` answers and
+//! stays on the line until it is hung up (a long call, for hang-ups and budget cut-offs).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -144,6 +145,7 @@ impl Carrier for Sandbox {
                     ),
                 ),
                 "0002" => self.later(t.call_completed, state(CallStatus::NoAnswer, None)),
+                "0004" => self.later(t.call_answered, state(CallStatus::InProgress, None)),
                 _ => {
                     self.later(t.call_answered, state(CallStatus::InProgress, None));
                     self.later(

@@ -206,6 +206,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         Arc::new(carrier.clone()),
         events_rx,
         shutdown.clone(),
+        config.dispatch_enabled,
     );
     let task = tokio::spawn(crate::serve::run(
         listener,

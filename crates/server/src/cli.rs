@@ -30,6 +30,10 @@ pub enum Command {
         /// Start even if the SQLite file is readable by group or others.
         #[arg(long)]
         allow_insecure_db_permissions: bool,
+        /// `all` (default): the API and the dispatcher; `api`: the API only, queued jobs are
+        /// left to a replica that dispatches (same as `dispatch_enabled = false`).
+        #[arg(long, value_enum)]
+        role: Option<Role>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -48,6 +52,15 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+/// What one `ami serve` process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The HTTP API and the dispatcher.
+    All,
+    /// The HTTP API only.
+    Api,
 }
 
 #[derive(Subcommand)]

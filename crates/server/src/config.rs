@@ -160,6 +160,8 @@ pub struct Config {
     pub idempotency_ttl_hours: u32,
     pub metrics_public: bool,
     pub webhook_allow_subnets: Vec<Cidr>,
+    /// Run the outbox dispatcher; false for an API-only replica (`ami serve --role api`).
+    pub dispatch_enabled: bool,
     pub log: String,
     pub sandbox_pool: Vec<PoolRange>,
     pub countries: Vec<Country>,
@@ -270,6 +272,7 @@ impl Config {
                 .map(Cidr::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
+            dispatch_enabled: self.dispatch_enabled,
             log: self.log.clone(),
             sandbox_pool: self
                 .sandbox_pool
@@ -328,6 +331,7 @@ impl fmt::Debug for Config {
             .field("idempotency_ttl_hours", &self.idempotency_ttl_hours)
             .field("metrics_public", &self.metrics_public)
             .field("webhook_allow_subnets", &self.webhook_allow_subnets)
+            .field("dispatch_enabled", &self.dispatch_enabled)
             .field("log", &self.log)
             .field("sandbox_pool", &self.sandbox_pool)
             .field("countries", &self.countries)
@@ -675,6 +679,7 @@ impl<'a> Reader<'a> {
             idempotency_ttl_hours: self.int("idempotency_ttl_hours", 1, 8_760) as u32,
             metrics_public: self.boolean("metrics_public"),
             webhook_allow_subnets,
+            dispatch_enabled: self.boolean("dispatch_enabled"),
             log,
             sandbox_pool,
             countries,
@@ -969,6 +974,7 @@ struct Shown {
     idempotency_ttl_hours: u32,
     metrics_public: bool,
     webhook_allow_subnets: String,
+    dispatch_enabled: bool,
     log: String,
     sandbox_pool: Vec<PoolRaw>,
     countries: Vec<CountryRaw>,

@@ -4,7 +4,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use ami_server::cli::{
-    AuditCommand, Cli, Command, ConfigCommand, run_admin, run_audit_verify, run_migrate,
+    AuditCommand, Cli, Command, ConfigCommand, Role, run_admin, run_audit_verify, run_migrate,
 };
 use ami_server::config::Config;
 
@@ -26,8 +26,14 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve {
             allow_insecure_db_permissions,
+            role,
         } => {
             config.allow_insecure_db_permissions |= allow_insecure_db_permissions;
+            match role {
+                Some(Role::Api) => config.dispatch_enabled = false,
+                Some(Role::All) => config.dispatch_enabled = true,
+                None => {}
+            }
             serve(config).await
         }
         Command::Migrate => run_migrate(&config).await,

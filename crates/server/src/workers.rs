@@ -1,5 +1,7 @@
 //! Background work of `ami serve`: the dispatcher that hands queued jobs to the carrier, and
-//! the loop that applies what the carrier reports. Both stop with the server's token.
+//! the loop that applies what the carrier reports. Both stop with the server's token. An
+//! API-only replica (`dispatch_enabled = false`) runs no dispatcher: what it accepts stays
+//! queued in the outbox for a replica that does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +21,13 @@ pub fn spawn(
     carrier: Arc<dyn Carrier>,
     events: UnboundedReceiver<CarrierEvent>,
     shutdown: CancellationToken,
+    dispatch_enabled: bool,
 ) {
-    tokio::spawn(dispatch(services.clone(), carrier, shutdown.clone()));
+    if dispatch_enabled {
+        tokio::spawn(dispatch(services.clone(), carrier, shutdown.clone()));
+    } else {
+        tracing::info!("dispatcher disabled: queued jobs wait for a replica that dispatches");
+    }
     tokio::spawn(carrier_events(services, events, shutdown));
 }
 

@@ -77,6 +77,7 @@ enum Kind {
     Contract,
     Mid,
     Sms,
+    Call,
 }
 
 impl Kind {
@@ -88,6 +89,7 @@ impl Kind {
             Kind::Contract => "contract",
             Kind::Mid => "mid",
             Kind::Sms => "msg",
+            Kind::Call => "call",
         }
     }
 
@@ -99,6 +101,7 @@ impl Kind {
             Kind::Contract => &flow.contract,
             Kind::Mid => &flow.mid,
             Kind::Sms => flow.sms.as_deref().unwrap_or_default(),
+            Kind::Call => flow.call.as_deref().unwrap_or_default(),
         }
     }
 }
@@ -112,6 +115,7 @@ const ID_KINDS: &[(&str, &[Kind])] = &[
     ("/v1/contracts/{id}", &[Kind::Contract]),
     ("/v1/mobile-identities/{id}", &[Kind::Mid]),
     ("/v1/agent/sms/{id}", &[Kind::Sms]),
+    ("/v1/agent/calls/{id}", &[Kind::Call]),
 ];
 
 /// Id-taking routes that are not tenant routes, and why.
@@ -199,6 +203,19 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Places one call to a Spanish number with the agent token; returns its id.
+async fn place_call(server: &TestServer, agent_token: &str) -> String {
+    let (s, v) = server
+        .post(
+            "/v1/agent/calls/place",
+            agent_token,
+            json!({"to": "+34600123456", "callback_sip_uri": "sip:agent@voice.example.com"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["id"].as_str().unwrap().to_owned()
+}
+
 /// Two accounts, each with a fully provisioned MID.
 async fn two_tenants(server: &TestServer) -> ((String, String, Flow), (String, String, Flow)) {
     let (acct_a, key_a) = server.customer("Tenant A").await;
@@ -206,6 +223,7 @@ async fn two_tenants(server: &TestServer) -> ((String, String, Flow), (String, S
     let mut a = server.provision(&key_a).await;
     let b = server.provision(&key_b).await;
     a.sms = Some(common::send_sms(server, &a.agent_token).await);
+    a.call = Some(place_call(server, &a.agent_token).await);
     ((acct_a, key_a, a), (acct_b, key_b, b))
 }
 
@@ -400,6 +418,7 @@ async fn lists_never_show_another_accounts_ids() {
             &a.contract,
             &a.phone_number,
             &a.agent_token,
+            a.call.as_ref().unwrap(),
         ];
         let mut lists = Vec::new();
         for op in operations() {

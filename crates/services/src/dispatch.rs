@@ -9,6 +9,7 @@ use ami_store::{kill_switches, messages, outbox};
 
 use crate::audit_log::Subject;
 use crate::auth::Actor;
+use crate::calls::{JOB_CALL_BUDGET_CHECK, JOB_HANG_UP, JOB_PLACE_CALL};
 use crate::sms::JOB_SUBMIT_SMS;
 use crate::{Result, Services};
 
@@ -28,6 +29,9 @@ impl Services {
         for job in &jobs {
             match job.kind.as_str() {
                 JOB_SUBMIT_SMS => self.submit_sms(carrier, job).await?,
+                JOB_PLACE_CALL => self.run_place_call(carrier, job).await?,
+                JOB_HANG_UP => self.run_hang_up(carrier, job).await?,
+                JOB_CALL_BUDGET_CHECK => self.run_call_budget_check(job).await?,
                 other => tracing::warn!(kind = other, "unknown outbox job kind"),
             }
         }
@@ -184,6 +188,51 @@ impl Services {
                 {
                     Ok(_) => Ok(()),
                     // A report for a message we do not know is the carrier's confusion, not ours.
+                    Err(crate::Error::Refused { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            CarrierEvent::InboundSms {
+                from,
+                to,
+                body,
+                telco_ref,
+            } => {
+                let sms = crate::telco::InboundSms {
+                    from: Some(from),
+                    to: Some(to),
+                    body: Some(body),
+                    telco_ref: Some(telco_ref),
+                };
+                match self.receive_sms(&Actor::Telco, sms).await {
+                    Ok(_) => Ok(()),
+                    // Refused as the telco callback would be (unknown number, MID not active,
+                    // kill-switch): the network gets its answer, our worker goes on.
+                    Err(crate::Error::Refused { code, .. }) => {
+                        tracing::info!(code = %code, "inbound SMS refused");
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            CarrierEvent::Call {
+                call_id,
+                telco_ref,
+                status,
+                hangup_cause,
+            } => {
+                match self
+                    .apply_call_status(
+                        &Actor::Telco,
+                        &call_id,
+                        status,
+                        Some(&telco_ref),
+                        hangup_cause.as_deref(),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    // A status for a call we do not know is the carrier's confusion, not ours.
                     Err(crate::Error::Refused { .. }) => Ok(()),
                     Err(e) => Err(e),
                 }

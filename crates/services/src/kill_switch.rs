@@ -1,5 +1,6 @@
 //! Kill-switches (PROTOCOL §7): the operator's at mid, account and global scope, and the
-//! customer's own for one MID. Engaging cancels queued SMS not yet handed to the carrier.
+//! customer's own for one MID. Engaging cancels queued SMS not yet handed to the carrier and
+//! ends the calls in progress of the MIDs it covers (hung up at the carrier by the dispatcher).
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -35,6 +36,10 @@ pub struct KillSwitchView {
     /// SMS cancelled because they were still queued when the switch was engaged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled_sms: Option<usize>,
+    /// Calls ended because they were in progress when the switch was engaged: cancelled if
+    /// not yet answered, completed otherwise, and hung up at the carrier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hung_up_calls: Option<usize>,
 }
 
 impl From<kill_switches::KillSwitch> for KillSwitchView {
@@ -51,6 +56,7 @@ impl From<kill_switches::KillSwitch> for KillSwitchView {
             released_at: k.released_at.map(ts),
             released_by: k.released_by,
             cancelled_sms: None,
+            hung_up_calls: None,
         }
     }
 }
@@ -120,6 +126,8 @@ impl Services {
             )
             .await?;
         ami_store::commit(tx).await?;
+        // Hang-up jobs of the calls it ended.
+        self.dispatch_wakeup.notify_one();
         Ok(view)
     }
 
@@ -147,6 +155,7 @@ impl Services {
             )
             .await?;
         ami_store::commit(tx).await?;
+        self.dispatch_wakeup.notify_one();
         Ok(view)
     }
 
@@ -188,9 +197,23 @@ impl Services {
             "account" => (None, target),
             _ => (None, None),
         };
-        let queued = messages::cancellable(tx, mid_filter, account_filter).await?;
-        for m in &queued {
-            self.cancel_message(tx, m, "kill_switch").await?;
+        // Calls first: they are locked before any usage row, the order every call path takes.
+        let calls_account = if scope == "mid" {
+            account_id
+        } else {
+            account_filter
+        };
+        let hung_up = self
+            .end_live_calls(tx, actor, mid_filter, calls_account)
+            .await?;
+        let mut cancelled = 0;
+        for m in &messages::cancellable(tx, mid_filter, account_filter).await? {
+            // One a dispatcher has leased may be inside the carrier: it is being handed off,
+            // not cancelled (the dispatcher checks the switch itself before the hand-off).
+            if ami_store::outbox::forget_unleased(tx, &m.id, self.now()).await? {
+                self.cancel_message(tx, m, "kill_switch").await?;
+                cancelled += 1;
+            }
         }
         let subject = Subject {
             account_id,
@@ -198,12 +221,13 @@ impl Services {
             entity_id: &k.id,
             mid: mid_filter,
         };
-        self.audit(tx, actor, "kill_switch_engaged", subject, json!({"scope": scope, "target_id": target, "reason": reason, "cancelled_sms": queued.len()}))
+        self.audit(tx, actor, "kill_switch_engaged", subject, json!({"scope": scope, "target_id": target, "reason": reason, "cancelled_sms": cancelled, "hung_up_calls": hung_up}))
             .await?;
         self.record_mid_events(tx, actor, "mid_suspended", &k, reason)
             .await?;
         let mut view = KillSwitchView::from(k);
-        view.cancelled_sms = Some(queued.len());
+        view.cancelled_sms = Some(cancelled);
+        view.hung_up_calls = Some(hung_up);
         Ok(view)
     }
 

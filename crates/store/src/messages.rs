@@ -86,6 +86,24 @@ pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Message>> {
     )
 }
 
+/// An inbound message of this MID already recorded under the carrier's reference: a carrier
+/// that repeats a callback gets the first record back instead of a second message.
+pub async fn inbound_by_telco_ref(
+    conn: &mut Conn,
+    mid_id: &str,
+    telco_ref: &str,
+) -> Result<Option<Message>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM messages
+         WHERE telco_ref = $1 AND mid_id = $2 AND direction = 'inbound'
+         ORDER BY id LIMIT 1"
+    ))
+    .bind(telco_ref)
+    .bind(mid_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
 pub async fn list(
     conn: &mut Conn,
     account_id: &str,

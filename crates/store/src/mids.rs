@@ -251,3 +251,14 @@ pub async fn ids_of_account(conn: &mut Conn, account_id: &str) -> Result<Vec<Str
     .fetch_all(conn)
     .await?)
 }
+
+/// Carrier-side lookup (inbound traffic): the live MID holding this number, if any. At most
+/// one MID per number is not released (unique partial index `mobile_identities_live_number`).
+pub async fn by_phone_number(conn: &mut Conn, phone_number: &str) -> Result<Option<Mid>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM mobile_identities WHERE phone_number = $1 AND status <> 'released'"
+    ))
+    .bind(phone_number)
+    .fetch_optional(conn)
+    .await?)
+}

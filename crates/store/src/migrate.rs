@@ -7,6 +7,7 @@ use crate::{Engine, Result};
 const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
     (2, include_str!("../migrations/sqlite/0002_operations.sql")),
+    (3, include_str!("../migrations/sqlite/0003_calls.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -17,6 +18,7 @@ const POSTGRES: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_operations.sql"),
     ),
+    (3, include_str!("../migrations/postgres/0003_calls.sql")),
 ];
 
 /// Applies what is missing; returns the versions applied now.

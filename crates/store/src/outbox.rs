@@ -81,6 +81,26 @@ pub async fn forget(conn: &mut Conn, ref_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Drops the pending jobs of a resource unless a worker holds one under a live lease (it may
+/// be inside the carrier right now). True when no job of the resource is left, i.e. nobody
+/// is handing it off and it may be cancelled. The delete is the decision: on PostgreSQL it
+/// waits for a concurrent claim of the row and re-checks the lease; a claim that comes later
+/// skips the locked row and then finds it gone.
+pub async fn forget_unleased(conn: &mut Conn, ref_id: &str, now: i64) -> Result<bool> {
+    sqlx::query(
+        "DELETE FROM outbox WHERE ref_id = $1 AND (lease_until IS NULL OR lease_until <= $2)",
+    )
+    .bind(ref_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE ref_id = $1")
+        .bind(ref_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(left == 0)
+}
+
 /// Jobs accepted but not yet done: the dispatch backlog.
 pub async fn backlog(conn: &mut Conn) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox")

@@ -12,7 +12,9 @@ use ami_core::audit::{EventFields, GENESIS, link_hash};
 use ami_core::id::new_id_at;
 use ami_store::idempotency::{self, Claim};
 use ami_store::page::PageRequest;
-use ami_store::{Engine, OpenOptions, Store, accounts, audit, commit, contracting, mids, numbers};
+use ami_store::{
+    Engine, OpenOptions, Store, accounts, audit, calls, commit, contracting, mids, numbers,
+};
 
 const NOW: i64 = 1_800_000_000_000;
 
@@ -761,6 +763,234 @@ async fn pages_of_two_over_five_rows() {
         assert_eq!(sizes, [2, 2, 1], "{engine:?}");
         assert_eq!(seen, ids, "{engine:?}: newest first, each row once");
         drop(conn);
+        f.store.close().await;
+    }
+}
+
+/// A MID of `account` holding `phone` (the account must exist).
+async fn seed_mid(store: &Store, engine: Engine, account: &str, phone: &str) -> String {
+    let mut tx = store.begin().await.unwrap();
+    numbers::insert_many(&mut tx, "ES", &[phone.to_owned()], NOW)
+        .await
+        .unwrap();
+    let mid_id = new_id_at("mid", NOW);
+    let number = numbers::allocate(&mut tx, engine, "ES", &mid_id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    let mid = mids::Mid {
+        id: mid_id.clone(),
+        account_id: account.into(),
+        sim_request_id: None,
+        contract_id: None,
+        number_id: number.id,
+        phone_number: number.phone_number,
+        country: "ES".into(),
+        capabilities: r#"["sms","voice"]"#.into(),
+        status: "active".into(),
+        inbound_sip_uri: None,
+        limits: "{}".into(),
+        created_at: NOW,
+        updated_at: NOW,
+        released_at: None,
+    };
+    mids::insert(&mut tx, &mid).await.unwrap();
+    commit(tx).await.unwrap();
+    mid_id
+}
+
+fn call(id: String, account: &str, mid: &str, direction: &str, status: &str) -> calls::Call {
+    calls::Call {
+        id,
+        account_id: account.into(),
+        mid_id: mid.into(),
+        direction: direction.into(),
+        from_number: "+34600000001".into(),
+        to_number: "+34600123456".into(),
+        callback_sip_uri: Some("sip:agent@voice.example.com".into()),
+        status: status.into(),
+        created_at: NOW,
+        handed_at: None,
+        started_at: None,
+        answered_at: None,
+        ended_at: None,
+        duration_sec: None,
+        hangup_cause: None,
+        telco_ref: None,
+        retry_count: 0,
+        cost: 0,
+        updated_at: NOW,
+    }
+}
+
+#[tokio::test]
+async fn calls_are_scoped_listed_locked_and_found_live() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        new_account(s, "acct_a").await;
+        new_account(s, "acct_b").await;
+        let mid_a = seed_mid(s, engine, "acct_a", "+34600000001").await;
+        let mid_b = seed_mid(s, engine, "acct_b", "+34600000002").await;
+        let rows = [
+            call(
+                new_id_at("call", NOW),
+                "acct_a",
+                &mid_a,
+                "outbound",
+                "initiated",
+            ),
+            call(
+                new_id_at("call", NOW + 1),
+                "acct_a",
+                &mid_a,
+                "inbound",
+                "in_progress",
+            ),
+            call(
+                new_id_at("call", NOW + 2),
+                "acct_a",
+                &mid_a,
+                "outbound",
+                "completed",
+            ),
+            call(
+                new_id_at("call", NOW + 3),
+                "acct_b",
+                &mid_b,
+                "outbound",
+                "ringing",
+            ),
+        ];
+        let mut tx = s.begin().await.unwrap();
+        for c in &rows {
+            calls::insert(&mut tx, c).await.unwrap();
+        }
+        commit(tx).await.unwrap();
+
+        let mut conn = s.reader().await.unwrap();
+        let a0 = &rows[0];
+        assert_eq!(
+            calls::get(&mut conn, "acct_a", &mid_a, &a0.id)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(a0),
+            "{engine:?}: a call reads back as written"
+        );
+        assert!(
+            calls::get(&mut conn, "acct_b", &mid_a, &a0.id)
+                .await
+                .unwrap()
+                .is_none()
+                && calls::get(&mut conn, "acct_b", &mid_b, &a0.id)
+                    .await
+                    .unwrap()
+                    .is_none(),
+            "{engine:?}: another account's call is a miss"
+        );
+        let page = |limit, cursor| PageRequest { limit, cursor };
+        let all = calls::list(&mut conn, "acct_a", &mid_a, None, &page(2, None))
+            .await
+            .unwrap();
+        assert_eq!(
+            all.items.iter().map(|c| &c.id).collect::<Vec<_>>(),
+            [&rows[2].id, &rows[1].id],
+            "{engine:?}: newest first"
+        );
+        let rest = calls::list(&mut conn, "acct_a", &mid_a, None, &page(2, all.next_cursor))
+            .await
+            .unwrap();
+        assert_eq!(
+            (rest.items.len(), rest.next_cursor),
+            (1, None),
+            "{engine:?}"
+        );
+        let outbound = calls::list(
+            &mut conn,
+            "acct_a",
+            &mid_a,
+            Some("outbound"),
+            &page(50, None),
+        )
+        .await
+        .unwrap();
+        assert_eq!(outbound.items.len(), 2, "{engine:?}");
+        assert!(
+            calls::list(&mut conn, "acct_b", &mid_a, None, &page(50, None))
+                .await
+                .unwrap()
+                .items
+                .is_empty(),
+            "{engine:?}"
+        );
+        drop(conn);
+
+        // Live calls by MID, by account, everywhere; ended ones never.
+        let mut tx = s.begin().await.unwrap();
+        let ids = |v: Vec<calls::Call>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(calls::live(&mut tx, engine, Some(&mid_a), None)
+                .await
+                .unwrap()),
+            [rows[0].id.clone(), rows[1].id.clone()],
+            "{engine:?}"
+        );
+        assert_eq!(
+            ids(calls::live(&mut tx, engine, None, Some("acct_b"))
+                .await
+                .unwrap()),
+            [rows[3].id.clone()],
+            "{engine:?}"
+        );
+        assert_eq!(
+            calls::live(&mut tx, engine, None, None)
+                .await
+                .unwrap()
+                .len(),
+            3,
+            "{engine:?}"
+        );
+        // Locked read-modify-write of every mutable column.
+        let mut c = calls::lock(&mut tx, engine, &a0.id).await.unwrap().unwrap();
+        c.status = "completed".into();
+        c.handed_at = Some(NOW + 10);
+        c.started_at = Some(NOW + 20);
+        c.answered_at = Some(NOW + 30);
+        c.ended_at = Some(NOW + 90_000);
+        c.duration_sec = Some(90);
+        c.hangup_cause = Some("normal_clearing".into());
+        c.telco_ref = Some("sbx_ref_1".into());
+        c.retry_count = 2;
+        c.cost = 100_000;
+        c.updated_at = NOW + 90_000;
+        calls::save(&mut tx, &c).await.unwrap();
+        commit(tx).await.unwrap();
+        let mut conn = s.reader().await.unwrap();
+        assert_eq!(
+            calls::by_id(&mut conn, &a0.id).await.unwrap().as_ref(),
+            Some(&c),
+            "{engine:?}"
+        );
+        assert_eq!(
+            calls::by_telco_ref(&mut conn, "sbx_ref_1")
+                .await
+                .unwrap()
+                .map(|c| c.id),
+            Some(a0.id.clone()),
+            "{engine:?}"
+        );
+        drop(conn);
+        let mut tx = s.begin().await.unwrap();
+        assert_eq!(
+            calls::live(&mut tx, engine, Some(&mid_a), Some("acct_a"))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{engine:?}: the completed call is no longer live"
+        );
+        drop(tx);
         f.store.close().await;
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod calls;
 pub mod contracting;
 pub mod discovery;
 pub mod events;
@@ -90,6 +91,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(contracting::router())
         .merge(mids::router())
         .merge(agent::router())
+        .merge(calls::router())
         .merge(kill_switch::router())
         .merge(sign::router())
 }

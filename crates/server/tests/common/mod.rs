@@ -237,6 +237,7 @@ impl TestServer {
             agent_token: v["agent_token"].as_str().unwrap().to_owned(),
             phone_number: v["phone_number"].as_str().unwrap().to_owned(),
             sms: None,
+            call: None,
         }
     }
 
@@ -258,6 +259,52 @@ impl TestServer {
             drop_pg_database(&self.database_url).await;
         }
     }
+
+    /// A second replica on an existing database (another server's `database_url`): its own
+    /// listener, clock, dispatcher and sandbox carrier, the same store. Stop it with
+    /// [`TestServer::stop_replica`], which leaves the database to its owner.
+    pub async fn start_on(
+        engine: Engine,
+        database_url: &str,
+        extra_env: &[(&str, &str)],
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("AMI_LISTEN".into(), "127.0.0.1:0".into());
+        env.insert("DATABASE_URL".into(), database_url.to_owned());
+        env.insert("AMI_ADMIN_KEY".into(), ADMIN_KEY.into());
+        env.insert(
+            "AMI_SANDBOX_POOL".into(),
+            r#"[{country = "ES", from = "+34600000000", count = 40}, {country = "CO", from = "+573000000000", count = 10}]"#.into(),
+        );
+        for (k, v) in extra_env {
+            env.insert((*k).into(), (*v).into());
+        }
+        let config = Config::load_from(&env).expect("test configuration");
+        let clock = Arc::new(TestClock(AtomicI64::new(ami_core::time::now_ms())));
+        let running = app::start_with_clock(config, clock.clone())
+            .await
+            .expect("replica starts");
+        TestServer {
+            engine,
+            base: format!("http://{}", running.addr),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            running,
+            database_url: database_url.to_owned(),
+            clock,
+            _dir: dir,
+        }
+    }
+
+    /// Stops a server started with [`TestServer::start_on`]; the database stays.
+    pub async fn stop_replica(self) {
+        self.running.shutdown.cancel();
+        let _ = self.running.task.await;
+        self.running.services.store.close().await;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -272,6 +319,8 @@ pub struct Flow {
     pub phone_number: String,
     /// An SMS the agent sent, when a test needs one.
     pub sms: Option<String>,
+    /// A call the agent placed, when a test needs one.
+    pub call: Option<String>,
 }
 
 pub fn customer_data() -> Value {
@@ -296,4 +345,241 @@ pub async fn send_sms(server: &TestServer, agent_token: &str) -> String {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     v["id"].as_str().unwrap().to_owned()
+}
+
+/// The real `ami serve` binary as a child process, with everything it writes on stderr.
+pub struct AmiProcess {
+    pub child: std::process::Child,
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+impl AmiProcess {
+    /// Starts `ami serve <args>` on a free port of 127.0.0.1, with only the environment given
+    /// (plus `DATABASE_URL`, `AMI_ADMIN_KEY`, a small sandbox pool, no colours, `AMI_LOG=info`
+    /// unless `env` says otherwise).
+    pub fn spawn(database_url: &str, env: &[(&str, &str)], args: &[&str]) -> AmiProcess {
+        use std::io::{BufRead, BufReader};
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ami"));
+        cmd.arg("serve")
+            .args(args)
+            .env_clear()
+            .env("AMI_LISTEN", "127.0.0.1:0")
+            .env("DATABASE_URL", database_url)
+            .env("AMI_ADMIN_KEY", ADMIN_KEY)
+            .env(
+                "AMI_SANDBOX_POOL",
+                r#"[{country = "ES", from = "+34600000000", count = 40}]"#,
+            )
+            .env("NO_COLOR", "1")
+            .env("AMI_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn ami serve");
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        AmiProcess { child, stderr }
+    }
+
+    /// Everything written on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for the "ami listening addr=..." line, then for `/v1/health`; the base URL.
+    pub async fn ready(&mut self) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let addr = loop {
+            let log = self.stderr();
+            if let Some(line) = log.lines().find(|l| l.contains("ami listening")) {
+                let rest = line.split("addr=").nth(1).expect("addr= in the line");
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("ami exited with {status} before listening:\n{log}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ami never listened:\n{log}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let base = format!("http://{addr}");
+        loop {
+            if let Ok(res) = reqwest::get(format!("{base}/v1/health")).await
+                && res.status() == StatusCode::OK
+            {
+                return base;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ami never became healthy:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would: no shutdown code runs.
+    pub fn kill_hard(mut self) -> std::process::ExitStatus {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// SIGTERM, as an operator or a supervisor would; waits for the exit.
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread collect the last lines.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                return (status, self.stderr());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ami did not stop:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A client of a server reached only over HTTP (a child process).
+#[derive(Clone)]
+pub struct Remote {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Remote {
+    pub fn new(base: &str) -> Remote {
+        Remote {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        credential: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(c) = credential {
+            req = req.bearer_auth(c);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, credential: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(credential), None).await
+    }
+
+    pub async fn post(&self, path: &str, credential: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(credential), Some(body))
+            .await
+    }
+
+    /// A new customer account through the admin API; returns (account id, api key).
+    pub async fn customer(&self, name: &str) -> (String, String) {
+        let (s, v) = self
+            .post("/v1/admin/customers", ADMIN_KEY, json!({"name": name}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["api_key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// The six contracting steps over HTTP, as [`TestServer::provision`] does.
+    pub async fn provision(&self, key: &str) -> Flow {
+        let (s, r) = self
+            .post("/v1/sim-requests", key, json!({"country": "ES"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        let sim_request = r["sim_request"]["id"].as_str().unwrap().to_owned();
+        let offer = r["offer"]["id"].as_str().unwrap().to_owned();
+        let (s, v) = self
+            .post(&format!("/v1/offers/{offer}/accept"), key, json!({}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = self
+            .post(
+                &format!("/v1/sim-requests/{sim_request}/customer-data"),
+                key,
+                customer_data(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let customer = v["customer"]["id"].as_str().unwrap().to_owned();
+        let (s, v) = self
+            .post(
+                "/v1/contracts",
+                key,
+                json!({"offer_id": offer, "customer_id": customer}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let contract = v["id"].as_str().unwrap().to_owned();
+        let signature_url = v["signature_url"].as_str().unwrap().to_owned();
+        let (s, v) = self
+            .post(
+                &format!("/v1/contracts/{contract}/mock-sign"),
+                key,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = self
+            .post(
+                "/v1/mobile-identities/activate",
+                key,
+                json!({"contract_id": contract}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        Flow {
+            sim_request,
+            offer,
+            customer,
+            contract,
+            signature_url,
+            mid: v["id"].as_str().unwrap().to_owned(),
+            agent_token: v["agent_token"].as_str().unwrap().to_owned(),
+            phone_number: v["phone_number"].as_str().unwrap().to_owned(),
+            sms: None,
+            call: None,
+        }
+    }
 }

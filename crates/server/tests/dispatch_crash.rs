@@ -1,0 +1,357 @@
+//! Durable dispatch (PROTOCOL §6, §8 "a queued event is never lost"): SMS accepted by an
+//! `ami serve` process that dies by SIGKILL before handing them off are delivered by the
+//! next process on the same database, each handed to the carrier exactly once.
+//!
+//! The real binary: the first process runs with `AMI_DISPATCH_ENABLED=false` (an API-only
+//! replica), so the five accepted SMS are certainly still in the outbox when it is killed;
+//! a second one, `--role api`, proves the flag and dies the same way; the third dispatches.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use common::{AmiProcess, Engine, Remote, drop_pg_database, engines, fresh_pg_database};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const MESSAGES: usize = 5;
+
+/// The SMS of this MID by id, as the agent sees them.
+async fn outbound(api: &Remote, token: &str) -> HashMap<String, Value> {
+    let (s, list) = api
+        .get("/v1/agent/sms?direction=outbound&limit=200", token)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap().to_owned(), m.clone()))
+        .collect()
+}
+
+/// Every audit event of the account with this action.
+async fn events(api: &Remote, key: &str, action: &str) -> Vec<Value> {
+    let (s, v) = api
+        .get(&format!("/v1/events?action={action}&limit=1000"), key)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["events"].as_array().unwrap().clone()
+}
+
+fn assert_killed(status: std::process::ExitStatus, log: &str) {
+    assert!(
+        !status.success() && status.code().is_none() && status.signal() == Some(9),
+        "not a SIGKILL death: {status:?}\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn queued_sms_survive_a_sigkill_and_are_delivered_once() {
+    for engine in engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match engine {
+            Engine::Sqlite => format!("sqlite://{}/ami.db", dir.path().display()),
+            Engine::Postgres => fresh_pg_database().await,
+        };
+
+        // 1. An API-only process accepts five SMS, then dies without a chance to clean up.
+        let mut first = AmiProcess::spawn(&database_url, &[("AMI_DISPATCH_ENABLED", "false")], &[]);
+        let api = Remote::new(&first.ready().await);
+        let (_, key) = api.customer("Crash").await;
+        let flow = api.provision(&key).await;
+        let (s, v) = api
+            .post(
+                &format!("/v1/mobile-identities/{}/limits", flow.mid),
+                &key,
+                json!({"rate_per_second": 100}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let mut ids = Vec::new();
+        for i in 0..MESSAGES {
+            let (s, sms) = api
+                .post(
+                    "/v1/agent/sms/send",
+                    &flow.agent_token,
+                    json!({"to": format!("+34611{i:02}5678"), "body": format!("crash {i}")}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{engine:?} {sms}");
+            assert_eq!(sms["status"], "queued", "{sms}");
+            ids.push(sms["id"].as_str().unwrap().to_owned());
+        }
+        // Long enough for a dispatcher, had one been running, to hand them off.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let seen = outbound(&api, &flow.agent_token).await;
+        for id in &ids {
+            let m = &seen[id];
+            assert!(
+                m["status"] == "queued" && m["telco_ref"].is_null(),
+                "{engine:?}: handed off by an API-only process: {m}"
+            );
+        }
+        let log = first.stderr();
+        assert!(log.contains("dispatcher disabled"), "{log}");
+        assert_killed(first.kill_hard(), &log);
+
+        // 2. `--role api` is the same switch, from the command line; crash again.
+        let mut second = AmiProcess::spawn(&database_url, &[], &["--role", "api"]);
+        let api = Remote::new(&second.ready().await);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let seen = outbound(&api, &flow.agent_token).await;
+        assert_eq!(seen.len(), MESSAGES, "{engine:?}");
+        assert!(
+            seen.values()
+                .all(|m| m["status"] == "queued" && m["telco_ref"].is_null()),
+            "{engine:?}: {seen:?}"
+        );
+        let log = second.stderr();
+        assert_killed(second.kill_hard(), &log);
+
+        // 3. A dispatching process on the same database delivers every one of them.
+        let mut third = AmiProcess::spawn(&database_url, &[], &[]);
+        let api = Remote::new(&third.ready().await);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let seen = loop {
+            let seen = outbound(&api, &flow.agent_token).await;
+            if seen.values().all(|m| m["status"] == "delivered") {
+                break seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{engine:?}: not all delivered: {seen:?}\n{}",
+                third.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // None lost, none invented.
+        assert_eq!(
+            seen.keys().cloned().collect::<HashSet<_>>(),
+            ids.iter().cloned().collect::<HashSet<_>>(),
+            "{engine:?}"
+        );
+        let mut refs = HashSet::new();
+        for id in &ids {
+            let (s, m) = api
+                .get(&format!("/v1/agent/sms/{id}"), &flow.agent_token)
+                .await;
+            assert_eq!(s, StatusCode::OK, "{m}");
+            assert_eq!(m["status"], "delivered", "{m}");
+            assert!(
+                m["sent_at"].is_string() && m["delivered_at"].is_string(),
+                "{m}"
+            );
+            assert_eq!(m["retry_count"], 0, "{m}");
+            let telco_ref = m["telco_ref"].as_str().expect("telco_ref after hand-off");
+            assert!(refs.insert(telco_ref.to_owned()), "telco_ref reused: {m}");
+        }
+        // Let any duplicate hand-off's reports arrive before counting.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        // Exactly one hand-off per message: a second submission would have produced a second
+        // pair of reports, which the forward-only status machine audits as ignored.
+        for action in ["sms_queued", "sms_sent", "sms_delivered"] {
+            let evs = events(&api, &key, action).await;
+            let mut per_msg: HashMap<String, usize> = HashMap::new();
+            for e in &evs {
+                *per_msg
+                    .entry(e["entity_id"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+            assert_eq!(evs.len(), MESSAGES, "{engine:?} {action}: {evs:?}");
+            for id in &ids {
+                assert_eq!(per_msg.get(id), Some(&1), "{engine:?} {action} of {id}");
+            }
+        }
+        for action in ["sms_status_ignored", "sms_failed", "sms_cancelled"] {
+            let evs = events(&api, &key, action).await;
+            assert!(evs.is_empty(), "{engine:?} {action}: {evs:?}");
+        }
+        let (status, log) = third.terminate().await;
+        assert!(status.success(), "{status:?}\n{log}");
+        if engine == Engine::Postgres {
+            drop_pg_database(&database_url).await;
+        }
+    }
+}
+
+/// A carrier that holds every SMS submission until the test lets it go: the window between
+/// "the dispatcher has called the carrier" and "the carrier has answered".
+struct Gated {
+    entered: std::sync::Arc<tokio::sync::Notify>,
+    release: std::sync::Arc<tokio::sync::Notify>,
+    submitted: std::sync::Mutex<Vec<String>>,
+}
+
+impl ami_carrier::Carrier for Gated {
+    fn name(&self) -> &'static str {
+        "gated"
+    }
+
+    fn submit_sms(
+        &self,
+        sms: ami_carrier::OutboundSms,
+    ) -> ami_carrier::BoxFuture<'_, Result<String, ami_carrier::SubmitError>> {
+        Box::pin(async move {
+            self.submitted.lock().unwrap().push(sms.id.clone());
+            self.entered.notify_one();
+            self.release.notified().await;
+            Ok(format!("gated_{}", sms.id))
+        })
+    }
+
+    fn place_call(
+        &self,
+        _: ami_carrier::OutboundCall,
+    ) -> ami_carrier::BoxFuture<'_, Result<String, ami_carrier::SubmitError>> {
+        Box::pin(async { Err(ami_carrier::SubmitError::Rejected("no calls".into())) })
+    }
+
+    fn hang_up(
+        &self,
+        _: String,
+    ) -> ami_carrier::BoxFuture<'_, Result<(), ami_carrier::SubmitError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// §7 cancels "queued SMS not yet handed to the carrier"; one the carrier is taking at that
+/// very moment is handed, not cancelled: it is not refunded (§6: the budget is never
+/// overshot) and its record tells the truth (a telco_ref, not `cancelled`).
+#[tokio::test]
+async fn a_kill_switch_cancels_the_queue_but_not_an_sms_the_carrier_is_taking() {
+    for engine in engines() {
+        // No dispatcher of its own: the test runs the dispatch step with the gated carrier.
+        let server =
+            common::TestServer::start_with(engine, &[("AMI_DISPATCH_ENABLED", "false")]).await;
+        let (_, key) = server.customer("Race").await;
+        let flow = server.provision(&key).await;
+        // Room for exactly two SMS.
+        let (s, v) = server
+            .post(
+                &format!("/v1/mobile-identities/{}/limits", flow.mid),
+                &key,
+                json!({"monthly_budget_eur": 0.14, "rate_per_second": 100}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let send = |body: &'static str| {
+            let server = &server;
+            let token = flow.agent_token.clone();
+            async move {
+                server
+                    .post(
+                        "/v1/agent/sms/send",
+                        &token,
+                        json!({"to": "+34611005678", "body": body}),
+                    )
+                    .await
+            }
+        };
+        let mut ids = Vec::new();
+        for body in ["first", "second"] {
+            let (s, sms) = send(body).await;
+            assert_eq!(s, StatusCode::CREATED, "{sms}");
+            ids.push(sms["id"].as_str().unwrap().to_owned());
+        }
+
+        let gated = std::sync::Arc::new(Gated {
+            entered: Default::default(),
+            release: Default::default(),
+            submitted: Default::default(),
+        });
+        let entered = gated.entered.clone();
+        // One job claimed (leased) and inside the carrier; the other still waits in the queue.
+        let worker = {
+            let (services, gated) = (server.running.services.clone(), gated.clone());
+            tokio::spawn(async move { services.run_due_jobs(gated.as_ref(), 1).await })
+        };
+        tokio::time::timeout(Duration::from_secs(10), entered.notified())
+            .await
+            .expect("the dispatcher reached the carrier");
+        let in_flight = gated.submitted.lock().unwrap()[0].clone();
+        let waiting = ids.iter().find(|id| **id != in_flight).unwrap().clone();
+
+        // The operator stops the MID while the carrier holds one message.
+        let (s, ks) = server
+            .post(
+                "/v1/admin/kill-switch",
+                common::ADMIN_KEY,
+                json!({"scope": "mid", "target_id": flow.mid, "reason": "stop"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{ks}");
+        assert_eq!(ks["cancelled_sms"], 1, "{engine:?}: {ks}");
+        gated.release.notify_one();
+        assert_eq!(worker.await.unwrap().unwrap(), 1);
+        // Nothing else is left to hand off: the cancelled one's job is gone.
+        assert_eq!(
+            server
+                .running
+                .services
+                .run_due_jobs(gated.as_ref(), 64)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            gated.submitted.lock().unwrap().as_slice(),
+            std::slice::from_ref(&in_flight)
+        );
+
+        let (_, m) = server
+            .get(&format!("/v1/agent/sms/{in_flight}"), &flow.agent_token)
+            .await;
+        assert_eq!(
+            m["telco_ref"],
+            format!("gated_{in_flight}"),
+            "{engine:?} {m}"
+        );
+        assert_ne!(
+            m["status"], "cancelled",
+            "{engine:?}: the carrier has it, yet it is recorded cancelled: {m}"
+        );
+        let (_, m) = server
+            .get(&format!("/v1/agent/sms/{waiting}"), &flow.agent_token)
+            .await;
+        assert_eq!(
+            (m["status"].as_str(), m["telco_ref"].as_str()),
+            (Some("cancelled"), None),
+            "{engine:?} {m}"
+        );
+        let (_, usage) = server
+            .get(&format!("/v1/mobile-identities/{}/usage", flow.mid), &key)
+            .await;
+        assert_eq!(
+            usage["usage"]["spend_this_month_eur"],
+            json!(0.07),
+            "{engine:?}: only the cancelled one is refunded: {usage}"
+        );
+
+        // Released: room for one more, the one the cancellation gave back, and no more.
+        let (s, _) = server
+            .post(
+                &format!(
+                    "/v1/admin/kill-switch/{}/release",
+                    ks["id"].as_str().unwrap()
+                ),
+                common::ADMIN_KEY,
+                json!({"reason": "go"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, v) = send("third").await;
+        assert_eq!(s, StatusCode::CREATED, "{engine:?}: {v}");
+        let (s, v) = send("fourth").await;
+        assert_eq!(
+            (s, v["reason"].as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("monthly_budget")),
+            "{engine:?}: budget overshot: {v}"
+        );
+        server.stop().await;
+    }
+}
