@@ -782,3 +782,37 @@ async fn a_call_is_ended_before_a_minute_the_budget_cannot_pay_on(server: TestSe
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_call_the_budget_cannot_pay_one_minute_of_never_rings() {
+    on_every_engine(a_call_the_budget_cannot_pay_one_minute_of_never_rings_on).await;
+}
+
+async fn a_call_the_budget_cannot_pay_one_minute_of_never_rings_on(server: TestServer) {
+    let (key, flow) = agent(&server).await;
+    // 0.04 EUR is less than one minute at 0.05.
+    let path = format!("/v1/mobile-identities/{}/limits", flow.mid);
+    let (s, v) = server
+        .post(&path, &key, json!({"monthly_budget_eur": 0.04}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = server
+        .post(
+            "/v1/agent/calls/place",
+            &flow.agent_token,
+            json!({"to": LONG, "callback_sip_uri": CALLBACK}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["reason"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("monthly_budget")),
+        "{v}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        server.running.carrier.submissions().is_empty(),
+        "{:?}",
+        server.running.carrier.submissions()
+    );
+    server.stop().await;
+}

@@ -286,6 +286,19 @@ impl Services {
                 ));
             }
         };
+        // A call the budget cannot pay one minute of never rings anyone.
+        if next.spend_month + self.call_price(to.as_str()) > limits.monthly_budget {
+            self.audit(
+                &mut tx,
+                &actor,
+                "call_blocked",
+                mid_subject,
+                json!({"reason": "monthly_budget", "to": to.masked()}),
+            )
+            .await?;
+            ami_store::commit(tx).await?;
+            return Err(limit_refusal("monthly_budget", &agent.mid_id, None));
+        }
         usage::save(&mut tx, &agent.account_id, &agent.mid_id, &next).await?;
         usage::save_destination(&mut tx, &agent.mid_id, Kind::Call, to.as_str(), &next_dest)
             .await?;
