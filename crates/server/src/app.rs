@@ -27,6 +27,8 @@ pub struct AppState {
     pub body_limit: usize,
     pub idempotency_ttl_ms: i64,
     pub telco_inbound_enabled: bool,
+    /// SHA-256 of `AMI_TELCO_INBOUND_KEY`; None when unset (telco routes answer 503).
+    pub telco_key_hash: Option<String>,
 }
 
 #[derive(OpenApi)]
@@ -41,6 +43,8 @@ pub struct AppState {
         (name = "agent", description = "What an agent token may do"),
         (name = "audit", description = "The append-only audit log"),
         (name = "admin", description = "The operator's routes"),
+        (name = "telco", description = "Carrier partner callbacks, with the X-Telco-Key header"),
+        (name = "sandbox", description = "Simulated network traffic, on sandbox servers only"),
     )
 )]
 struct ApiDoc;
@@ -196,6 +200,10 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         body_limit: config.body_limit_bytes,
         idempotency_ttl_ms: i64::from(config.idempotency_ttl_hours) * 3_600_000,
         telco_inbound_enabled: config.telco_inbound_key.is_some(),
+        telco_key_hash: config
+            .telco_inbound_key
+            .as_ref()
+            .map(|k| ami_core::secret::hash(k.expose())),
     };
     let app = router(state, &config);
     let shutdown = CancellationToken::new();

@@ -1,4 +1,4 @@
-//! PROTOCOL §1: the three credential levels are disjoint. On every route of the router, each
+//! PROTOCOL §1: the four credential levels are disjoint. On every route of the router, each
 //! level's credential is refused on every other level's routes with that route level's 401
 //! body, byte-identical to the body for no credential at all. Rotation and account
 //! suspension take effect on the very next request, and the compatible single-tenant
@@ -10,6 +10,24 @@ mod common;
 use common::{ADMIN_KEY, TestServer, engines};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+const TELCO_KEY: &str = "test-telco-key-0123456789";
+
+/// How a credential travels: `Authorization: Bearer` for three levels, `X-Telco-Key` for
+/// the carrier.
+#[derive(Debug, Clone)]
+enum Credential {
+    Bearer(String),
+    TelcoHeader(String),
+}
+
+fn bearer(value: impl Into<String>) -> Option<Credential> {
+    Some(Credential::Bearer(value.into()))
+}
+
+fn telco_header(value: impl Into<String>) -> Option<Credential> {
+    Some(Credential::TelcoHeader(value.into()))
+}
 
 /// One operation of the OpenAPI document: method, path template, security schemes.
 #[derive(Debug)]
@@ -81,13 +99,15 @@ async fn raw(
     server: &TestServer,
     method: Method,
     path: &str,
-    credential: Option<&str>,
+    credential: Option<&Credential>,
 ) -> (StatusCode, Vec<u8>) {
     let mut req = server
         .http
         .request(method.clone(), format!("{}{path}", server.base));
-    if let Some(c) = credential {
-        req = req.bearer_auth(c);
+    match credential {
+        Some(Credential::Bearer(c)) => req = req.bearer_auth(c),
+        Some(Credential::TelcoHeader(c)) => req = req.header("x-telco-key", c),
+        None => {}
     }
     if method != Method::GET {
         req = req.json(&json!({}));
@@ -101,13 +121,13 @@ async fn raw(
 struct Level {
     scheme: &'static str,
     code: &'static str,
-    refused: Vec<(&'static str, Option<String>)>,
+    refused: Vec<(&'static str, Option<Credential>)>,
 }
 
 #[tokio::test]
 async fn every_level_is_refused_on_every_other_levels_routes() {
     for engine in engines() {
-        let server = TestServer::start(engine).await;
+        let server = TestServer::start_with(engine, &[("AMI_TELCO_INBOUND_KEY", TELCO_KEY)]).await;
         let (_, key) = server.customer("Acme").await;
         let flow = server.provision(&key).await;
         let levels = [
@@ -118,10 +138,13 @@ async fn every_level_is_refused_on_every_other_levels_routes() {
                     ("no header", None),
                     (
                         "unknown customer key",
-                        Some(ami_core::secret::new_customer_key()),
+                        bearer(ami_core::secret::new_customer_key()),
                     ),
-                    ("valid agent token", Some(flow.agent_token.clone())),
-                    ("admin key", Some(ADMIN_KEY.to_owned())),
+                    ("valid agent token", bearer(&flow.agent_token)),
+                    ("admin key", bearer(ADMIN_KEY)),
+                    ("telco key as bearer", bearer(TELCO_KEY)),
+                    ("telco key header", telco_header(TELCO_KEY)),
+                    ("customer key in the telco header", telco_header(&key)),
                 ],
             },
             Level {
@@ -131,10 +154,16 @@ async fn every_level_is_refused_on_every_other_levels_routes() {
                     ("no header", None),
                     (
                         "unknown agent token",
-                        Some(ami_core::secret::new_agent_token()),
+                        bearer(ami_core::secret::new_agent_token()),
                     ),
-                    ("valid customer key", Some(key.clone())),
-                    ("admin key", Some(ADMIN_KEY.to_owned())),
+                    ("valid customer key", bearer(&key)),
+                    ("admin key", bearer(ADMIN_KEY)),
+                    ("telco key as bearer", bearer(TELCO_KEY)),
+                    ("telco key header", telco_header(TELCO_KEY)),
+                    (
+                        "agent token in the telco header",
+                        telco_header(&flow.agent_token),
+                    ),
                 ],
             },
             Level {
@@ -142,9 +171,31 @@ async fn every_level_is_refused_on_every_other_levels_routes() {
                 code: "unauthorized_admin",
                 refused: vec![
                     ("no header", None),
-                    ("wrong admin key", Some(format!("{ADMIN_KEY}-not"))),
-                    ("valid customer key", Some(key.clone())),
-                    ("valid agent token", Some(flow.agent_token.clone())),
+                    ("wrong admin key", bearer(format!("{ADMIN_KEY}-not"))),
+                    ("valid customer key", bearer(&key)),
+                    ("valid agent token", bearer(&flow.agent_token)),
+                    ("telco key as bearer", bearer(TELCO_KEY)),
+                    ("telco key header", telco_header(TELCO_KEY)),
+                    ("admin key in the telco header", telco_header(ADMIN_KEY)),
+                ],
+            },
+            Level {
+                scheme: "telcoKey",
+                code: "invalid_telco_key",
+                refused: vec![
+                    ("no header", None),
+                    ("wrong telco key", telco_header(format!("{TELCO_KEY}-not"))),
+                    ("empty telco key", telco_header("")),
+                    ("telco key as bearer", bearer(TELCO_KEY)),
+                    ("valid customer key", bearer(&key)),
+                    ("valid agent token", bearer(&flow.agent_token)),
+                    ("admin key", bearer(ADMIN_KEY)),
+                    ("customer key in the telco header", telco_header(&key)),
+                    (
+                        "agent token in the telco header",
+                        telco_header(&flow.agent_token),
+                    ),
+                    ("admin key in the telco header", telco_header(ADMIN_KEY)),
                 ],
             },
         ];
@@ -164,7 +215,7 @@ async fn every_level_is_refused_on_every_other_levels_routes() {
                 let mut first: Option<Vec<u8>> = None;
                 for (what, credential) in &level.refused {
                     let (s, body) =
-                        raw(&server, op.method.clone(), &path, credential.as_deref()).await;
+                        raw(&server, op.method.clone(), &path, credential.as_ref()).await;
                     let text = String::from_utf8_lossy(&body).into_owned();
                     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     assert_eq!(

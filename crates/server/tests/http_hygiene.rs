@@ -271,7 +271,11 @@ async fn every_response_carries_json_a_request_id_and_nosniff() {
             )
             .await;
             let what = format!("{method} {path} -> {s}");
-            assert!(!s.is_server_error(), "{what}: {b}");
+            // The one documented 5xx: telco callbacks on a server without a telco key.
+            let telco_disabled = s == StatusCode::SERVICE_UNAVAILABLE
+                && path.starts_with("/v1/_telco/")
+                && b["error"] == "telco_inbound_disabled";
+            assert!(!s.is_server_error() || telco_disabled, "{what}: {b}");
             let ct = content_type(&h)
                 .split(';')
                 .next()

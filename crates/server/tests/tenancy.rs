@@ -128,6 +128,13 @@ const OUT_OF_SCOPE: &[(&str, &str)] = &[
         "/v1/sign/{id}/confirm",
         "public signing form, a capability link",
     ),
+    // The carrier partner stands outside tenancy: it addresses numbers and calls of every
+    // account, authenticated by the one telco key (PROTOCOL §3.6); `credential_levels.rs`
+    // proves no tenant credential reaches these routes.
+    (
+        "/v1/_telco/calls/{id}/status",
+        "telco callback, the carrier addresses every account's calls",
+    ),
 ];
 // Routes with `adminKey` security are out of scope as well: the operator stands above
 // tenancy and addresses every account by design (PROTOCOL §3.2); `credential_levels.rs`
@@ -173,6 +180,8 @@ fn body_for(op: &Op) -> Option<Value> {
         json!({"sms_per_hour": 10})
     } else if p.ends_with("/cancel") {
         json!({"reason": "tenancy test"})
+    } else if p.ends_with("/sandbox/inbound-sms") {
+        json!({"from": "+34611000001", "body": "tenancy test"})
     } else {
         json!({})
     })

@@ -21,7 +21,7 @@ use ami_core::secret;
 use ami_store::idempotency::{self, Claim};
 
 use crate::app::AppState;
-use crate::http::auth::bearer_of;
+use crate::http::auth::{TELCO_KEY_HEADER, bearer_of, check_telco_key};
 use crate::http::error::ApiError;
 
 const HEADER: &str = "idempotency-key";
@@ -40,7 +40,7 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
 
 /// The credential a request carries, whatever its level.
 fn credential(headers: &HeaderMap) -> Option<String> {
-    [header::AUTHORIZATION.as_str(), "x-telco-key"]
+    [header::AUTHORIZATION.as_str(), TELCO_KEY_HEADER]
         .into_iter()
         .find_map(|h| headers.get(h))
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
@@ -98,11 +98,16 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, R
     match claim {
         Claim::Fresh => {}
         Claim::Replay { status, body } => {
-            state
-                .services
-                .authenticate_any(bearer_of(&parts.headers))
-                .await
-                .map_err(|e| ApiError(e).into_response())?;
+            // The credential the key space belongs to, checked at its own level.
+            if parts.headers.contains_key(header::AUTHORIZATION) {
+                state
+                    .services
+                    .authenticate_any(bearer_of(&parts.headers))
+                    .await
+                    .map_err(|e| ApiError(e).into_response())?;
+            } else {
+                check_telco_key(&parts.headers, &state).map_err(IntoResponse::into_response)?;
+            }
             let body = open(&credential, &key, &body).ok_or_else(|| {
                 internal(ami_store::StoreError::Corrupt(
                     "a stored idempotent response does not open".into(),

@@ -9,7 +9,9 @@ pub mod discovery;
 pub mod events;
 pub mod kill_switch;
 pub mod mids;
+pub mod sandbox;
 pub mod sign;
+pub mod telco;
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -94,4 +96,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(calls::router())
         .merge(kill_switch::router())
         .merge(sign::router())
+        .merge(telco::router())
+        .merge(sandbox::router())
 }
