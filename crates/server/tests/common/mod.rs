@@ -137,6 +137,14 @@ impl TestServer {
         self._dir.path()
     }
 
+    /// The HTTP client of this server; the request helpers below go through it.
+    pub fn remote(&self) -> Remote {
+        Remote {
+            base: self.base.clone(),
+            http: self.http.clone(),
+        }
+    }
+
     /// Sends a request; `body` None means no body at all.
     pub async fn call(
         &self,
@@ -145,100 +153,25 @@ impl TestServer {
         credential: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(c) = credential {
-            req = req.bearer_auth(c);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
+        self.remote().call(method, path, credential, body).await
     }
 
     pub async fn get(&self, path: &str, credential: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, Some(credential), None).await
+        self.remote().get(path, credential).await
     }
 
     pub async fn post(&self, path: &str, credential: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(credential), Some(body))
-            .await
+        self.remote().post(path, credential, body).await
     }
 
     /// A new customer account; returns (account id, api key).
     pub async fn customer(&self, name: &str) -> (String, String) {
-        let (s, v) = self
-            .post("/v1/admin/customers", ADMIN_KEY, json!({"name": name}))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        (
-            v["id"].as_str().unwrap().to_owned(),
-            v["api_key"].as_str().unwrap().to_owned(),
-        )
+        self.remote().customer(name).await
     }
 
     /// Runs the six contracting steps; returns every id and the agent token.
     pub async fn provision(&self, key: &str) -> Flow {
-        let (s, r) = self
-            .post("/v1/sim-requests", key, json!({"country": "ES"}))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{r}");
-        let sim_request = r["sim_request"]["id"].as_str().unwrap().to_owned();
-        let offer = r["offer"]["id"].as_str().unwrap().to_owned();
-        let (s, v) = self
-            .post(&format!("/v1/offers/{offer}/accept"), key, json!({}))
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        let (s, v) = self
-            .post(
-                &format!("/v1/sim-requests/{sim_request}/customer-data"),
-                key,
-                customer_data(),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        let customer = v["customer"]["id"].as_str().unwrap().to_owned();
-        let (s, v) = self
-            .post(
-                "/v1/contracts",
-                key,
-                json!({"offer_id": offer, "customer_id": customer}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        let contract = v["id"].as_str().unwrap().to_owned();
-        let signature_url = v["signature_url"].as_str().unwrap().to_owned();
-        let (s, v) = self
-            .post(
-                &format!("/v1/contracts/{contract}/mock-sign"),
-                key,
-                json!({}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        let (s, v) = self
-            .post(
-                "/v1/mobile-identities/activate",
-                key,
-                json!({"contract_id": contract}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        Flow {
-            sim_request,
-            offer,
-            customer,
-            contract,
-            signature_url,
-            mid: v["id"].as_str().unwrap().to_owned(),
-            agent_token: v["agent_token"].as_str().unwrap().to_owned(),
-            phone_number: v["phone_number"].as_str().unwrap().to_owned(),
-            sms: None,
-            call: None,
-        }
+        self.remote().provision(key).await
     }
 
     /// Number of audit events in the whole store (operator view, paged through).
@@ -522,7 +455,7 @@ impl Remote {
         )
     }
 
-    /// The six contracting steps over HTTP, as [`TestServer::provision`] does.
+    /// Runs the six contracting steps over HTTP; returns every id and the agent token.
     pub async fn provision(&self, key: &str) -> Flow {
         let (s, r) = self
             .post("/v1/sim-requests", key, json!({"country": "ES"}))
