@@ -72,6 +72,24 @@ impl Sandbox {
         }
     }
 
+    /// The sandbox network's side of an inbound call we accepted: the customer's SIP engine
+    /// answers it and the caller hangs up, on the outbound call timings.
+    pub fn bridge_inbound_call(&self, call_id: &str) {
+        let telco_ref = ami_core::id::new_id("sbx");
+        let state = |status, cause: Option<&str>| CarrierEvent::Call {
+            call_id: call_id.to_owned(),
+            telco_ref: telco_ref.clone(),
+            status,
+            hangup_cause: cause.map(str::to_owned),
+        };
+        let t = self.timings;
+        self.later(t.call_answered, state(CallStatus::InProgress, None));
+        self.later(
+            t.call_completed,
+            state(CallStatus::Completed, Some("normal_clearing")),
+        );
+    }
+
     fn later(&self, after: Duration, event: CarrierEvent) {
         let tx = self.events.clone();
         tokio::spawn(async move {

@@ -29,6 +29,8 @@ pub struct AppState {
     pub telco_inbound_enabled: bool,
     /// SHA-256 of `AMI_TELCO_INBOUND_KEY`; None when unset (telco routes answer 503).
     pub telco_key_hash: Option<String>,
+    /// The sandbox network, which plays the far end of injected inbound calls.
+    pub sandbox: ami_carrier::Sandbox,
 }
 
 #[derive(OpenApi)]
@@ -194,6 +196,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         docs_html: pages::docs::render(&api),
         openapi_json,
     };
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let carrier = ami_carrier::Sandbox::new(events_tx, ami_carrier::SandboxTimings::default());
     let state = AppState {
         services: services.clone(),
         pages: Arc::new(pages),
@@ -204,11 +208,10 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             .telco_inbound_key
             .as_ref()
             .map(|k| ami_core::secret::hash(k.expose())),
+        sandbox: carrier.clone(),
     };
     let app = router(state, &config);
     let shutdown = CancellationToken::new();
-    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let carrier = ami_carrier::Sandbox::new(events_tx, ami_carrier::SandboxTimings::default());
     crate::workers::spawn(
         services.clone(),
         Arc::new(carrier.clone()),

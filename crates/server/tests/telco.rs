@@ -14,6 +14,13 @@ use serde_json::{Value, json};
 use ami_carrier::CarrierEvent;
 
 const TELCO_KEY: &str = "test-telco-key-0123456789";
+/// Every telco route, an id standing in for the call of the status route.
+const TELCO_PATHS: [&str; 4] = [
+    "/v1/_telco/sms/inbound",
+    "/v1/_telco/sms/dlr",
+    "/v1/_telco/calls/inbound",
+    "/v1/_telco/calls/call_01m8k1gmnkj22x0qq7541nn23gzgsb/status",
+];
 
 async fn start(engine: common::Engine) -> TestServer {
     TestServer::start_with(engine, &[("AMI_TELCO_INBOUND_KEY", TELCO_KEY)]).await
@@ -118,7 +125,7 @@ async fn queued_message(server: &TestServer, account: &str, flow: &Flow) -> Stri
 async fn telco_routes_answer_503_when_no_key_is_configured() {
     for engine in engines() {
         let server = TestServer::start(engine).await;
-        for path in ["/v1/_telco/sms/inbound", "/v1/_telco/sms/dlr"] {
+        for path in TELCO_PATHS {
             let mut bodies = Vec::new();
             for key in [None, Some(TELCO_KEY), Some("")] {
                 let (s, bytes, v) = telco(&server, path, key, Some(&json!({}))).await;
@@ -147,7 +154,7 @@ async fn a_missing_or_wrong_key_is_one_401() {
         let (_, key) = server.customer("Keys").await;
         let flow = server.provision(&key).await;
         let body = json!({"from": "+34611000001", "to": flow.phone_number, "body": "hi"});
-        for path in ["/v1/_telco/sms/inbound", "/v1/_telco/sms/dlr"] {
+        for path in TELCO_PATHS {
             let (s, expected, v) = telco(&server, path, None, Some(&body)).await;
             assert_eq!(
                 (s, v["error"].as_str()),

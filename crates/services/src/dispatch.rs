@@ -237,9 +237,24 @@ impl Services {
                     Err(e) => Err(e),
                 }
             }
-            other => {
-                tracing::debug!(event = ?std::mem::discriminant(&other), "carrier event not handled yet");
-                Ok(())
+            CarrierEvent::InboundCall {
+                from,
+                to,
+                telco_ref,
+            } => {
+                let call = crate::inbound_calls::InboundCall {
+                    from: Some(from),
+                    to: Some(to),
+                    telco_ref: Some(telco_ref),
+                };
+                match self.receive_call(&Actor::Telco, call).await {
+                    Ok(_) => Ok(()),
+                    Err(crate::Error::Refused { code, .. }) => {
+                        tracing::info!(code = %code, "inbound call refused");
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod contracting;
 pub mod demo;
 pub mod dispatch;
 mod error;
+pub mod inbound_calls;
 pub mod kill_switch;
 pub mod mids;
 pub mod sms;

@@ -53,6 +53,20 @@ pub(crate) fn mid_subject<'a>(account_id: &'a str, mid_id: &'a str) -> Subject<'
     }
 }
 
+/// Refuses an operation the MID was not contracted for: the agent must not retry it.
+pub(crate) fn require_capability(mid: &mids::Mid, capability: &str) -> Result<()> {
+    let contracted: Vec<String> = serde_json::from_str(&mid.capabilities).unwrap_or_default();
+    if contracted.iter().any(|c| c == capability) {
+        return Ok(());
+    }
+    Err(Error::refused(
+        403,
+        "capability_not_contracted",
+        format!("the mobile identity was not contracted with {capability}"),
+    )
+    .with("capability", capability))
+}
+
 fn not_active(status: &str) -> Error {
     Error::conflict(
         "mobile_identity_not_active",

@@ -163,6 +163,7 @@ impl Services {
                 format!("the mobile identity is {}", mid.status),
             ));
         }
+        crate::mids::require_capability(&mid, "sms")?;
         if let Err(e) = self
             .check_kill_switch(&mut tx, &agent.account_id, &agent.mid_id)
             .await

@@ -140,7 +140,7 @@ struct Arriving {
     telco_ref: Option<String>,
 }
 
-fn missing(fields: &[(&str, bool)]) -> Result<()> {
+pub(crate) fn missing(fields: &[(&str, bool)]) -> Result<()> {
     let absent: Vec<String> = fields
         .iter()
         .filter(|(_, present)| !present)
@@ -153,7 +153,7 @@ fn missing(fields: &[(&str, bool)]) -> Result<()> {
     }
 }
 
-fn sender(raw: &str) -> Result<E164> {
+pub(crate) fn sender(raw: &str) -> Result<E164> {
     E164::parse(raw).map_err(|_| Error::invalid("from", "from must be an E.164 number"))
 }
 
@@ -178,12 +178,12 @@ fn inbound_body(body: String) -> Result<String> {
     Ok(body)
 }
 
-fn telco_ref(raw: Option<&str>) -> Result<Option<String>> {
+pub(crate) fn telco_ref(raw: Option<&str>) -> Result<Option<String>> {
     validate::optional_text("telco_ref", raw, MAX_TELCO_REF_CHARS)
 }
 
 /// The 404 a sandbox route answers on a server that is not a sandbox: the route's absence.
-fn no_such_route() -> Error {
+pub(crate) fn no_such_route() -> Error {
     Error::refused(404, "not_found", "no such route")
 }
 

@@ -213,3 +213,20 @@ pub async fn live(
     .fetch_all(conn)
     .await?)
 }
+
+/// The inbound call a carrier already announced under this reference for this MID.
+pub async fn inbound_by_telco_ref(
+    conn: &mut Conn,
+    mid_id: &str,
+    telco_ref: &str,
+) -> Result<Option<Call>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM calls
+         WHERE telco_ref = $1 AND mid_id = $2 AND direction = 'inbound'
+         ORDER BY id LIMIT 1"
+    ))
+    .bind(telco_ref)
+    .bind(mid_id)
+    .fetch_optional(conn)
+    .await?)
+}

@@ -2,11 +2,13 @@
 //! `X-Telco-Key` header. They enter the same use cases as the carrier's own event stream.
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use ami_services::auth::Actor;
+use ami_services::calls::CallView;
+use ami_services::inbound_calls::{CallStatusReport, InboundCall, InboundCallRoute};
 use ami_services::sms::SmsView;
 use ami_services::telco::{DeliveryReport, InboundSms};
 
@@ -20,6 +22,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(inbound_sms))
         .routes(routes!(sms_dlr))
+        .routes(routes!(inbound_call))
+        .routes(routes!(call_status))
 }
 
 /// An SMS from the network to the phone number of a mobile identity. Refused when the MID is
@@ -59,4 +63,46 @@ async fn sms_dlr(
 ) -> ApiResult<SmsView> {
     let from_query: DeliveryReport = parse_query(query.as_deref().unwrap_or_default())?;
     Ok(Json(s.services.delivery_report(body.or(from_query)).await?))
+}
+
+/// A call from the network to the number of a mobile identity: the carrier bridges it to
+/// the returned `forward_sip_uri`. Refused when the MID has no `inbound_sip_uri`, is not
+/// active, has no voice, or a kill-switch covers it.
+#[utoipa::path(post, path = "/v1/_telco/calls/inbound", tag = "telco", security(("telcoKey" = [])),
+    request_body = InboundCall,
+    responses((status = 201, body = InboundCallRoute, description = "the call, `ringing`, and where to bridge it"),
+              (status = 400, body = ErrorBody, description = "missing_fields, invalid_from, invalid_to, invalid_telco_ref"),
+              (status = 401, body = ErrorBody, description = "invalid_telco_key"),
+              (status = 403, body = ErrorBody, description = "kill_switch with its scope, capability_not_contracted"),
+              (status = 404, body = ErrorBody, description = "destination_not_found"),
+              (status = 409, body = ErrorBody, description = "no_inbound_sip_uri, mobile_identity_not_active"),
+              (status = 503, body = ErrorBody, description = "telco_inbound_disabled")))]
+async fn inbound_call(
+    State(s): State<AppState>,
+    _telco: Telco,
+    ApiJson(input): ApiJson<InboundCall>,
+) -> Created<InboundCallRoute> {
+    Ok(created(
+        s.services.receive_call(&Actor::Telco, input).await?,
+    ))
+}
+
+/// A status of a call, inbound or outbound. Statuses only move forward (§3.5); a report
+/// that would move the call backwards, or names another attempt's reference, is audited,
+/// changes nothing and answers 409.
+#[utoipa::path(post, path = "/v1/_telco/calls/{id}/status", tag = "telco", security(("telcoKey" = [])),
+    params(("id" = String, Path)), request_body = CallStatusReport,
+    responses((status = 200, body = CallView, description = "the call after the report"),
+              (status = 400, body = ErrorBody, description = "unknown_status, invalid_telco_ref, invalid_hangup_cause"),
+              (status = 401, body = ErrorBody, description = "invalid_telco_key"),
+              (status = 404, body = ErrorBody, description = "call_not_found"),
+              (status = 409, body = ErrorBody, description = "invalid_call_transition, with from and to"),
+              (status = 503, body = ErrorBody, description = "telco_inbound_disabled")))]
+async fn call_status(
+    State(s): State<AppState>,
+    _telco: Telco,
+    Path(id): Path<String>,
+    ApiJson(report): ApiJson<CallStatusReport>,
+) -> ApiResult<CallView> {
+    Ok(Json(s.services.call_status_report(&id, report).await?))
 }
