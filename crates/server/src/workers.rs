@@ -15,6 +15,8 @@ use ami_services::Services;
 /// How often the dispatcher looks for due jobs when nobody wakes it (retries, other replicas).
 const POLL: Duration = Duration::from_millis(200);
 const BATCH: i64 = 64;
+/// Most carrier events applied in one transaction.
+const EVENT_BATCH: usize = 256;
 
 pub fn spawn(
     services: Services,
@@ -58,13 +60,20 @@ async fn carrier_events(
     mut events: UnboundedReceiver<CarrierEvent>,
     shutdown: CancellationToken,
 ) {
+    let mut batch = Vec::with_capacity(EVENT_BATCH);
     loop {
-        let event = tokio::select! {
+        let received = tokio::select! {
             () = shutdown.cancelled() => return,
-            e = events.recv() => match e { Some(e) => e, None => return },
+            n = events.recv_many(&mut batch, EVENT_BATCH) => n,
         };
-        if let Err(e) = services.apply_carrier_event(event).await {
-            tracing::error!(error = %e, "carrier event not applied");
+        if received == 0 {
+            return;
+        }
+        if let Err(e) = services
+            .apply_carrier_events(std::mem::take(&mut batch))
+            .await
+        {
+            tracing::error!(error = %e, "carrier events not applied");
         }
     }
 }

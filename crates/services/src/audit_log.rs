@@ -20,6 +20,39 @@ pub struct Subject<'a> {
     pub mid: Option<&'a str>,
 }
 
+/// An event of a batch, kept until the batch appends them all with [`write_events`].
+pub(crate) struct PendingEvent {
+    pub actor: Actor,
+    pub action: &'static str,
+    pub account_id: String,
+    pub mid_id: String,
+    pub entity_type: &'static str,
+    pub entity_id: String,
+    pub data: Value,
+}
+
+/// Appends a batch's events in order, each chain extended once.
+pub(crate) async fn write_events(conn: &mut Conn, events: &[PendingEvent], at: i64) -> Result<()> {
+    let data: Vec<String> = events.iter().map(|e| e.data.to_string()).collect();
+    let new: Vec<NewEvent<'_>> = events
+        .iter()
+        .zip(&data)
+        .map(|(e, data)| NewEvent {
+            account_id: Some(&e.account_id),
+            action: e.action,
+            actor_type: e.actor.kind(),
+            actor_id: e.actor.id(),
+            entity_type: e.entity_type,
+            entity_id: &e.entity_id,
+            mid: Some(&e.mid_id),
+            data,
+            at,
+        })
+        .collect();
+    audit::append_many(conn, &new).await?;
+    Ok(())
+}
+
 impl Services {
     /// Appends one event inside the caller's transaction.
     pub(crate) async fn audit(
@@ -33,7 +66,6 @@ impl Services {
         let data = data.to_string();
         Ok(audit::append(
             conn,
-            self.store.engine(),
             &NewEvent {
                 account_id: subject.account_id,
                 action,

@@ -10,7 +10,7 @@ use ami_store::{kill_switches, messages, outbox};
 use crate::audit_log::Subject;
 use crate::auth::Actor;
 use crate::calls::{JOB_CALL_BUDGET_CHECK, JOB_HANG_UP, JOB_PLACE_CALL};
-use crate::sms::JOB_SUBMIT_SMS;
+use crate::sms::{JOB_SUBMIT_SMS, SmsReport};
 use crate::{Result, Services};
 
 /// How long a claimed job is ours before another worker may take it.
@@ -26,9 +26,10 @@ impl Services {
             ami_store::commit(tx).await?;
             jobs
         };
-        for job in &jobs {
+        let (sms, others): (Vec<_>, Vec<_>) = jobs.iter().partition(|j| j.kind == JOB_SUBMIT_SMS);
+        self.submit_sms(carrier, &sms).await?;
+        for job in others {
             match job.kind.as_str() {
-                JOB_SUBMIT_SMS => self.submit_sms(carrier, job).await?,
                 JOB_PLACE_CALL => self.run_place_call(carrier, job).await?,
                 JOB_HANG_UP => self.run_hang_up(carrier, job).await?,
                 JOB_CALL_BUDGET_CHECK => self.run_call_budget_check(job).await?,
@@ -38,102 +39,129 @@ impl Services {
         Ok(jobs.len())
     }
 
-    async fn submit_sms(&self, carrier: &dyn Carrier, job: &outbox::Job) -> Result<()> {
-        let mut conn = self.store.reader().await?;
-        let Some(m) = messages::by_id(&mut conn, &job.ref_id).await? else {
-            drop(conn);
-            return self.finish_job(&job.id).await;
-        };
-        // Already handed off (a crash after the hand-off, before the job was closed) or no
-        // longer queued (cancelled): nothing to send.
-        if m.handed_at.is_some() || m.status != SmsStatus::Queued.as_str() {
-            drop(conn);
-            return self.finish_job(&job.id).await;
+    /// Hands a batch of queued SMS to the carrier, all at once, and records the hand-offs in
+    /// one transaction. A message already handed off (a crash between the hand-off and the
+    /// job's end) or no longer queued (cancelled) is not sent again; one a kill-switch now
+    /// covers is cancelled instead.
+    async fn submit_sms(&self, carrier: &dyn Carrier, jobs: &[&outbox::Job]) -> Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
         }
-        let killed = kill_switches::covering(&mut conn, &m.account_id, &m.mid_id)
-            .await?
-            .is_some();
-        drop(conn);
-        if killed {
-            let mut tx = self.store.begin().await?;
-            self.cancel_message(&mut tx, &m, "kill_switch").await?;
-            outbox::done(&mut tx, &job.id).await?;
-            return ami_store::commit(tx).await.map_err(Into::into);
+        let ids: Vec<String> = jobs.iter().map(|j| j.ref_id.clone()).collect();
+        let mut finished: Vec<String> = Vec::new();
+        let mut killed = Vec::new();
+        let mut sendable = Vec::new();
+        {
+            let mut conn = self.store.reader().await?;
+            let mut found: std::collections::HashMap<String, messages::Message> =
+                messages::by_ids(&mut conn, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|m| (m.id.clone(), m))
+                    .collect();
+            let mut covered: std::collections::HashMap<String, bool> = Default::default();
+            for job in jobs {
+                let Some(m) = found.remove(&job.ref_id) else {
+                    finished.push(job.id.clone());
+                    continue;
+                };
+                if m.handed_at.is_some() || m.status != SmsStatus::Queued.as_str() {
+                    finished.push(job.id.clone());
+                    continue;
+                }
+                let is_killed = match covered.get(&m.mid_id) {
+                    Some(k) => *k,
+                    None => {
+                        let k = kill_switches::covering(&mut conn, &m.account_id, &m.mid_id)
+                            .await?
+                            .is_some();
+                        covered.insert(m.mid_id.clone(), k);
+                        k
+                    }
+                };
+                if is_killed {
+                    killed.push((*job, m));
+                } else {
+                    sendable.push((*job, m));
+                }
+            }
         }
-        let sms = OutboundSms {
-            id: m.id.clone(),
-            from: m.from_number.clone(),
-            to: m.to_number.clone(),
-            body: m.body.clone(),
-            segments: u32::try_from(m.segments).unwrap_or(1),
-        };
-        let outcome = carrier.submit_sms(sms).await;
+        let outcomes = futures_util::future::join_all(sendable.iter().map(|(_, m)| {
+            carrier.submit_sms(OutboundSms {
+                id: m.id.clone(),
+                from: m.from_number.clone(),
+                to: m.to_number.clone(),
+                body: m.body.clone(),
+                segments: u32::try_from(m.segments).unwrap_or(1),
+            })
+        }))
+        .await;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        match outcome {
-            Ok(telco_ref) => {
-                messages::handed_off(&mut tx, &m.id, &telco_ref, now).await?;
-                outbox::done(&mut tx, &job.id).await?;
-            }
-            Err(SubmitError::Rejected(why)) => {
-                messages::transition(&mut tx, &m.id, "queued", "failed", now, Some(&why)).await?;
-                self.release_spend(&mut tx, &m.account_id, &m.mid_id, m.cost, m.created_at)
-                    .await?;
-                let subject = Subject {
-                    account_id: Some(&m.account_id),
-                    entity_type: "sms",
-                    entity_id: &m.id,
-                    mid: Some(&m.mid_id),
-                };
-                self.audit(
-                    &mut tx,
-                    &Actor::System,
-                    "sms_failed",
-                    subject,
-                    json!({"from": "queued", "to": "failed", "cause": "rejected_by_carrier"}),
-                )
-                .await?;
-                outbox::done(&mut tx, &job.id).await?;
-            }
-            Err(SubmitError::Unavailable(why)) => {
-                let retry = u32::try_from(m.retry_count + 1).unwrap_or(u32::MAX);
-                match delivery::sms_retry_delay_ms(retry) {
-                    Some(delay) => {
-                        messages::count_retry(&mut tx, &m.id, now, &why).await?;
-                        outbox::reschedule(&mut tx, &job.id, now + delay).await?;
-                    }
-                    None => {
-                        messages::transition(&mut tx, &m.id, "queued", "failed", now, Some(&why))
-                            .await?;
-                        self.release_spend(&mut tx, &m.account_id, &m.mid_id, m.cost, m.created_at)
-                            .await?;
-                        let subject = Subject {
-                            account_id: Some(&m.account_id),
-                            entity_type: "sms",
-                            entity_id: &m.id,
-                            mid: Some(&m.mid_id),
-                        };
-                        self.audit(
-                            &mut tx,
-                            &Actor::System,
-                            "sms_failed",
-                            subject,
-                            json!({"from": "queued", "to": "failed", "cause": "retries_exhausted"}),
-                        )
+        for (job, m) in &killed {
+            self.cancel_message(&mut tx, m, "kill_switch").await?;
+            finished.push(job.id.clone());
+        }
+        let mut handed = Vec::new();
+        for ((job, m), outcome) in sendable.iter().zip(outcomes) {
+            match outcome {
+                Ok(telco_ref) => {
+                    handed.push((m.id.clone(), telco_ref));
+                    finished.push(job.id.clone());
+                }
+                Err(SubmitError::Rejected(why)) => {
+                    self.fail_before_hand_off(&mut tx, m, &why, "rejected_by_carrier")
                         .await?;
-                        outbox::done(&mut tx, &job.id).await?;
+                    finished.push(job.id.clone());
+                }
+                Err(SubmitError::Unavailable(why)) => {
+                    let retry = u32::try_from(m.retry_count + 1).unwrap_or(u32::MAX);
+                    match delivery::sms_retry_delay_ms(retry) {
+                        Some(delay) => {
+                            messages::count_retry(&mut tx, &m.id, now, &why).await?;
+                            outbox::reschedule(&mut tx, &job.id, now + delay).await?;
+                        }
+                        None => {
+                            self.fail_before_hand_off(&mut tx, m, &why, "retries_exhausted")
+                                .await?;
+                            finished.push(job.id.clone());
+                        }
                     }
                 }
             }
         }
+        messages::handed_off_many(&mut tx, &handed, now).await?;
+        outbox::done_many(&mut tx, &finished).await?;
         ami_store::commit(tx).await?;
         Ok(())
     }
 
-    async fn finish_job(&self, id: &str) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        outbox::done(&mut tx, id).await?;
-        ami_store::commit(tx).await?;
+    /// A message the carrier will never take: failed, its reservation returned.
+    async fn fail_before_hand_off(
+        &self,
+        conn: &mut ami_store::Conn,
+        m: &messages::Message,
+        why: &str,
+        cause: &str,
+    ) -> Result<()> {
+        let now = self.now();
+        messages::transition(conn, &m.id, "queued", "failed", now, Some(why)).await?;
+        self.release_spend(conn, &m.account_id, &m.mid_id, m.cost, m.created_at)
+            .await?;
+        let subject = Subject {
+            account_id: Some(&m.account_id),
+            entity_type: "sms",
+            entity_id: &m.id,
+            mid: Some(&m.mid_id),
+        };
+        self.audit(
+            conn,
+            &Actor::System,
+            "sms_failed",
+            subject,
+            json!({"from": "queued", "to": "failed", "cause": cause}),
+        )
+        .await?;
         Ok(())
     }
 
@@ -163,6 +191,40 @@ impl Services {
                 json!({"cause": cause}),
             )
             .await?;
+        }
+        Ok(())
+    }
+
+    /// Applies events from the carrier's stream: the delivery reports among them in one
+    /// transaction, the others one by one.
+    pub async fn apply_carrier_events(&self, events: Vec<CarrierEvent>) -> Result<()> {
+        let (reports, others): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .partition(|e| matches!(e, CarrierEvent::Sms { .. }));
+        let reports: Vec<SmsReport> = reports
+            .into_iter()
+            .filter_map(|e| match e {
+                CarrierEvent::Sms {
+                    msg_id,
+                    telco_ref,
+                    status,
+                    error,
+                } => Some(SmsReport {
+                    msg_id,
+                    status,
+                    telco_ref: Some(telco_ref),
+                    error,
+                }),
+                _ => None,
+            })
+            .collect();
+        if !reports.is_empty() {
+            // A report for a message we do not know is the carrier's confusion, not ours: its
+            // own answer is a refusal, the others apply.
+            self.apply_sms_statuses(&Actor::Telco, &reports).await?;
+        }
+        for event in others {
+            self.apply_carrier_event(event).await?;
         }
         Ok(())
     }

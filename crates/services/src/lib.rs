@@ -12,10 +12,12 @@ pub mod contracting;
 pub mod demo;
 pub mod dispatch;
 mod error;
+mod group_commit;
 pub mod inbound_calls;
 pub mod kill_switch;
 pub mod mids;
 pub mod sms;
+mod sms_send;
 pub mod telco;
 pub mod usage;
 mod validate;
@@ -76,6 +78,8 @@ pub struct Services {
     admin_key_hash: Arc<String>,
     /// Rung when a job is queued, so the dispatcher need not wait for its next poll.
     pub dispatch_wakeup: Arc<tokio::sync::Notify>,
+    /// Agent sends waiting to be written together.
+    sms_sends: Arc<group_commit::GroupCommit<sms_send::SendJob, Result<sms::Sent>>>,
 }
 
 impl Services {
@@ -91,6 +95,7 @@ impl Services {
             clock,
             admin_key_hash: Arc::new(admin_key_hash),
             dispatch_wakeup: Arc::default(),
+            sms_sends: Arc::default(),
         }
     }
 

@@ -57,14 +57,19 @@ pub(crate) fn mid_subject<'a>(account_id: &'a str, mid_id: &'a str) -> Subject<'
 pub(crate) fn require_capability(mid: &mids::Mid, capability: &str) -> Result<()> {
     let contracted: Vec<String> = serde_json::from_str(&mid.capabilities).unwrap_or_default();
     if contracted.iter().any(|c| c == capability) {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(missing_capability(capability))
     }
-    Err(Error::refused(
+}
+
+pub(crate) fn missing_capability(capability: &str) -> Error {
+    Error::refused(
         403,
         "capability_not_contracted",
         format!("the mobile identity was not contracted with {capability}"),
     )
-    .with("capability", capability))
+    .with("capability", capability)
 }
 
 fn not_active(status: &str) -> Error {

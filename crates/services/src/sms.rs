@@ -2,19 +2,22 @@
 //! transaction as the message, its audit event and its dispatch job; delivery reports that
 //! never move a status backwards.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use ami_core::delivery::SmsStatus;
 use ami_core::phone::E164;
-use ami_core::policy::{self, Decision, Kind};
+use ami_core::policy;
 use ami_core::sms::{self, BodyError};
 use ami_store::page::PageRequest;
-use ami_store::{Conn, kill_switches, messages, mids, outbox, usage};
+use ami_store::{Conn, kill_switches, messages, usage};
 
-use crate::audit_log::Subject;
+use crate::audit_log::{PendingEvent, write_events};
 use crate::auth::{Actor, AgentCaller};
+use crate::sms_send::{GROUP_MAX, SendJob};
 use crate::{Error, Result, Services, validate};
 
 pub const JOB_SUBMIT_SMS: &str = "sms_submit";
@@ -83,6 +86,15 @@ pub struct SmsList {
     pub next_cursor: Option<String>,
 }
 
+/// One delivery report of an SMS.
+#[derive(Debug, Clone)]
+pub struct SmsReport {
+    pub msg_id: String,
+    pub status: SmsStatus,
+    pub telco_ref: Option<String>,
+    pub error: Option<String>,
+}
+
 /// What a successful send also reports: the room left (extension headers).
 pub struct Sent {
     pub sms: SmsView,
@@ -121,16 +133,13 @@ impl Services {
     ) -> Result<()> {
         match kill_switches::covering(conn, account_id, mid_id).await? {
             None => Ok(()),
-            Some(k) => Err(Error::refused(
-                403,
-                "kill_switch",
-                format!("traffic is stopped by a {} kill-switch", k.scope),
-            )
-            .with("scope", k.scope)
-            .with("kill_switch_id", k.id)),
+            Some(k) => Err(kill_switch_refusal(&k)),
         }
     }
 
+    /// Validates the send, then writes it together with whatever other sends are waiting
+    /// (`sms_send`): the §6 policy is checked and reserved, the message, its dispatch job and
+    /// its audit event written, all in one transaction.
     pub async fn send_sms(&self, agent: &AgentCaller, input: SendSms) -> Result<Sent> {
         let (to, prefix) = parse_destination("to", input.to.as_deref())?;
         let body = input.body.unwrap_or_default();
@@ -148,122 +157,22 @@ impl Services {
         })?;
         let seg = sms::segment(&body);
         let cost = i64::from(seg.segments) * self.sms_price(&to);
-        let now = self.now();
-        let actor = Actor::Agent {
-            mid_id: agent.mid_id.clone(),
-        };
-        let subject = crate::mids::mid_subject(&agent.account_id, &agent.mid_id);
-        let mut tx = self.store.begin().await?;
-        let mid = mids::get(&mut tx, &agent.account_id, &agent.mid_id)
-            .await?
-            .ok_or_else(|| Error::not_found("mobile_identity"))?;
-        if mid.status != "active" {
-            return Err(Error::conflict(
-                "mobile_identity_not_active",
-                format!("the mobile identity is {}", mid.status),
-            ));
-        }
-        crate::mids::require_capability(&mid, "sms")?;
-        if let Err(e) = self
-            .check_kill_switch(&mut tx, &agent.account_id, &agent.mid_id)
-            .await
-        {
-            self.audit(
-                &mut tx,
-                &actor,
-                "sms_blocked",
-                subject,
-                json!({"reason": "kill_switch", "to": to.masked()}),
-            )
-            .await?;
-            ami_store::commit(tx).await?;
-            return Err(e);
-        }
-        let limits = crate::mids::stored_limits(&mid)?;
-        let current = usage::lock(
-            &mut tx,
-            self.store.engine(),
-            &agent.account_id,
-            &agent.mid_id,
-        )
-        .await?;
-        let dest = usage::destination(&mut tx, &agent.mid_id, Kind::Sms, to.as_str()).await?;
-        let request = policy::Request {
-            kind: Kind::Sms,
-            now_ms: now,
-            destination_prefix: &prefix,
-            cost,
-        };
-        let (next, next_dest) = match policy::decide(&limits, &current, &dest, &request) {
-            Decision::Allow { usage, destination } => (usage, destination),
-            Decision::Refuse {
-                reason,
-                retry_after_secs,
-            } => {
-                // The refusal is recorded and nothing else: no message, no reservation, no carrier.
-                self.audit(
-                    &mut tx,
-                    &actor,
-                    "sms_blocked",
-                    subject,
-                    json!({"reason": reason.as_str(), "to": to.masked()}),
-                )
-                .await?;
-                ami_store::commit(tx).await?;
-                return Err(limit_refusal(
-                    reason.as_str(),
-                    &agent.mid_id,
-                    retry_after_secs,
-                ));
-            }
-        };
-        usage::save(&mut tx, &agent.account_id, &agent.mid_id, &next).await?;
-        usage::save_destination(&mut tx, &agent.mid_id, Kind::Sms, to.as_str(), &next_dest).await?;
-        let message = messages::Message {
-            id: ami_core::id::new_id_at("msg", now),
+        let job = SendJob {
             account_id: agent.account_id.clone(),
             mid_id: agent.mid_id.clone(),
-            direction: "outbound".into(),
-            from_number: mid.phone_number.clone(),
-            to_number: to.as_str().to_owned(),
+            to,
+            prefix,
             body,
-            segments: i64::from(seg.segments),
-            encoding: seg.encoding.as_str().into(),
+            seg,
             cost,
-            status: SmsStatus::Queued.as_str().into(),
-            created_at: now,
-            handed_at: None,
-            sent_at: None,
-            delivered_at: None,
-            telco_ref: None,
-            retry_count: 0,
-            error: None,
-            updated_at: now,
         };
-        messages::insert(&mut tx, &message).await?;
-        outbox::enqueue(&mut tx, JOB_SUBMIT_SMS, &message.id, now, now).await?;
-        self.audit(
-            &mut tx,
-            &actor,
-            "sms_queued",
-            Subject {
-                entity_type: "sms",
-                entity_id: &message.id,
-                ..subject
-            },
-            json!({"to": to.masked(), "segments": seg.segments, "encoding": seg.encoding.as_str(),
-                   "cost_eur": ami_core::money::to_json(cost)}),
-        )
-        .await?;
-        ami_store::commit(tx).await?;
-        self.dispatch_wakeup.notify_one();
-        Ok(Sent {
-            remaining_budget_eur: ami_core::money::to_json(
-                (limits.monthly_budget - next.spend_month).max(0),
-            ),
-            remaining_sms_this_hour: (limits.sms_per_hour - next.sms_hour).max(0),
-            sms: SmsView::from(message),
-        })
+        let services = self.clone();
+        self.sms_sends
+            .submit(job, GROUP_MAX, move |group| {
+                services.clone().write_sends(group)
+            })
+            .await
+            .unwrap_or_else(|| Err(Error::refused(500, "internal", "send not answered")))
     }
 
     pub async fn list_sms(
@@ -311,54 +220,102 @@ impl Services {
         telco_ref: Option<&str>,
         error: Option<&str>,
     ) -> Result<SmsView> {
+        let report = SmsReport {
+            msg_id: msg_id.to_owned(),
+            status,
+            telco_ref: telco_ref.map(str::to_owned),
+            error: error.map(str::to_owned),
+        };
+        let mut answers = self
+            .apply_sms_statuses(actor, std::slice::from_ref(&report))
+            .await?;
+        answers
+            .pop()
+            .unwrap_or_else(|| Err(Error::not_found("sms")))
+    }
+
+    /// Many delivery reports in one transaction, applied in their order (a `sent` and a
+    /// `delivered` of one message in the same batch both count), each answered on its own.
+    pub async fn apply_sms_statuses(
+        &self,
+        actor: &Actor,
+        reports: &[SmsReport],
+    ) -> Result<Vec<Result<SmsView>>> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let m = messages::by_id(&mut tx, msg_id)
-            .await?
-            .ok_or_else(|| Error::not_found("sms"))?;
-        let subject = Subject {
-            account_id: Some(&m.account_id),
-            entity_type: "sms",
-            entity_id: &m.id,
-            mid: Some(&m.mid_id),
-        };
-        let from = SmsStatus::parse(&m.status).unwrap_or(SmsStatus::Failed);
-        if m.direction != "outbound" || !from.can_become(status) {
-            self.audit(
-                &mut tx,
-                actor,
-                "sms_status_ignored",
-                subject,
-                json!({"from": from.as_str(), "reported": status.as_str(), "telco_ref": telco_ref}),
-            )
-            .await?;
-            ami_store::commit(tx).await?;
-            return Ok(SmsView::from(m));
+        let ids: Vec<String> = reports.iter().map(|r| r.msg_id.clone()).collect();
+        let mut found: HashMap<String, (String, messages::Message)> =
+            messages::by_ids(&mut tx, &ids)
+                .await?
+                .into_iter()
+                .map(|m| (m.id.clone(), (m.status.clone(), m)))
+                .collect();
+        let mut answers = Vec::with_capacity(reports.len());
+        let mut events = Vec::new();
+        let mut changed: Vec<String> = Vec::new();
+        for r in reports {
+            let Some((_, m)) = found.get_mut(&r.msg_id) else {
+                answers.push(Err(Error::not_found("sms")));
+                continue;
+            };
+            let event = |action, data| PendingEvent {
+                actor: actor.clone(),
+                action,
+                account_id: m.account_id.clone(),
+                mid_id: m.mid_id.clone(),
+                entity_type: "sms",
+                entity_id: m.id.clone(),
+                data,
+            };
+            let from = SmsStatus::parse(&m.status).unwrap_or(SmsStatus::Failed);
+            if m.direction != "outbound" || !from.can_become(r.status) {
+                events.push(event(
+                    "sms_status_ignored",
+                    json!({"from": from.as_str(), "reported": r.status.as_str(), "telco_ref": r.telco_ref}),
+                ));
+                answers.push(Ok(SmsView::from(m.clone())));
+                continue;
+            }
+            let action = match r.status {
+                SmsStatus::Delivered => "sms_delivered",
+                SmsStatus::Failed => "sms_failed",
+                _ => "sms_sent",
+            };
+            events.push(event(
+                action,
+                json!({"from": from.as_str(), "to": r.status.as_str()}),
+            ));
+            m.status = r.status.as_str().into();
+            m.updated_at = now;
+            if r.error.is_some() {
+                m.error.clone_from(&r.error);
+            }
+            if r.status == SmsStatus::Sent
+                || (r.status == SmsStatus::Delivered && m.sent_at.is_none())
+            {
+                m.sent_at = Some(now);
+            }
+            if r.status == SmsStatus::Delivered {
+                m.delivered_at = Some(now);
+            }
+            if r.status == SmsStatus::Failed {
+                // The carrier took nothing: give the reservation back.
+                self.release_spend(&mut tx, &m.account_id, &m.mid_id, m.cost, m.created_at)
+                    .await?;
+            }
+            if !changed.contains(&m.id) {
+                changed.push(m.id.clone());
+            }
+            answers.push(Ok(SmsView::from(m.clone())));
         }
-        messages::transition(&mut tx, &m.id, from.as_str(), status.as_str(), now, error).await?;
-        if status == SmsStatus::Failed {
-            // The carrier took nothing: give the reservation back.
-            self.release_spend(&mut tx, &m.account_id, &m.mid_id, m.cost, m.created_at)
-                .await?;
+        for id in &changed {
+            if let Some((expected, m)) = found.get(id) {
+                messages::save_status(&mut tx, m, expected).await?;
+            }
         }
-        let action = match status {
-            SmsStatus::Delivered => "sms_delivered",
-            SmsStatus::Failed => "sms_failed",
-            _ => "sms_sent",
-        };
-        self.audit(
-            &mut tx,
-            actor,
-            action,
-            subject,
-            json!({"from": from.as_str(), "to": status.as_str()}),
-        )
-        .await?;
-        let updated = messages::by_id(&mut tx, &m.id)
-            .await?
-            .ok_or_else(|| Error::not_found("sms"))?;
+        write_events(&mut tx, &events, now).await?;
         ami_store::commit(tx).await?;
-        Ok(SmsView::from(updated))
+        Ok(answers)
     }
 
     /// Returns reserved money, only within the month it was reserved in.
@@ -384,6 +341,17 @@ impl Services {
         .await?;
         Ok(())
     }
+}
+
+/// The 403 of a kill-switch (§7), naming its scope.
+pub(crate) fn kill_switch_refusal(k: &kill_switches::KillSwitch) -> Error {
+    Error::refused(
+        403,
+        "kill_switch",
+        format!("traffic is stopped by a {} kill-switch", k.scope),
+    )
+    .with("scope", k.scope.clone())
+    .with("kill_switch_id", k.id.clone())
 }
 
 /// The §6 429 body.

@@ -3,7 +3,7 @@
 use ami_core::audit::{self, EventFields};
 
 use crate::page::{self, Page, PageRequest};
-use crate::{Conn, Engine, Result};
+use crate::{Conn, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Event {
@@ -40,66 +40,99 @@ pub struct NewEvent<'a> {
 
 /// Appends an event inside the caller's transaction, extending its chain. The chain head
 /// row is locked for the rest of the transaction, so concurrent writers extend it in turn.
-pub async fn append(conn: &mut Conn, engine: Engine, e: &NewEvent<'_>) -> Result<String> {
-    let chain = audit::chain_id(e.account_id);
-    sqlx::query(
-        "INSERT INTO audit_heads (chain_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain_id) DO NOTHING",
-    )
-    .bind(chain)
-    .bind(audit::GENESIS)
-    .execute(&mut *conn)
-    .await?;
-    let (seq, prev): (i64, String) = sqlx::query_as(&format!(
-        "SELECT seq, hash FROM audit_heads WHERE chain_id = $1{}",
-        engine.for_update()
-    ))
-    .bind(chain)
-    .fetch_one(&mut *conn)
-    .await?;
-    let id = ami_core::id::new_id_at("evt", e.at);
-    let hash = audit::link_hash(
-        &prev,
-        &EventFields {
-            id: &id,
-            at_ms: e.at,
-            account_id: e.account_id,
-            action: e.action,
-            actor_type: e.actor_type,
-            actor_id: e.actor_id,
-            entity_type: e.entity_type,
-            entity_id: e.entity_id,
-            mid: e.mid,
-            data: e.data,
-        },
-    );
-    sqlx::query(
-        "INSERT INTO audit_events (id, chain_id, chain_seq, account_id, at, action, actor_type, actor_id,
-                                   entity_type, entity_id, mid, data, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(&id)
-    .bind(chain)
-    .bind(seq + 1)
-    .bind(e.account_id)
-    .bind(e.at)
-    .bind(e.action)
-    .bind(e.actor_type)
-    .bind(e.actor_id)
-    .bind(e.entity_type)
-    .bind(e.entity_id)
-    .bind(e.mid)
-    .bind(e.data)
-    .bind(&prev)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain_id = $1")
+pub async fn append(conn: &mut Conn, e: &NewEvent<'_>) -> Result<String> {
+    let mut ids = append_many(conn, std::slice::from_ref(e)).await?;
+    Ok(ids.pop().unwrap_or_default())
+}
+
+/// Appends events in their order, each chain extended once: per chain, one statement takes
+/// (and locks) the head, one writes the events, one moves the head.
+pub async fn append_many(conn: &mut Conn, events: &[NewEvent<'_>]) -> Result<Vec<String>> {
+    let mut ids = vec![String::new(); events.len()];
+    let mut chains: Vec<&str> = Vec::new();
+    for e in events {
+        let chain = audit::chain_id(e.account_id);
+        if !chains.contains(&chain) {
+            chains.push(chain);
+        }
+    }
+    for chain in chains {
+        // Creates the head on first use and returns it, locked, in one statement.
+        let (mut seq, mut prev): (i64, String) = sqlx::query_as(
+            "INSERT INTO audit_heads (chain_id, seq, hash) VALUES ($1, 0, $2)
+             ON CONFLICT (chain_id) DO UPDATE SET seq = audit_heads.seq
+             RETURNING seq, hash",
+        )
         .bind(chain)
-        .bind(seq + 1)
-        .bind(&hash)
-        .execute(&mut *conn)
+        .bind(audit::GENESIS)
+        .fetch_one(&mut *conn)
         .await?;
-    Ok(id)
+        let mut rows_of_chain = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            if audit::chain_id(e.account_id) != chain {
+                continue;
+            }
+            let id = ami_core::id::new_id_at("evt", e.at);
+            let hash = audit::link_hash(
+                &prev,
+                &EventFields {
+                    id: &id,
+                    at_ms: e.at,
+                    account_id: e.account_id,
+                    action: e.action,
+                    actor_type: e.actor_type,
+                    actor_id: e.actor_id,
+                    entity_type: e.entity_type,
+                    entity_id: e.entity_id,
+                    mid: e.mid,
+                    data: e.data,
+                },
+            );
+            seq += 1;
+            rows_of_chain.push((
+                e,
+                id.clone(),
+                seq,
+                std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            ));
+            ids[i] = id;
+        }
+        for chunk in rows_of_chain.chunks(rows::CHUNK) {
+            let sql = format!(
+                "INSERT INTO audit_events (id, chain_id, chain_seq, account_id, at, action, actor_type, actor_id,
+                                           entity_type, entity_id, mid, data, prev_hash, hash)
+                 VALUES {}",
+                rows::values(chunk.len(), 14, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for (e, id, seq, prev_hash, hash) in chunk {
+                q = q
+                    .bind(id)
+                    .bind(chain)
+                    .bind(*seq)
+                    .bind(e.account_id)
+                    .bind(e.at)
+                    .bind(e.action)
+                    .bind(e.actor_type)
+                    .bind(e.actor_id)
+                    .bind(e.entity_type)
+                    .bind(e.entity_id)
+                    .bind(e.mid)
+                    .bind(e.data)
+                    .bind(prev_hash)
+                    .bind(hash);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain_id = $1")
+            .bind(chain)
+            .bind(seq)
+            .bind(&prev)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(ids)
 }
 
 #[derive(Debug, Clone, Default)]

@@ -18,6 +18,7 @@ pub mod numbers;
 mod open;
 pub mod outbox;
 pub mod page;
+mod rows;
 pub mod settings;
 pub mod usage;
 

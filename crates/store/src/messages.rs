@@ -1,7 +1,7 @@
 //! SMS records, outbound and inbound.
 
 use crate::page::{self, Page, PageRequest};
-use crate::{Conn, Result};
+use crate::{Conn, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Message {
@@ -29,33 +29,41 @@ pub struct Message {
 const COLUMNS: &str = "id, account_id, mid_id, direction, from_number, to_number, body, segments, encoding, cost, status, created_at, handed_at, sent_at, delivered_at, telco_ref, retry_count, error, updated_at";
 
 pub async fn insert(conn: &mut Conn, m: &Message) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO messages (id, account_id, mid_id, direction, from_number, to_number, body, segments, encoding,
-                               cost, status, created_at, handed_at, sent_at, delivered_at, telco_ref, retry_count,
-                               error, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-    )
-    .bind(&m.id)
-    .bind(&m.account_id)
-    .bind(&m.mid_id)
-    .bind(&m.direction)
-    .bind(&m.from_number)
-    .bind(&m.to_number)
-    .bind(&m.body)
-    .bind(m.segments)
-    .bind(&m.encoding)
-    .bind(m.cost)
-    .bind(&m.status)
-    .bind(m.created_at)
-    .bind(m.handed_at)
-    .bind(m.sent_at)
-    .bind(m.delivered_at)
-    .bind(&m.telco_ref)
-    .bind(m.retry_count)
-    .bind(&m.error)
-    .bind(m.updated_at)
-    .execute(conn)
-    .await?;
+    insert_many(conn, std::slice::from_ref(m)).await
+}
+
+/// Many messages in as few statements as the batch needs.
+pub async fn insert_many(conn: &mut Conn, all: &[Message]) -> Result<()> {
+    for chunk in all.chunks(rows::CHUNK) {
+        let sql = format!(
+            "INSERT INTO messages ({COLUMNS}) VALUES {}",
+            rows::values(chunk.len(), 19, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for m in chunk {
+            q = q
+                .bind(&m.id)
+                .bind(&m.account_id)
+                .bind(&m.mid_id)
+                .bind(&m.direction)
+                .bind(&m.from_number)
+                .bind(&m.to_number)
+                .bind(&m.body)
+                .bind(m.segments)
+                .bind(&m.encoding)
+                .bind(m.cost)
+                .bind(&m.status)
+                .bind(m.created_at)
+                .bind(m.handed_at)
+                .bind(m.sent_at)
+                .bind(m.delivered_at)
+                .bind(&m.telco_ref)
+                .bind(m.retry_count)
+                .bind(&m.error)
+                .bind(m.updated_at);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -162,6 +170,24 @@ pub async fn transition(
     Ok(r.rows_affected() == 1)
 }
 
+/// Writes a delivery status worked out by the caller, if the message still has `expected`.
+pub async fn save_status(conn: &mut Conn, m: &Message, expected: &str) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE messages SET status = $3, sent_at = $4, delivered_at = $5, error = $6, updated_at = $7
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(&m.id)
+    .bind(expected)
+    .bind(&m.status)
+    .bind(m.sent_at)
+    .bind(m.delivered_at)
+    .bind(&m.error)
+    .bind(m.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Records the hand-off to the carrier and its reference.
 pub async fn handed_off(conn: &mut Conn, id: &str, telco_ref: &str, now: i64) -> Result<()> {
     sqlx::query(
@@ -173,6 +199,46 @@ pub async fn handed_off(conn: &mut Conn, id: &str, telco_ref: &str, now: i64) ->
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// [`handed_off`] for many messages at once: `(id, telco_ref)` pairs.
+pub async fn handed_off_many(conn: &mut Conn, handed: &[(String, String)], now: i64) -> Result<()> {
+    for chunk in handed.chunks(rows::CHUNK) {
+        let cases: String = (0..chunk.len())
+            .map(|i| format!(" WHEN ${} THEN ${}", 2 + 2 * i, 3 + 2 * i))
+            .collect();
+        let ids: Vec<String> = (0..chunk.len())
+            .map(|i| format!("${}", 2 + 2 * i))
+            .collect();
+        let sql = format!(
+            "UPDATE messages SET handed_at = $1, updated_at = $1, telco_ref = CASE id{cases} END
+             WHERE id IN ({})",
+            ids.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for (id, telco_ref) in chunk {
+            q = q.bind(id).bind(telco_ref);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Carrier-side lookup of many messages; missing ids are simply absent.
+pub async fn by_ids(conn: &mut Conn, ids: &[String]) -> Result<Vec<Message>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(rows::CHUNK) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM messages WHERE id IN ({})",
+            rows::list(chunk.len(), 1)
+        );
+        let mut q = sqlx::query_as(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        found.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
 }
 
 pub async fn count_retry(conn: &mut Conn, id: &str, now: i64, error: &str) -> Result<()> {

@@ -2,7 +2,7 @@
 //! lease, so a crash loses nothing (an expired lease is claimed again) and replicas never
 //! work the same row at once.
 
-use crate::{Conn, Engine, Result};
+use crate::{Conn, Engine, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Job {
@@ -20,16 +20,33 @@ pub async fn enqueue(
     due_at: i64,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO outbox (id, kind, ref_id, due_at, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(ami_core::id::new_id_at("job", now))
-    .bind(kind)
-    .bind(ref_id)
-    .bind(due_at)
-    .bind(now)
-    .execute(conn)
-    .await?;
+    enqueue_many(conn, kind, &[ref_id], due_at, now).await
+}
+
+/// One job of `kind` per resource, all due at `due_at`.
+pub async fn enqueue_many(
+    conn: &mut Conn,
+    kind: &str,
+    ref_ids: &[&str],
+    due_at: i64,
+    now: i64,
+) -> Result<()> {
+    for chunk in ref_ids.chunks(rows::CHUNK) {
+        let sql = format!(
+            "INSERT INTO outbox (id, kind, ref_id, due_at, created_at) VALUES {}",
+            rows::values(chunk.len(), 5, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for ref_id in chunk {
+            q = q
+                .bind(ami_core::id::new_id_at("job", now))
+                .bind(kind)
+                .bind(*ref_id)
+                .bind(due_at)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -56,10 +73,21 @@ pub async fn claim(
 }
 
 pub async fn done(conn: &mut Conn, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM outbox WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
+    done_many(conn, &[id.to_owned()]).await
+}
+
+pub async fn done_many(conn: &mut Conn, ids: &[String]) -> Result<()> {
+    for chunk in ids.chunks(rows::CHUNK) {
+        let sql = format!(
+            "DELETE FROM outbox WHERE id IN ({})",
+            rows::list(chunk.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 
 use ami_core::policy::{DestinationUsage, Kind, Usage};
 
-use crate::{Conn, Engine, Result};
+use std::collections::HashMap;
+
+use crate::{Conn, Engine, Result, rows};
 
 fn kind_str(kind: Kind) -> &'static str {
     match kind {
@@ -110,24 +112,43 @@ pub async fn destination(
     kind: Kind,
     destination: &str,
 ) -> Result<DestinationUsage> {
-    let row: Option<(i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT hour_start, hour_count, day_start, day_count FROM destination_usage
-         WHERE mid_id = $1 AND kind = $2 AND destination = $3",
-    )
-    .bind(mid_id)
-    .bind(kind_str(kind))
-    .bind(destination)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map_or_else(
-        DestinationUsage::default,
-        |(hour_start, hour_count, day_start, day_count)| DestinationUsage {
-            hour_start,
-            hour_count,
-            day_start,
-            day_count,
-        },
-    ))
+    let mut found = destinations(conn, mid_id, kind, &[destination]).await?;
+    Ok(found.remove(destination).unwrap_or_default())
+}
+
+/// Counters of many destinations of one MID; destinations never used are absent.
+pub async fn destinations(
+    conn: &mut Conn,
+    mid_id: &str,
+    kind: Kind,
+    destinations: &[&str],
+) -> Result<HashMap<String, DestinationUsage>> {
+    let mut found = HashMap::with_capacity(destinations.len());
+    for chunk in destinations.chunks(rows::CHUNK) {
+        let sql = format!(
+            "SELECT destination, hour_start, hour_count, day_start, day_count FROM destination_usage
+             WHERE mid_id = $1 AND kind = $2 AND destination IN ({})",
+            rows::list(chunk.len(), 3)
+        );
+        let mut q = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(&sql)
+            .bind(mid_id)
+            .bind(kind_str(kind));
+        for d in chunk {
+            q = q.bind(*d);
+        }
+        for (destination, hour_start, hour_count, day_start, day_count) in
+            q.fetch_all(&mut *conn).await?
+        {
+            let usage = DestinationUsage {
+                hour_start,
+                hour_count,
+                day_start,
+                day_count,
+            };
+            found.insert(destination, usage);
+        }
+    }
+    Ok(found)
 }
 
 pub async fn save_destination(
@@ -137,20 +158,36 @@ pub async fn save_destination(
     destination: &str,
     d: &DestinationUsage,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO destination_usage (mid_id, kind, destination, hour_start, hour_count, day_start, day_count)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (mid_id, kind, destination) DO UPDATE SET hour_start = excluded.hour_start,
-             hour_count = excluded.hour_count, day_start = excluded.day_start, day_count = excluded.day_count",
-    )
-    .bind(mid_id)
-    .bind(kind_str(kind))
-    .bind(destination)
-    .bind(d.hour_start)
-    .bind(d.hour_count)
-    .bind(d.day_start)
-    .bind(d.day_count)
-    .execute(conn)
-    .await?;
+    save_destinations(conn, mid_id, kind, &[(destination, d.clone())]).await
+}
+
+/// Writes the counters of many destinations of one MID.
+pub async fn save_destinations(
+    conn: &mut Conn,
+    mid_id: &str,
+    kind: Kind,
+    all: &[(&str, DestinationUsage)],
+) -> Result<()> {
+    for chunk in all.chunks(rows::CHUNK) {
+        let sql = format!(
+            "INSERT INTO destination_usage (mid_id, kind, destination, hour_start, hour_count, day_start, day_count)
+             VALUES {}
+             ON CONFLICT (mid_id, kind, destination) DO UPDATE SET hour_start = excluded.hour_start,
+                 hour_count = excluded.hour_count, day_start = excluded.day_start, day_count = excluded.day_count",
+            rows::values(chunk.len(), 7, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (destination, d) in chunk {
+            q = q
+                .bind(mid_id)
+                .bind(kind_str(kind))
+                .bind(*destination)
+                .bind(d.hour_start)
+                .bind(d.hour_count)
+                .bind(d.day_start)
+                .bind(d.day_count);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }

@@ -533,7 +533,7 @@ async fn append(store: &Store, account: Option<&str>, action: &str) -> String {
         data: r#"{"n":1}"#,
         at: NOW,
     };
-    let id = audit::append(&mut tx, store.engine(), &e).await.unwrap();
+    let id = audit::append(&mut tx, &e).await.unwrap();
     commit(tx).await.unwrap();
     id
 }
@@ -631,7 +631,7 @@ async fn concurrent_appends_keep_the_chain_gap_free() {
                     data: "{}",
                     at: NOW + i as i64,
                 };
-                let id = audit::append(&mut tx, store.engine(), &e).await.unwrap();
+                let id = audit::append(&mut tx, &e).await.unwrap();
                 commit(tx).await.unwrap();
                 id
             }));

@@ -1,0 +1,283 @@
+//! The write side of `POST /v1/agent/sms/send`, for a group of sends at once (see
+//! `group_commit`). Per MID of the group: the MID, its kill-switch and its usage row (locked)
+//! are read once; then every send is decided in arrival order against the counters the
+//! sends before it left, exactly as if each had its own transaction; then the reservations,
+//! messages, dispatch jobs and audit events of the whole group are written with one
+//! statement per table. Refusals are audited in the same transaction and reach no carrier.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use ami_core::delivery::SmsStatus;
+use ami_core::phone::E164;
+use ami_core::policy::{self, Decision, DestinationUsage, Kind, Usage};
+use ami_core::sms::Segmentation;
+use ami_store::{Conn, kill_switches, messages, mids, outbox, usage};
+
+use crate::audit_log::{PendingEvent, write_events};
+use crate::auth::Actor;
+use crate::sms::{JOB_SUBMIT_SMS, Sent, SmsView, limit_refusal};
+use crate::{Error, Result, Services};
+
+/// Most sends written in one transaction.
+pub(crate) const GROUP_MAX: usize = 128;
+
+/// A send that passed validation, waiting for its group.
+pub(crate) struct SendJob {
+    pub account_id: String,
+    pub mid_id: String,
+    pub to: E164,
+    pub prefix: String,
+    pub body: String,
+    pub seg: Segmentation,
+    pub cost: i64,
+}
+
+pub(crate) type Group = Vec<(SendJob, oneshot::Sender<Result<Sent>>)>;
+
+/// What stands between a MID and its sends, read once per group.
+enum Gate {
+    Missing,
+    NotActive(String),
+    NoSms,
+    Killed(kill_switches::KillSwitch),
+    Open(Box<OpenMid>),
+}
+
+struct OpenMid {
+    phone_number: String,
+    limits: ami_core::limits::Limits,
+    usage: Usage,
+    destinations: HashMap<String, DestinationUsage>,
+    /// Destinations whose counters this group changed.
+    touched: Vec<String>,
+}
+
+impl Services {
+    /// Writes a group of sends and answers each. If the group's transaction fails, each send
+    /// is tried again on its own, so one send's failure is that send's alone.
+    pub(crate) async fn write_sends(self, group: Group) {
+        let (jobs, replies): (Vec<SendJob>, Vec<_>) = group.into_iter().unzip();
+        match self.write_send_group(&jobs).await {
+            Ok(answers) => {
+                for (answer, reply) in answers.into_iter().zip(replies) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, sends = jobs.len(), "group of sends failed; writing each alone");
+                for (job, reply) in jobs.iter().zip(replies) {
+                    let answer = match self.write_send_group(std::slice::from_ref(job)).await {
+                        Ok(mut answers) => answers.pop().unwrap_or_else(|| {
+                            Err(Error::refused(500, "internal", "send not answered"))
+                        }),
+                        Err(e) => Err(e),
+                    };
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+        self.dispatch_wakeup.notify_one();
+    }
+
+    async fn write_send_group(&self, jobs: &[SendJob]) -> Result<Vec<Result<Sent>>> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        // Locked in id order, so two replicas writing overlapping groups cannot deadlock.
+        let mut gates: BTreeMap<(&str, &str), Gate> = BTreeMap::new();
+        for job in jobs {
+            gates.insert((&job.mid_id, &job.account_id), Gate::Missing);
+        }
+        for ((mid_id, account_id), gate) in gates.iter_mut() {
+            let destinations: Vec<&str> = jobs
+                .iter()
+                .filter(|j| j.mid_id == *mid_id && j.account_id == *account_id)
+                .map(|j| j.to.as_str())
+                .collect();
+            *gate = self
+                .gate(&mut tx, account_id, mid_id, &destinations)
+                .await?;
+        }
+
+        let mut answers = Vec::with_capacity(jobs.len());
+        let mut accepted = Vec::new();
+        let mut events = Vec::new();
+        for job in jobs {
+            let gate = gates
+                .get_mut(&(job.mid_id.as_str(), job.account_id.as_str()))
+                .ok_or_else(|| Error::refused(500, "internal", "send without its MID"))?;
+            let actor = Actor::Agent {
+                mid_id: job.mid_id.clone(),
+            };
+            let blocked = |reason: &str| PendingEvent {
+                actor: actor.clone(),
+                action: "sms_blocked",
+                account_id: job.account_id.clone(),
+                mid_id: job.mid_id.clone(),
+                entity_type: "mobile_identity",
+                entity_id: job.mid_id.clone(),
+                data: json!({"reason": reason, "to": job.to.masked()}),
+            };
+            let open = match gate {
+                Gate::Missing => {
+                    answers.push(Err(Error::not_found("mobile_identity")));
+                    continue;
+                }
+                Gate::NotActive(status) => {
+                    answers.push(Err(Error::conflict(
+                        "mobile_identity_not_active",
+                        format!("the mobile identity is {status}"),
+                    )));
+                    continue;
+                }
+                Gate::NoSms => {
+                    answers.push(Err(crate::mids::missing_capability("sms")));
+                    continue;
+                }
+                Gate::Killed(k) => {
+                    events.push(blocked("kill_switch"));
+                    answers.push(Err(crate::sms::kill_switch_refusal(k)));
+                    continue;
+                }
+                Gate::Open(open) => open,
+            };
+            let dest = open
+                .destinations
+                .get(job.to.as_str())
+                .cloned()
+                .unwrap_or_default();
+            let request = policy::Request {
+                kind: Kind::Sms,
+                now_ms: now,
+                destination_prefix: &job.prefix,
+                cost: job.cost,
+            };
+            match policy::decide(&open.limits, &open.usage, &dest, &request) {
+                Decision::Refuse {
+                    reason,
+                    retry_after_secs,
+                } => {
+                    events.push(blocked(reason.as_str()));
+                    answers.push(Err(limit_refusal(
+                        reason.as_str(),
+                        &job.mid_id,
+                        retry_after_secs,
+                    )));
+                }
+                Decision::Allow { usage, destination } => {
+                    open.usage = usage;
+                    open.destinations
+                        .insert(job.to.as_str().to_owned(), destination);
+                    if !open.touched.iter().any(|d| d == job.to.as_str()) {
+                        open.touched.push(job.to.as_str().to_owned());
+                    }
+                    let message = queued_message(job, &open.phone_number, now);
+                    events.push(PendingEvent {
+                        actor: actor.clone(),
+                        action: "sms_queued",
+                        account_id: job.account_id.clone(),
+                        mid_id: job.mid_id.clone(),
+                        entity_type: "sms",
+                        entity_id: message.id.clone(),
+                        data: json!({"to": job.to.masked(), "segments": job.seg.segments,
+                                     "encoding": job.seg.encoding.as_str(),
+                                     "cost_eur": ami_core::money::to_json(job.cost)}),
+                    });
+                    answers.push(Ok(Sent {
+                        remaining_budget_eur: ami_core::money::to_json(
+                            (open.limits.monthly_budget - open.usage.spend_month).max(0),
+                        ),
+                        remaining_sms_this_hour: (open.limits.sms_per_hour - open.usage.sms_hour)
+                            .max(0),
+                        sms: SmsView::from(message.clone()),
+                    }));
+                    accepted.push(message);
+                }
+            }
+        }
+
+        for ((mid_id, account_id), gate) in &gates {
+            let Gate::Open(open) = gate else { continue };
+            if open.touched.is_empty() {
+                continue;
+            }
+            usage::save(&mut tx, account_id, mid_id, &open.usage).await?;
+            let touched: Vec<(&str, DestinationUsage)> = open
+                .touched
+                .iter()
+                .map(|d| (d.as_str(), open.destinations[d].clone()))
+                .collect();
+            usage::save_destinations(&mut tx, mid_id, Kind::Sms, &touched).await?;
+        }
+        messages::insert_many(&mut tx, &accepted).await?;
+        let ids: Vec<&str> = accepted.iter().map(|m| m.id.as_str()).collect();
+        outbox::enqueue_many(&mut tx, JOB_SUBMIT_SMS, &ids, now, now).await?;
+        write_events(&mut tx, &events, now).await?;
+        ami_store::commit(tx).await?;
+        Ok(answers)
+    }
+
+    /// Reads what decides a MID's sends: the MID, a kill-switch covering it, its usage row
+    /// (locked until the transaction ends) and the counters of the group's destinations.
+    async fn gate(
+        &self,
+        conn: &mut Conn,
+        account_id: &str,
+        mid_id: &str,
+        destinations: &[&str],
+    ) -> Result<Gate> {
+        let Some(mid) = mids::get(conn, account_id, mid_id).await? else {
+            return Ok(Gate::Missing);
+        };
+        if mid.status != "active" {
+            return Ok(Gate::NotActive(mid.status));
+        }
+        if crate::mids::require_capability(&mid, "sms").is_err() {
+            return Ok(Gate::NoSms);
+        }
+        if let Some(k) = kill_switches::covering(conn, account_id, mid_id).await? {
+            return Ok(Gate::Killed(k));
+        }
+        let limits = crate::mids::stored_limits(&mid)?;
+        let usage = usage::lock(conn, self.store.engine(), account_id, mid_id).await?;
+        let destinations = usage::destinations(conn, mid_id, Kind::Sms, destinations).await?;
+        Ok(Gate::Open(Box::new(OpenMid {
+            phone_number: mid.phone_number,
+            limits,
+            usage,
+            destinations,
+            touched: Vec::new(),
+        })))
+    }
+}
+
+fn queued_message(job: &SendJob, from: &str, now: i64) -> messages::Message {
+    messages::Message {
+        id: ami_core::id::new_id_at("msg", now),
+        account_id: job.account_id.clone(),
+        mid_id: job.mid_id.clone(),
+        direction: "outbound".into(),
+        from_number: from.to_owned(),
+        to_number: job.to.as_str().to_owned(),
+        body: job.body.clone(),
+        segments: i64::from(job.seg.segments),
+        encoding: job.seg.encoding.as_str().into(),
+        cost: job.cost,
+        status: SmsStatus::Queued.as_str().into(),
+        created_at: now,
+        handed_at: None,
+        sent_at: None,
+        delivered_at: None,
+        telco_ref: None,
+        retry_count: 0,
+        error: None,
+        updated_at: now,
+    }
+}
