@@ -211,8 +211,14 @@ pub async fn flows(base: &str, admin: &str, n: usize) -> anyhow::Result<()> {
 pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyhow::Result<()> {
     let c = Client::new(base)?;
     let key = customer(&c, admin).await?;
-    let mid = flow(&c, &key).await?;
-    let token = {
+    // One MID per client: a MID's own rate is capped at 1000/s, and several agents sending
+    // at once is the load that matters.
+    let limits = json!({"rate_per_second": 1000, "sms_per_hour": 10_000_000, "sms_per_day": 10_000_000,
+        "sms_per_destination_per_hour": 10_000_000, "sms_per_destination_per_day": 10_000_000,
+        "monthly_budget_eur": 10_000_000, "allowed_country_prefixes": ["+34"]});
+    let mut tokens = Vec::new();
+    for _ in 0..CLIENTS {
+        let mid = flow(&c, &key).await?;
         let v = c
             .post(
                 &format!("/v1/mobile-identities/{mid}/rotate-token"),
@@ -220,21 +226,22 @@ pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
                 json!({}),
             )
             .await?;
-        s(&v, "/agent_token")?
-    };
-    let limits = json!({"rate_per_second": 1000, "sms_per_hour": 10_000_000, "sms_per_day": 10_000_000,
-        "sms_per_destination_per_hour": 10_000_000, "sms_per_destination_per_day": 10_000_000,
-        "monthly_budget_eur": 10_000_000, "allowed_country_prefixes": ["+34"]});
-    c.post(&format!("/v1/mobile-identities/{mid}/limits"), &key, limits)
+        tokens.push(s(&v, "/agent_token")?);
+        c.post(
+            &format!("/v1/mobile-identities/{mid}/limits"),
+            &key,
+            limits.clone(),
+        )
         .await?;
+    }
     rate(base, "/v1/health", None, 1).await?;
     let (health, _) = rate(base, "/v1/health", None, secs).await?;
 
     let backlog = tokio::spawn(sample_backlog(sqlite_path.to_owned(), secs));
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
-    for worker in 0..CLIENTS {
-        let (c, token) = (Client::new(base)?, token.clone());
+    for (worker, token) in tokens.into_iter().enumerate() {
+        let c = Client::new(base)?;
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = 0u64;

@@ -15,6 +15,9 @@ use ami_services::Services;
 /// How often the dispatcher looks for due jobs when nobody wakes it (retries, other replicas).
 const POLL: Duration = Duration::from_millis(200);
 const BATCH: i64 = 64;
+/// How long a worker lets work gather after being woken, so that one transaction carries a
+/// batch instead of one item.
+const LINGER: Duration = Duration::from_millis(10);
 /// Most carrier events applied in one transaction.
 const EVENT_BATCH: usize = 256;
 
@@ -38,7 +41,7 @@ async fn dispatch(services: Services, carrier: Arc<dyn Carrier>, shutdown: Cance
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = wakeup.notified() => {}
+            () = wakeup.notified() => tokio::time::sleep(LINGER).await,
             () = tokio::time::sleep(POLL) => {}
         }
         loop {
@@ -68,6 +71,15 @@ async fn carrier_events(
         };
         if received == 0 {
             return;
+        }
+        // Reports trickle in one by one; a moment's wait turns many small transactions on
+        // the one SQLite writer into one.
+        tokio::time::sleep(LINGER).await;
+        while batch.len() < EVENT_BATCH {
+            match events.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
         }
         if let Err(e) = services
             .apply_carrier_events(std::mem::take(&mut batch))

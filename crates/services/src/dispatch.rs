@@ -59,30 +59,26 @@ impl Services {
                     .into_iter()
                     .map(|m| (m.id.clone(), m))
                     .collect();
-            let mut covered: std::collections::HashMap<String, bool> = Default::default();
-            for job in jobs {
-                let Some(m) = found.remove(&job.ref_id) else {
-                    finished.push(job.id.clone());
-                    continue;
-                };
-                if m.handed_at.is_some() || m.status != SmsStatus::Queued.as_str() {
-                    finished.push(job.id.clone());
-                    continue;
-                }
-                let is_killed = match covered.get(&m.mid_id) {
-                    Some(k) => *k,
-                    None => {
-                        let k = kill_switches::covering(&mut conn, &m.account_id, &m.mid_id)
-                            .await?
-                            .is_some();
-                        covered.insert(m.mid_id.clone(), k);
-                        k
+            let queued: Vec<(&outbox::Job, messages::Message)> = jobs
+                .iter()
+                .filter_map(|job| match found.remove(&job.ref_id) {
+                    Some(m) if m.handed_at.is_none() && m.status == SmsStatus::Queued.as_str() => {
+                        Some((*job, m))
                     }
-                };
-                if is_killed {
-                    killed.push((*job, m));
+                    _ => {
+                        finished.push(job.id.clone());
+                        None
+                    }
+                })
+                .collect();
+            let accounts: Vec<&str> = queued.iter().map(|(_, m)| m.account_id.as_str()).collect();
+            let mids: Vec<&str> = queued.iter().map(|(_, m)| m.mid_id.as_str()).collect();
+            let engaged = kill_switches::engaged_over(&mut conn, &accounts, &mids).await?;
+            for (job, m) in queued {
+                if kill_switches::broadest_covering(&engaged, &m.account_id, &m.mid_id).is_some() {
+                    killed.push((job, m));
                 } else {
-                    sendable.push((*job, m));
+                    sendable.push((job, m));
                 }
             }
         }

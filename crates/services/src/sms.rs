@@ -244,11 +244,12 @@ impl Services {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let ids: Vec<String> = reports.iter().map(|r| r.msg_id.clone()).collect();
-        let mut found: HashMap<String, (String, messages::Message)> =
+        // Each message as it was, and as the reports leave it.
+        let mut found: HashMap<String, (messages::Message, messages::Message)> =
             messages::by_ids(&mut tx, &ids)
                 .await?
                 .into_iter()
-                .map(|m| (m.id.clone(), (m.status.clone(), m)))
+                .map(|m| (m.id.clone(), (m.clone(), m)))
                 .collect();
         let mut answers = Vec::with_capacity(reports.len());
         let mut events = Vec::new();
@@ -308,10 +309,45 @@ impl Services {
             }
             answers.push(Ok(SmsView::from(m.clone())));
         }
+        // One statement per kind of change: a batch of reports is mostly one kind.
+        let mut changes: Vec<(messages::StatusChange<'_>, Vec<&str>)> = Vec::new();
         for id in &changed {
-            if let Some((expected, m)) = found.get(id) {
-                messages::save_status(&mut tx, m, expected).await?;
+            let Some((before, after)) = found.get(id) else {
+                continue;
+            };
+            let change = messages::StatusChange {
+                expected: &before.status,
+                status: &after.status,
+                error: if after.error == before.error {
+                    None
+                } else {
+                    after.error.as_deref()
+                },
+                stamp_sent: after.sent_at != before.sent_at,
+                stamp_delivered: after.delivered_at != before.delivered_at,
+                now,
+            };
+            match changes.iter_mut().find(|(c, _)| {
+                (
+                    c.expected,
+                    c.status,
+                    c.error,
+                    c.stamp_sent,
+                    c.stamp_delivered,
+                ) == (
+                    change.expected,
+                    change.status,
+                    change.error,
+                    change.stamp_sent,
+                    change.stamp_delivered,
+                )
+            }) {
+                Some((_, ids)) => ids.push(id),
+                None => changes.push((change, vec![id])),
             }
+        }
+        for (change, ids) in &changes {
+            messages::change_status(&mut tx, ids, change).await?;
         }
         write_events(&mut tx, &events, now).await?;
         ami_store::commit(tx).await?;

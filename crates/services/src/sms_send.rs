@@ -5,7 +5,7 @@
 //! messages, dispatch jobs and audit events of the whole group are written with one
 //! statement per table. Refusals are audited in the same transaction and reach no carrier.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -47,6 +47,7 @@ enum Gate {
 }
 
 struct OpenMid {
+    account_id: String,
     phone_number: String,
     limits: ami_core::limits::Limits,
     usage: Usage,
@@ -90,29 +91,13 @@ impl Services {
     async fn write_send_group(&self, jobs: &[SendJob]) -> Result<Vec<Result<Sent>>> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        // Locked in id order, so two replicas writing overlapping groups cannot deadlock.
-        let mut gates: BTreeMap<(&str, &str), Gate> = BTreeMap::new();
-        for job in jobs {
-            gates.insert((&job.mid_id, &job.account_id), Gate::Missing);
-        }
-        for ((mid_id, account_id), gate) in gates.iter_mut() {
-            let destinations: Vec<&str> = jobs
-                .iter()
-                .filter(|j| j.mid_id == *mid_id && j.account_id == *account_id)
-                .map(|j| j.to.as_str())
-                .collect();
-            *gate = self
-                .gate(&mut tx, account_id, mid_id, &destinations)
-                .await?;
-        }
-
+        let mut gates = self.gates(&mut tx, jobs).await?;
+        let mut missing = Gate::Missing;
         let mut answers = Vec::with_capacity(jobs.len());
         let mut accepted = Vec::new();
         let mut events = Vec::new();
         for job in jobs {
-            let gate = gates
-                .get_mut(&(job.mid_id.as_str(), job.account_id.as_str()))
-                .ok_or_else(|| Error::refused(500, "internal", "send without its MID"))?;
+            let gate = gates.get_mut(&job.mid_id).unwrap_or(&mut missing);
             let actor = Actor::Agent {
                 mid_id: job.mid_id.clone(),
             };
@@ -203,19 +188,24 @@ impl Services {
             }
         }
 
-        for ((mid_id, account_id), gate) in &gates {
+        let mut counters = Vec::new();
+        let mut destinations = Vec::new();
+        for (mid_id, gate) in &gates {
             let Gate::Open(open) = gate else { continue };
             if open.touched.is_empty() {
                 continue;
             }
-            usage::save(&mut tx, account_id, mid_id, &open.usage).await?;
-            let touched: Vec<(&str, DestinationUsage)> = open
-                .touched
-                .iter()
-                .map(|d| (d.as_str(), open.destinations[d].clone()))
-                .collect();
-            usage::save_destinations(&mut tx, mid_id, Kind::Sms, &touched).await?;
+            counters.push((
+                open.account_id.as_str(),
+                mid_id.as_str(),
+                open.usage.clone(),
+            ));
+            for d in &open.touched {
+                destinations.push((mid_id.as_str(), d.as_str(), open.destinations[d].clone()));
+            }
         }
+        usage::save_many(&mut tx, &counters).await?;
+        usage::save_destinations(&mut tx, Kind::Sms, &destinations).await?;
         messages::insert_many(&mut tx, &accepted).await?;
         let ids: Vec<&str> = accepted.iter().map(|m| m.id.as_str()).collect();
         outbox::enqueue_many(&mut tx, JOB_SUBMIT_SMS, &ids, now, now).await?;
@@ -224,37 +214,67 @@ impl Services {
         Ok(answers)
     }
 
-    /// Reads what decides a MID's sends: the MID, a kill-switch covering it, its usage row
-    /// (locked until the transaction ends) and the counters of the group's destinations.
-    async fn gate(
-        &self,
-        conn: &mut Conn,
-        account_id: &str,
-        mid_id: &str,
-        destinations: &[&str],
-    ) -> Result<Gate> {
-        let Some(mid) = mids::get(conn, account_id, mid_id).await? else {
-            return Ok(Gate::Missing);
-        };
-        if mid.status != "active" {
-            return Ok(Gate::NotActive(mid.status));
+    /// Reads what decides the group's sends, for all its MIDs at once: the MIDs, the
+    /// kill-switches covering them, their usage rows (locked until the transaction ends) and
+    /// the counters of the group's destinations.
+    async fn gates(&self, conn: &mut Conn, jobs: &[SendJob]) -> Result<HashMap<String, Gate>> {
+        let mut pairs: Vec<(&str, &str)> = jobs
+            .iter()
+            .map(|j| (j.account_id.as_str(), j.mid_id.as_str()))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let accounts: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+        let mid_ids: Vec<&str> = pairs.iter().map(|p| p.1).collect();
+        let found = mids::get_many(conn, &pairs).await?;
+        let engaged = kill_switches::engaged_over(conn, &accounts, &mid_ids).await?;
+        let mut gates = HashMap::with_capacity(found.len());
+        for mid in found {
+            let gate = if mid.status != "active" {
+                Gate::NotActive(mid.status.clone())
+            } else if crate::mids::require_capability(&mid, "sms").is_err() {
+                Gate::NoSms
+            } else if let Some(k) =
+                kill_switches::broadest_covering(&engaged, &mid.account_id, &mid.id)
+            {
+                Gate::Killed(k.clone())
+            } else {
+                Gate::Open(Box::new(OpenMid {
+                    account_id: mid.account_id.clone(),
+                    phone_number: mid.phone_number.clone(),
+                    limits: crate::mids::stored_limits(&mid)?,
+                    usage: Usage::default(),
+                    destinations: HashMap::new(),
+                    touched: Vec::new(),
+                }))
+            };
+            gates.insert(mid.id, gate);
         }
-        if crate::mids::require_capability(&mid, "sms").is_err() {
-            return Ok(Gate::NoSms);
+        let open: Vec<(&str, &str)> = pairs
+            .iter()
+            .copied()
+            .filter(|(_, mid)| matches!(gates.get(*mid), Some(Gate::Open(_))))
+            .collect();
+        let mut counters = usage::lock_many(conn, self.store.engine(), &open).await?;
+        let mut wanted: Vec<(&str, &str)> = jobs
+            .iter()
+            .filter(|j| matches!(gates.get(&j.mid_id), Some(Gate::Open(_))))
+            .map(|j| (j.mid_id.as_str(), j.to.as_str()))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let known = usage::destinations(conn, Kind::Sms, &wanted).await?;
+        for (mid_id, gate) in &mut gates {
+            if let Gate::Open(open) = gate {
+                open.usage = counters.remove(mid_id).unwrap_or_default();
+            }
         }
-        if let Some(k) = kill_switches::covering(conn, account_id, mid_id).await? {
-            return Ok(Gate::Killed(k));
+        for ((mid_id, destination), d) in known {
+            if let Some(Gate::Open(open)) = gates.get_mut(&mid_id) {
+                open.destinations.insert(destination, d);
+            }
         }
-        let limits = crate::mids::stored_limits(&mid)?;
-        let usage = usage::lock(conn, self.store.engine(), account_id, mid_id).await?;
-        let destinations = usage::destinations(conn, mid_id, Kind::Sms, destinations).await?;
-        Ok(Gate::Open(Box::new(OpenMid {
-            phone_number: mid.phone_number,
-            limits,
-            usage,
-            destinations,
-            touched: Vec::new(),
-        })))
+        Ok(gates)
     }
 }
 

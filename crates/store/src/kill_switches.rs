@@ -1,7 +1,7 @@
 //! Kill-switches (PROTOCOL §7): read in the same transaction as every send, so an engaged
 //! switch is effective on the next request of any replica.
 
-use crate::{Conn, Result};
+use crate::{Conn, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KillSwitch {
@@ -42,16 +42,58 @@ pub async fn covering(
     account_id: &str,
     mid_id: &str,
 ) -> Result<Option<KillSwitch>> {
-    Ok(sqlx::query_as(&format!(
+    let engaged = engaged_over(conn, &[account_id], &[mid_id]).await?;
+    Ok(broadest_covering(&engaged, account_id, mid_id).cloned())
+}
+
+/// Every engaged switch that covers any of these accounts or MIDs (and the global one).
+pub async fn engaged_over(
+    conn: &mut Conn,
+    account_ids: &[&str],
+    mid_ids: &[&str],
+) -> Result<Vec<KillSwitch>> {
+    let sql = format!(
         "SELECT {COLUMNS} FROM kill_switches
          WHERE released_at IS NULL
-           AND (scope = 'global' OR (scope = 'account' AND target_id = $1) OR (scope = 'mid' AND target_id = $2))
-         ORDER BY CASE scope WHEN 'global' THEN 0 WHEN 'account' THEN 1 ELSE 2 END LIMIT 1"
-    ))
-    .bind(account_id)
-    .bind(mid_id)
-    .fetch_optional(conn)
-    .await?)
+           AND (scope = 'global' OR (scope = 'account' AND target_id IN ({}))
+                OR (scope = 'mid' AND target_id IN ({})))",
+        rows::list(account_ids.len().max(1), 1),
+        rows::list(mid_ids.len().max(1), 1 + account_ids.len().max(1)),
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in pad(account_ids).iter().chain(pad(mid_ids).iter()) {
+        q = q.bind(*id);
+    }
+    Ok(q.fetch_all(conn).await?)
+}
+
+/// An empty `IN ()` is not SQL; a list of one empty string matches nothing.
+fn pad<'a>(ids: &[&'a str]) -> Vec<&'a str> {
+    if ids.is_empty() {
+        vec![""]
+    } else {
+        ids.to_vec()
+    }
+}
+
+/// Of `engaged`, the switch covering this MID, broadest scope first.
+pub fn broadest_covering<'a>(
+    engaged: &'a [KillSwitch],
+    account_id: &str,
+    mid_id: &str,
+) -> Option<&'a KillSwitch> {
+    let covers = |k: &&KillSwitch, scope: &str, target: Option<&str>| {
+        k.scope == scope && (target.is_none() || k.target_id.as_deref() == target)
+    };
+    engaged
+        .iter()
+        .find(|k| covers(k, "global", None))
+        .or_else(|| {
+            engaged
+                .iter()
+                .find(|k| covers(k, "account", Some(account_id)))
+        })
+        .or_else(|| engaged.iter().find(|k| covers(k, "mid", Some(mid_id))))
 }
 
 pub async fn active(conn: &mut Conn) -> Result<Vec<KillSwitch>> {

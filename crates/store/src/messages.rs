@@ -170,22 +170,41 @@ pub async fn transition(
     Ok(r.rows_affected() == 1)
 }
 
-/// Writes a delivery status worked out by the caller, if the message still has `expected`.
-pub async fn save_status(conn: &mut Conn, m: &Message, expected: &str) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE messages SET status = $3, sent_at = $4, delivered_at = $5, error = $6, updated_at = $7
-         WHERE id = $1 AND status = $2",
-    )
-    .bind(&m.id)
-    .bind(expected)
-    .bind(&m.status)
-    .bind(m.sent_at)
-    .bind(m.delivered_at)
-    .bind(&m.error)
-    .bind(m.updated_at)
-    .execute(conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+/// A status change shared by many messages of one batch of delivery reports.
+pub struct StatusChange<'a> {
+    pub expected: &'a str,
+    pub status: &'a str,
+    pub error: Option<&'a str>,
+    /// Stamp `sent_at` (where it is still empty) and `delivered_at` with `now`.
+    pub stamp_sent: bool,
+    pub stamp_delivered: bool,
+    pub now: i64,
+}
+
+/// Applies one status change to the messages that still have `expected`; returns how many.
+pub async fn change_status(conn: &mut Conn, ids: &[&str], c: &StatusChange<'_>) -> Result<u64> {
+    let mut changed = 0;
+    for chunk in ids.chunks(rows::CHUNK) {
+        let sql = format!(
+            "UPDATE messages SET status = $2, updated_at = $3, error = COALESCE($4, error),
+                    sent_at = CASE WHEN $5 = 1 THEN COALESCE(sent_at, $3) ELSE sent_at END,
+                    delivered_at = CASE WHEN $6 = 1 THEN $3 ELSE delivered_at END
+             WHERE status = $1 AND id IN ({})",
+            rows::list(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(c.expected)
+            .bind(c.status)
+            .bind(c.now)
+            .bind(c.error)
+            .bind(i64::from(c.stamp_sent))
+            .bind(i64::from(c.stamp_delivered));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        changed += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(changed)
 }
 
 /// Records the hand-off to the carrier and its reference.

@@ -1,7 +1,7 @@
 //! Mobile identities and the agent tokens bound to them.
 
 use crate::page::{self, Page, PageRequest};
-use crate::{Conn, Result};
+use crate::{Conn, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Mid {
@@ -58,6 +58,32 @@ pub async fn get(conn: &mut Conn, account_id: &str, id: &str) -> Result<Option<M
     .bind(id)
     .fetch_optional(conn)
     .await?)
+}
+
+/// [`get`] for many `(account_id, mid_id)` pairs; a pair that does not match is absent.
+pub async fn get_many(conn: &mut Conn, pairs: &[(&str, &str)]) -> Result<Vec<Mid>> {
+    let mut found = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(rows::CHUNK) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM mobile_identities WHERE account_id IN ({}) AND id IN ({})",
+            rows::list(chunk.len(), 1),
+            rows::list(chunk.len(), 1 + chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, Mid>(&sql);
+        for (account_id, _) in chunk {
+            q = q.bind(*account_id);
+        }
+        for (_, mid_id) in chunk {
+            q = q.bind(*mid_id);
+        }
+        found.extend(
+            q.fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .filter(|m| chunk.contains(&(m.account_id.as_str(), m.id.as_str()))),
+        );
+    }
+    Ok(found)
 }
 
 pub async fn list(conn: &mut Conn, account_id: &str, req: &PageRequest) -> Result<Page<Mid>> {

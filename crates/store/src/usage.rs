@@ -54,20 +54,60 @@ pub async fn lock(
     account_id: &str,
     mid_id: &str,
 ) -> Result<Usage> {
-    sqlx::query("INSERT INTO mid_usage (mid_id, account_id) VALUES ($1, $2) ON CONFLICT (mid_id) DO NOTHING")
-        .bind(mid_id)
-        .bind(account_id)
-        .execute(&mut *conn)
-        .await?;
-    let row: UsageRow = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM mid_usage WHERE mid_id = $1 AND account_id = $2{}",
-        engine.for_update()
-    ))
-    .bind(mid_id)
-    .bind(account_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(row.into())
+    let mut all = lock_many(conn, engine, &[(account_id, mid_id)]).await?;
+    Ok(all.remove(mid_id).unwrap_or_default())
+}
+
+/// [`lock`] for many `(account_id, mid_id)` pairs, keyed by MID. Rows are locked in MID
+/// order, so two transactions locking overlapping sets cannot deadlock.
+pub async fn lock_many(
+    conn: &mut Conn,
+    engine: Engine,
+    pairs: &[(&str, &str)],
+) -> Result<HashMap<String, Usage>> {
+    let mut sorted = pairs.to_vec();
+    sorted.sort_by_key(|&(_, mid)| mid);
+    sorted.dedup();
+    let mut found = HashMap::with_capacity(sorted.len());
+    for chunk in sorted.chunks(rows::CHUNK) {
+        let sql = format!(
+            "INSERT INTO mid_usage (mid_id, account_id) VALUES {} ON CONFLICT (mid_id) DO NOTHING",
+            rows::values(chunk.len(), 2, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (account_id, mid_id) in chunk {
+            q = q.bind(*mid_id).bind(*account_id);
+        }
+        q.execute(&mut *conn).await?;
+        let sql = format!(
+            "SELECT mid_id, account_id, {COLUMNS} FROM mid_usage
+             WHERE mid_id IN ({}) AND account_id IN ({}) ORDER BY mid_id{}",
+            rows::list(chunk.len(), 1),
+            rows::list(chunk.len(), 1 + chunk.len()),
+            engine.for_update()
+        );
+        let mut q = sqlx::query_as::<_, KeyedUsageRow>(&sql);
+        for (_, mid_id) in chunk {
+            q = q.bind(*mid_id);
+        }
+        for (account_id, _) in chunk {
+            q = q.bind(*account_id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            if chunk.contains(&(row.account_id.as_str(), row.mid_id.as_str())) {
+                found.insert(row.mid_id, row.usage.into());
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyedUsageRow {
+    mid_id: String,
+    account_id: String,
+    #[sqlx(flatten)]
+    usage: UsageRow,
 }
 
 /// The counters without a lock, for snapshots.
@@ -83,25 +123,39 @@ pub async fn read(conn: &mut Conn, account_id: &str, mid_id: &str) -> Result<Usa
 }
 
 pub async fn save(conn: &mut Conn, account_id: &str, mid_id: &str, u: &Usage) -> Result<()> {
-    sqlx::query(
-        "UPDATE mid_usage SET tat_ms = $3, hour_start = $4, sms_hour = $5, calls_hour = $6, day_start = $7,
-                sms_day = $8, calls_day = $9, month_start = $10, spend_month = $11, call_seconds_month = $12
-         WHERE mid_id = $1 AND account_id = $2",
-    )
-    .bind(mid_id)
-    .bind(account_id)
-    .bind(u.tat_ms)
-    .bind(u.hour_start)
-    .bind(u.sms_hour)
-    .bind(u.calls_hour)
-    .bind(u.day_start)
-    .bind(u.sms_day)
-    .bind(u.calls_day)
-    .bind(u.month_start)
-    .bind(u.spend_month)
-    .bind(u.call_seconds_month)
-    .execute(conn)
-    .await?;
+    save_many(conn, &[(account_id, mid_id, u.clone())]).await
+}
+
+/// Writes the counters of many MIDs (rows [`lock_many`] created and locked).
+pub async fn save_many(conn: &mut Conn, all: &[(&str, &str, Usage)]) -> Result<()> {
+    for chunk in all.chunks(rows::CHUNK) {
+        let sql = format!(
+            "INSERT INTO mid_usage (account_id, mid_id, {COLUMNS}) VALUES {}
+             ON CONFLICT (mid_id) DO UPDATE SET tat_ms = excluded.tat_ms, hour_start = excluded.hour_start,
+                 sms_hour = excluded.sms_hour, calls_hour = excluded.calls_hour, day_start = excluded.day_start,
+                 sms_day = excluded.sms_day, calls_day = excluded.calls_day, month_start = excluded.month_start,
+                 spend_month = excluded.spend_month, call_seconds_month = excluded.call_seconds_month
+             WHERE mid_usage.account_id = excluded.account_id",
+            rows::values(chunk.len(), 12, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (account_id, mid_id, u) in chunk {
+            q = q
+                .bind(*account_id)
+                .bind(*mid_id)
+                .bind(u.tat_ms)
+                .bind(u.hour_start)
+                .bind(u.sms_hour)
+                .bind(u.calls_hour)
+                .bind(u.day_start)
+                .bind(u.sms_day)
+                .bind(u.calls_day)
+                .bind(u.month_start)
+                .bind(u.spend_month)
+                .bind(u.call_seconds_month);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -112,40 +166,47 @@ pub async fn destination(
     kind: Kind,
     destination: &str,
 ) -> Result<DestinationUsage> {
-    let mut found = destinations(conn, mid_id, kind, &[destination]).await?;
-    Ok(found.remove(destination).unwrap_or_default())
+    let mut found = destinations(conn, kind, &[(mid_id, destination)]).await?;
+    Ok(found
+        .remove(&(mid_id.to_owned(), destination.to_owned()))
+        .unwrap_or_default())
 }
 
-/// Counters of many destinations of one MID; destinations never used are absent.
+/// Counters of many `(mid_id, destination)` pairs, read under their MIDs' locks; pairs never
+/// used are absent.
 pub async fn destinations(
     conn: &mut Conn,
-    mid_id: &str,
     kind: Kind,
-    destinations: &[&str],
-) -> Result<HashMap<String, DestinationUsage>> {
-    let mut found = HashMap::with_capacity(destinations.len());
-    for chunk in destinations.chunks(rows::CHUNK) {
+    pairs: &[(&str, &str)],
+) -> Result<HashMap<(String, String), DestinationUsage>> {
+    let mut found = HashMap::with_capacity(pairs.len());
+    for chunk in pairs.chunks(rows::CHUNK) {
         let sql = format!(
-            "SELECT destination, hour_start, hour_count, day_start, day_count FROM destination_usage
-             WHERE mid_id = $1 AND kind = $2 AND destination IN ({})",
-            rows::list(chunk.len(), 3)
+            "SELECT mid_id, destination, hour_start, hour_count, day_start, day_count FROM destination_usage
+             WHERE kind = $1 AND mid_id IN ({}) AND destination IN ({})",
+            rows::list(chunk.len(), 2),
+            rows::list(chunk.len(), 2 + chunk.len())
         );
-        let mut q = sqlx::query_as::<_, (String, i64, i64, i64, i64)>(&sql)
-            .bind(mid_id)
-            .bind(kind_str(kind));
-        for d in chunk {
-            q = q.bind(*d);
+        let mut q =
+            sqlx::query_as::<_, (String, String, i64, i64, i64, i64)>(&sql).bind(kind_str(kind));
+        for (mid_id, _) in chunk {
+            q = q.bind(*mid_id);
         }
-        for (destination, hour_start, hour_count, day_start, day_count) in
+        for (_, destination) in chunk {
+            q = q.bind(*destination);
+        }
+        for (mid_id, destination, hour_start, hour_count, day_start, day_count) in
             q.fetch_all(&mut *conn).await?
         {
-            let usage = DestinationUsage {
-                hour_start,
-                hour_count,
-                day_start,
-                day_count,
-            };
-            found.insert(destination, usage);
+            if chunk.contains(&(mid_id.as_str(), destination.as_str())) {
+                let usage = DestinationUsage {
+                    hour_start,
+                    hour_count,
+                    day_start,
+                    day_count,
+                };
+                found.insert((mid_id, destination), usage);
+            }
         }
     }
     Ok(found)
@@ -158,15 +219,14 @@ pub async fn save_destination(
     destination: &str,
     d: &DestinationUsage,
 ) -> Result<()> {
-    save_destinations(conn, mid_id, kind, &[(destination, d.clone())]).await
+    save_destinations(conn, kind, &[(mid_id, destination, d.clone())]).await
 }
 
-/// Writes the counters of many destinations of one MID.
+/// Writes the counters of many `(mid_id, destination)` pairs, each pair at most once.
 pub async fn save_destinations(
     conn: &mut Conn,
-    mid_id: &str,
     kind: Kind,
-    all: &[(&str, DestinationUsage)],
+    all: &[(&str, &str, DestinationUsage)],
 ) -> Result<()> {
     for chunk in all.chunks(rows::CHUNK) {
         let sql = format!(
@@ -177,9 +237,9 @@ pub async fn save_destinations(
             rows::values(chunk.len(), 7, 1)
         );
         let mut q = sqlx::query(&sql);
-        for (destination, d) in chunk {
+        for (mid_id, destination, d) in chunk {
             q = q
-                .bind(mid_id)
+                .bind(*mid_id)
                 .bind(kind_str(kind))
                 .bind(*destination)
                 .bind(d.hour_start)

@@ -994,3 +994,80 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
         f.store.close().await;
     }
 }
+
+/// The batch reads behind group commit match whole `(account, mid)` pairs only: an account
+/// named next to another account's MID finds nothing, on every batch function.
+#[tokio::test]
+async fn batch_reads_match_whole_tenant_pairs() {
+    use ami_core::policy::{DestinationUsage, Kind, Usage};
+    use ami_store::usage;
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        new_account(s, "acct_one").await;
+        new_account(s, "acct_two").await;
+        let a = seed_mid(s, engine, "acct_one", "+34600000101").await;
+        let b = seed_mid(s, engine, "acct_two", "+34600000102").await;
+        let mut tx = s.begin().await.unwrap();
+        let pairs = [("acct_one", a.as_str()), ("acct_two", b.as_str())];
+        let crossed = [("acct_one", b.as_str()), ("acct_two", a.as_str())];
+
+        let found = mids::get_many(&mut tx, &pairs).await.unwrap();
+        assert_eq!(found.len(), 2, "{engine:?}");
+        assert!(
+            mids::get_many(&mut tx, &crossed).await.unwrap().is_empty(),
+            "{engine:?}"
+        );
+
+        let counters = usage::lock_many(&mut tx, engine, &pairs).await.unwrap();
+        assert_eq!(counters.len(), 2, "{engine:?}");
+        let spent = Usage {
+            spend_month: 42,
+            sms_hour: 3,
+            ..Usage::default()
+        };
+        usage::save_many(&mut tx, &[("acct_one", &a, spent.clone())])
+            .await
+            .unwrap();
+        // Saving through the wrong account changes nothing.
+        usage::save_many(&mut tx, &[("acct_two", &a, Usage::default())])
+            .await
+            .unwrap();
+        let again = usage::lock_many(&mut tx, engine, &pairs).await.unwrap();
+        assert_eq!(again[&a], spent, "{engine:?}");
+        assert!(
+            usage::lock_many(&mut tx, engine, &crossed)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let d = DestinationUsage {
+            hour_start: NOW,
+            hour_count: 2,
+            day_start: NOW,
+            day_count: 2,
+        };
+        usage::save_destinations(
+            &mut tx,
+            Kind::Sms,
+            &[
+                (a.as_str(), "+34600123456", d.clone()),
+                (b.as_str(), "+34600999999", d.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+        let known = usage::destinations(
+            &mut tx,
+            Kind::Sms,
+            &[(a.as_str(), "+34600123456"), (a.as_str(), "+34600999999")],
+        )
+        .await
+        .unwrap();
+        assert_eq!(known.len(), 1, "{engine:?} {known:?}");
+        assert_eq!(known[&(a.clone(), "+34600123456".to_owned())], d);
+        commit(tx).await.unwrap();
+        f.store.close().await;
+    }
+}
