@@ -29,6 +29,7 @@ sleep 2
 echo "{\"scenario\": \"idle_rss\", \"rss_mb\": $(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$PID/status)}"
 "$BENCH" throughput "$BASE" "$KEY" "$SECS"
 "$BENCH" flow "$BASE" "$KEY" "$FLOWS"
+"$BENCH" mcp "$BASE" "$KEY" "$FLOWS"
 "$BENCH" sms "$BASE" "$KEY" "$SECS" "$DIR/ami.db"
 stop
 
@@ -37,4 +38,5 @@ start
 echo "# with 100k MIDs, 1M audit events and 1M messages already stored"
 "$BENCH" throughput "$BASE" "$KEY" "$SECS"
 "$BENCH" flow "$BASE" "$KEY" "$FLOWS"
+"$BENCH" mcp "$BASE" "$KEY" "$FLOWS"
 "$BENCH" sms "$BASE" "$KEY" "$SECS" "$DIR/ami.db"

@@ -92,6 +92,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: AppState, config: &Config) -> Router {
     let (router, _) = api();
+    let mcp = ami_mcp::McpConfig {
+        allowed_hosts: mcp_hosts(config, &state.services.settings.public_base_url),
+        allowed_origins: Vec::new(),
+        max_request_body_bytes: config.body_limit_bytes,
+    };
+    let router = router.merge(ami_mcp::router(state.services.clone(), mcp));
     let limits = (
         json::BodyLimit(config.body_limit_bytes),
         json::MaxJsonDepth(config.max_json_depth),
@@ -109,6 +115,25 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(from_fn(hygiene::security_headers))
         .layer(from_fn(request_id::request_id))
         .with_state(state)
+}
+
+/// The `Host` values `/mcp` answers: the configured ones, else loopback and the public
+/// URL's host.
+fn mcp_hosts(config: &Config, base_url: &str) -> Vec<String> {
+    if !config.mcp_allowed_hosts.is_empty() {
+        return config.mcp_allowed_hosts.clone();
+    }
+    let mut hosts: Vec<String> = ami_mcp::McpConfig::default().allowed_hosts;
+    let authority = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if !authority.is_empty() {
+        hosts.push(authority.to_owned());
+    }
+    hosts
 }
 
 pub struct Running {
@@ -160,6 +185,22 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
     }
 }
 
+/// What every process serving the tools needs in its store: the single-tenant account when
+/// `api_key` is set, and the sandbox number pool on a sandbox.
+pub async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<()> {
+    if let Some(key) = &config.api_key {
+        services.ensure_default_account(key.expose()).await?;
+    }
+    if config.sandbox {
+        for range in &config.sandbox_pool {
+            services
+                .seed_sandbox_pool(&range.country, range.from.as_str(), range.count as usize)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens the store, bootstraps credentials and the sandbox pool, binds and serves.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     start_with_clock(config, Arc::new(SystemClock)).await
@@ -179,16 +220,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         clock,
         admin_hash,
     );
-    if let Some(key) = &config.api_key {
-        services.ensure_default_account(key.expose()).await?;
-    }
-    if config.sandbox {
-        for range in &config.sandbox_pool {
-            services
-                .seed_sandbox_pool(&range.country, range.from.as_str(), range.count as usize)
-                .await?;
-        }
-    }
+    bootstrap(&services, &config).await?;
     let (_, api) = api();
     let openapi_json = serde_json::to_string_pretty(&api)?;
     let pages = Pages {

@@ -52,6 +52,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Serve the `ami.*` MCP tools over stdin/stdout, for desktop agents. With `AMI_API_URL`
+    /// set, relays to that server's `/mcp`; otherwise runs the tools over the local store
+    /// (`DATABASE_URL`). Credentials: `AMI_API_KEY` (customer tools), `AMI_AGENT_TOKEN`
+    /// (agent tools).
+    Mcp {
+        /// Speak MCP on stdin/stdout (the only transport of this command; HTTP is at
+        /// `/mcp` of `ami serve`).
+        #[arg(long, required = true)]
+        stdio: bool,
+    },
 }
 
 /// What one `ami serve` process runs.
@@ -233,5 +243,23 @@ pub async fn run_migrate(config: &Config) -> anyhow::Result<()> {
     .await?;
     let applied = store.migrate().await?;
     println!("migrations applied: {applied:?}");
+    Ok(())
+}
+
+/// `ami mcp --stdio`. Logs go to stderr; stdout carries only the protocol.
+pub async fn run_mcp_stdio(config: &Config) -> anyhow::Result<()> {
+    let credentials = ami_mcp::StdioCredentials::from_env(|k| std::env::var(k).ok());
+    let remote = std::env::var("AMI_API_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    let backend = match remote {
+        Some(url) => ami_mcp::StdioBackend::Remote { url },
+        None => {
+            let services = offline_services(config).await?;
+            app::bootstrap(&services, config).await?;
+            ami_mcp::StdioBackend::Local(services)
+        }
+    };
+    ami_mcp::serve_stdio(backend, credentials).await?;
     Ok(())
 }

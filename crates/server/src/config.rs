@@ -162,6 +162,8 @@ pub struct Config {
     pub webhook_allow_subnets: Vec<Cidr>,
     /// Run the outbox dispatcher; false for an API-only replica (`ami serve --role api`).
     pub dispatch_enabled: bool,
+    /// `Host` values `/mcp` answers; empty: loopback and the host of the public URL.
+    pub mcp_allowed_hosts: Vec<String>,
     pub log: String,
     pub sandbox_pool: Vec<PoolRange>,
     pub countries: Vec<Country>,
@@ -273,6 +275,7 @@ impl Config {
                 .collect::<Vec<_>>()
                 .join(","),
             dispatch_enabled: self.dispatch_enabled,
+            mcp_allowed_hosts: self.mcp_allowed_hosts.join(","),
             log: self.log.clone(),
             sandbox_pool: self
                 .sandbox_pool
@@ -332,6 +335,7 @@ impl fmt::Debug for Config {
             .field("metrics_public", &self.metrics_public)
             .field("webhook_allow_subnets", &self.webhook_allow_subnets)
             .field("dispatch_enabled", &self.dispatch_enabled)
+            .field("mcp_allowed_hosts", &self.mcp_allowed_hosts)
             .field("log", &self.log)
             .field("sandbox_pool", &self.sandbox_pool)
             .field("countries", &self.countries)
@@ -680,6 +684,13 @@ impl<'a> Reader<'a> {
             metrics_public: self.boolean("metrics_public"),
             webhook_allow_subnets,
             dispatch_enabled: self.boolean("dispatch_enabled"),
+            mcp_allowed_hosts: self
+                .string("mcp_allowed_hosts")
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect(),
             log,
             sandbox_pool,
             countries,
@@ -975,6 +986,7 @@ struct Shown {
     metrics_public: bool,
     webhook_allow_subnets: String,
     dispatch_enabled: bool,
+    mcp_allowed_hosts: String,
     log: String,
     sandbox_pool: Vec<PoolRaw>,
     countries: Vec<CountryRaw>,
@@ -1027,7 +1039,8 @@ mod tests {
             (7, 7, 30, 24)
         );
         assert!(c.webhook_allow_subnets.is_empty() && c.public_base_url.is_none());
-        assert_eq!(c.log, "info");
+        assert_eq!(c.log, "info,rmcp=warn");
+        assert!(c.mcp_allowed_hosts.is_empty());
         let es = c.country("ES").unwrap();
         assert_eq!(
             (es.msisdn_prefix.as_str(), es.currency.as_str()),

@@ -4,7 +4,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use ami_server::cli::{
-    AuditCommand, Cli, Command, ConfigCommand, Role, run_admin, run_audit_verify, run_migrate,
+    AuditCommand, Cli, Command, ConfigCommand, Role, run_admin, run_audit_verify, run_mcp_stdio,
+    run_migrate,
 };
 use ami_server::config::Config;
 
@@ -44,6 +45,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Admin { command } => run_admin(&config, command).await,
+        Command::Mcp { stdio: _ } => run_mcp_stdio(&config).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => match run_audit_verify(&config).await {

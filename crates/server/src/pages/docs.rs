@@ -29,7 +29,7 @@ pub const AUTH_LEVELS: [(&str, &str, &str); 4] = [
 ];
 
 /// Stable error codes a client may branch on.
-pub const ERRORS: [(&str, &str); 22] = [
+pub const ERRORS: [(&str, &str); 23] = [
     (
         "400",
         "invalid_json, unknown_field, json_too_deep, invalid_query, unknown_parameter, invalid_limit, invalid_cursor",
@@ -50,7 +50,10 @@ pub const ERRORS: [(&str, &str); 22] = [
         "401",
         "unauthorized (customer key), invalid_agent_token, unauthorized_admin, invalid_telco_key",
     ),
-    ("403", "account_suspended, mock_sign_disabled"),
+    (
+        "403",
+        "account_suspended, mock_sign_disabled, kill_switch (with scope: stop, do not retry), capability_not_contracted",
+    ),
     (
         "404",
         "<thing>_not_found: the same body for a missing id and another account's id",
@@ -70,6 +73,7 @@ pub const ERRORS: [(&str, &str); 22] = [
         "409",
         "contract_not_signed, no_number_available, mobile_identity_not_active",
     ),
+    ("409", "no_inbound_sip_uri, invalid_call_transition"),
     (
         "409",
         "number_not_available, account_not_active, account_already_<status>, customer_mismatch",
@@ -186,6 +190,20 @@ pub fn render(api: &OpenApi) -> String {
             )
         })
         .collect();
+    let tools: String = ami_mcp::catalogue()
+        .iter()
+        .map(|t| {
+            let level = match t.level {
+                ami_mcp::Level::Customer => "customer key",
+                ami_mcp::Level::Agent => "agent token",
+            };
+            format!(
+                "<tr><td><code>{}</code></td><td>{}</td><td>{level}</td></tr>",
+                escape(t.name),
+                escape(t.description)
+            )
+        })
+        .collect();
     let errors: String = ERRORS
         .iter()
         .map(|(s, c)| format!("<tr><td>{s}</td><td>{}</td></tr>", escape(c)))
@@ -205,6 +223,12 @@ pub fn render(api: &OpenApi) -> String {
          <li>The representative signs at that link (sandbox: <code>POST /v1/contracts/{{id}}/mock-sign</code>).</li>\
          <li><code>POST /v1/mobile-identities/activate</code> with <code>contract_id</code>: returns the number and the agent token, once.</li></ol>\
          <p>The agent then calls <code>GET /v1/agent/self</code> with its token. On a sandbox server <code>POST /v1/demo/quick</code> runs all six steps at once.</p>\
+         <h2>Quick start (MCP)</h2><p>The same use cases are MCP tools at <code>/mcp</code> (streamable HTTP, stateless, JSON responses), \
+         with the same <code>Authorization: Bearer</code> credentials. <code>ami.provision_number</code> with a customer key contracts a number \
+         and returns its agent token; <code>ami.send_sms</code> with that token sends. A refusal is the tool result with <code>isError: true</code> \
+         and the REST error body, so a 429 reason or a <code>kill_switch</code> reads the same. Desktop agents run <code>ami mcp --stdio</code> \
+         (<code>AMI_API_URL</code> and <code>AMI_API_KEY</code> / <code>AMI_AGENT_TOKEN</code>).</p>\
+         <table><tr><th>Tool</th><th>What it does</th><th>Credential</th></tr>{tools}</table>\
          <h2>Credentials</h2><table><tr><th>Level</th><th>Header</th><th>Covers</th></tr>{auth}</table>\
          <p>Keys and tokens are stored only as SHA-256 hashes: they are shown once and can only be rotated. \
          A credential of one level is refused (401) on the routes of every other level.</p>\
@@ -214,7 +238,12 @@ pub fn render(api: &OpenApi) -> String {
          <li>Every response carries <code>X-Request-Id</code>.</li></ul>\
          <h2>Limits</h2><p>Each mobile identity has its own limits (rate per second, SMS and calls per hour and day, per destination, \
          monthly budget, destination countries), patched with <code>POST /v1/mobile-identities/{{id}}/limits</code>. \
-         A limit that fires answers 429 with its reason.</p>\
+         The check and the reservation are one atomic step: concurrent requests never overshoot. A limit that fires answers 429 \
+         <code>{{\"error\": reason, \"reason\": reason, \"mid\": id, \"retry_after\": seconds or null}}</code> with <code>Retry-After</code> \
+         where waiting helps; nothing reaches the carrier. Reasons: <code>rate_per_second</code>, <code>sms_per_hour</code>, <code>sms_per_day</code>, \
+         <code>calls_per_hour</code>, <code>calls_per_day</code>, <code>sms_per_destination_per_hour</code>, <code>sms_per_destination_per_day</code>, \
+         <code>calls_per_destination_per_hour</code>, <code>calls_per_destination_per_day</code>, <code>monthly_budget</code>, <code>country_not_allowed</code>. \
+         A kill-switch answers 403 <code>kill_switch</code> instead: the agent must stop, not retry.</p>\
          <h2>Errors</h2><table><tr><th>Status</th><th>Codes</th></tr>{errors}</table>\
          <h2>Endpoints</h2><p>The full schemas are in <a href=\"/openapi.json\">/openapi.json</a>.</p>\
          <table><tr><th>Route</th><th>What it does</th><th>Credential</th></tr>{rows}</table></body></html>"

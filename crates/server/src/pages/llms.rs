@@ -10,13 +10,26 @@ pub fn render(api: &OpenApi) -> String {
          > AMI (Agent Mobile Identity) lets an AI agent obtain its own phone number with SMS and voice, \
          autonomously, programmatically and auditably. A human customer contracts the number; the agent \
          operates it with a token scoped to that one number.\n\n\
-         Connect over REST (JSON, `Authorization: Bearer <credential>`). The OpenAPI 3.1 document at \
+         Connect over REST (JSON, `Authorization: Bearer <credential>`) or over MCP (streamable HTTP at \
+         `/mcp`, the same bearer credentials; `ami mcp --stdio` for desktop agents). The OpenAPI 3.1 document at \
          `/openapi.json` describes every route with request and response schemas. Errors are \
-         `{\"error\": \"<stable_code>\", \"message\": \"...\"}`; mutating POSTs accept an `Idempotency-Key` header.\n\n\
+         `{\"error\": \"<stable_code>\", \"message\": \"...\"}`, over MCP as the tool result with `isError: true`; \
+         mutating POSTs accept an `Idempotency-Key` header.\n\n\
          ## Credentials\n\n",
     );
     for (level, format, covers) in AUTH_LEVELS {
         out.push_str(&format!("- {level}: `{format}`. {covers}\n"));
+    }
+    out.push_str("\n## MCP tools\n\nStart with `ami.provision_number` (customer key): it contracts a number and returns its agent token.\n\n");
+    for tool in ami_mcp::catalogue() {
+        let level = match tool.level {
+            ami_mcp::Level::Customer => "customer key",
+            ami_mcp::Level::Agent => "agent token",
+        };
+        out.push_str(&format!(
+            "- `{}` ({level}): {}\n",
+            tool.name, tool.description
+        ));
     }
     out.push_str("\n## Docs\n\n- [OpenAPI document](/openapi.json): every route, schema and error\n- [Documentation](/docs): quick start, credentials, errors\n\n## Endpoints\n\n");
     for op in operations(api) {

@@ -1,0 +1,233 @@
+//! The MCP endpoint inside `ami serve` (issue: agent-native access): `/mcp` answers with the
+//! same credentials and the same store as REST, on both engines; what a tool does is visible
+//! over REST and the other way round; `/llms.txt` and `/docs` list the live tools; and every
+//! tool calls use cases that a REST route calls too, so the two can never drift apart.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestServer, engines};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn rpc(server: &TestServer, bearer: Option<&str>, method: &str, params: Value) -> Value {
+    let mut req = server
+        .http
+        .post(format!("{}/mcp", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}));
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn tool(server: &TestServer, bearer: &str, name: &str, arguments: Value) -> Value {
+    let v = rpc(
+        server,
+        Some(bearer),
+        "tools/call",
+        json!({"name": name, "arguments": arguments}),
+    )
+    .await;
+    v["result"].clone()
+}
+
+#[tokio::test]
+async fn mcp_and_rest_share_one_service() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Agents").await;
+
+        let listed = rpc(&server, Some(&key), "tools/list", json!({})).await;
+        let names: Vec<&str> = listed["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        let catalogue: Vec<&str> = ami_mcp::catalogue().iter().map(|t| t.name).collect();
+        assert_eq!(names.len(), catalogue.len(), "{names:?}");
+        assert!(catalogue.iter().all(|n| names.contains(n)), "{names:?}");
+
+        // A number contracted over MCP is the customer's over REST.
+        let provisioned = tool(&server, &key, "ami.provision_number", json!({})).await;
+        assert_eq!(provisioned["isError"], false, "{engine:?} {provisioned}");
+        let mid = &provisioned["structuredContent"]["mobile_identity"];
+        let (mid_id, token) = (
+            mid["mobile_identity_id"].as_str().unwrap(),
+            mid["agent_token"].as_str().unwrap(),
+        );
+        let (s, rest_mid) = server
+            .get(&format!("/v1/mobile-identities/{mid_id}"), &key)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{rest_mid}");
+
+        // An SMS sent over MCP is in the agent's REST list, and the other way round.
+        let sent = tool(
+            &server,
+            token,
+            "ami.send_sms",
+            json!({"to": "+34600123456", "body": "over mcp"}),
+        )
+        .await;
+        assert_eq!(sent["isError"], false, "{engine:?} {sent}");
+        let (s, _) = server
+            .post(
+                "/v1/agent/sms/send",
+                token,
+                json!({"to": "+34600123457", "body": "over rest"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let listed = tool(&server, token, "ami.list_sms", json!({})).await;
+        let mut bodies: Vec<&str> = listed["structuredContent"]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap())
+            .collect();
+        bodies.sort_unstable();
+        assert_eq!(bodies, ["over mcp", "over rest"], "{engine:?}");
+
+        // A refusal carries the REST body: the agent can act on the reason.
+        let refused = tool(
+            &server,
+            token,
+            "ami.send_sms",
+            json!({"to": "+4915112345678", "body": "abroad"}),
+        )
+        .await;
+        assert_eq!(refused["isError"], true, "{refused}");
+        assert_eq!(
+            refused["structuredContent"]["error"], "country_not_allowed",
+            "{refused}"
+        );
+
+        // No credential, no data.
+        let anonymous = rpc(
+            &server,
+            None,
+            "tools/call",
+            json!({"name": "ami.list_sms", "arguments": {}}),
+        )
+        .await;
+        let text = anonymous.to_string();
+        assert!(
+            !text.contains("over mcp") && !text.contains(mid_id),
+            "{text}"
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn llms_txt_and_docs_list_the_live_tools() {
+    let server = TestServer::start(common::Engine::Sqlite).await;
+    for path in ["/llms.txt", "/docs"] {
+        let text = server
+            .http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for t in ami_mcp::catalogue() {
+            assert!(text.contains(t.name), "{path} lacks {}", t.name);
+        }
+        assert!(text.contains("/mcp"), "{path}");
+    }
+    server.stop().await;
+}
+
+/// Every use case a tool calls is called by a REST handler too: the tools hold no logic of
+/// their own. Read from the route sources, so a tool calling something REST does not use
+/// fails here.
+#[test]
+fn every_tool_calls_use_cases_that_rest_calls() {
+    let routes = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
+    let mut rest = String::new();
+    for entry in std::fs::read_dir(routes).unwrap() {
+        rest.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    for t in ami_mcp::catalogue() {
+        assert!(!t.calls.is_empty(), "{} calls nothing", t.name);
+        for call in t.calls {
+            let function = call.strip_prefix("Services::").unwrap();
+            assert!(
+                rest.contains(&format!(".{function}(")),
+                "{} calls {call}, which no REST route calls",
+                t.name
+            );
+        }
+    }
+}
+
+/// `ami mcp --stdio` over a local store: a desktop agent's whole session on stdin/stdout,
+/// and nothing but protocol on stdout.
+#[test]
+fn ami_mcp_stdio_serves_the_tools_over_the_local_store() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let key = format!("amik_live_{}", "ab".repeat(24));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ami"))
+        .args(["mcp", "--stdio"])
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("ami.db").display()),
+        )
+        .env("AMI_API_KEY", &key)
+        .env("AMI_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ask = |id: u64, method: &str, params: Value| -> Value {
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        writeln!(stdin, "{msg}").unwrap();
+        if method == "initialize" {
+            let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            writeln!(stdin, "{note}").unwrap();
+        }
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {line}"))
+    };
+    let init = ask(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "test", "version": "1"}}),
+    );
+    assert!(init["result"]["serverInfo"].is_object(), "{init}");
+    let tools = ask(2, "tools/list", json!({}));
+    assert_eq!(
+        tools["result"]["tools"].as_array().unwrap().len(),
+        ami_mcp::catalogue().len(),
+        "{tools}"
+    );
+    let provisioned = ask(
+        3,
+        "tools/call",
+        json!({"name": "ami.provision_number", "arguments": {}}),
+    );
+    assert_eq!(provisioned["result"]["isError"], false, "{provisioned}");
+    let number = provisioned["result"]["structuredContent"]["mobile_identity"]["phone_number"]
+        .as_str()
+        .unwrap();
+    assert!(number.starts_with('+'), "{provisioned}");
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
