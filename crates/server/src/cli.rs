@@ -52,6 +52,17 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Webhook commands for receivers.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WebhookCommand {
+    /// Verify a captured delivery, both signature schemes; exit status 1 unless both hold.
+    Verify(crate::webhook_verify::VerifyArgs),
 }
 
 /// What one `ami serve` process runs.
