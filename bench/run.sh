@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the foundation benchmarks against a release build on SQLite and prints one JSON line
+# Runs the benchmarks against a release build on SQLite and prints one JSON line
 # per scenario. Usage: bash bench/run.sh [seconds-per-throughput-run] [flows]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,10 @@ stop() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PI
 trap 'stop; rm -rf "$DIR"' EXIT
 
 start() {
-  AMI_LISTEN=127.0.0.1:$PORT DATABASE_URL=sqlite://$DIR/ami.db AMI_ADMIN_KEY=$KEY AMI_LOG=warn "$AMI" serve 2>>"$DIR/server.log" &
+  # The webhook scenario delivers to a receiver on loopback, which the SSRF guard refuses
+  # unless the operator allowlists it.
+  AMI_LISTEN=127.0.0.1:$PORT DATABASE_URL=sqlite://$DIR/ami.db AMI_ADMIN_KEY=$KEY AMI_LOG=warn \
+    AMI_WEBHOOK_ALLOW_SUBNETS=127.0.0.0/8 "$AMI" serve 2>>"$DIR/server.log" &
   PID=$!
   for _ in $(seq 1 100); do curl -fs "$BASE/v1/health" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "server did not start"; cat "$DIR/server.log"; exit 1
@@ -31,6 +34,7 @@ echo "{\"scenario\": \"idle_rss\", \"rss_mb\": $(awk '/VmRSS/ {printf "%.1f", $2
 "$BENCH" flow "$BASE" "$KEY" "$FLOWS"
 "$BENCH" mcp "$BASE" "$KEY" "$FLOWS"
 "$BENCH" sms "$BASE" "$KEY" "$SECS" "$DIR/ami.db"
+"$BENCH" webhooks "$BASE" "$KEY" "$SECS" "$DIR/ami.db"
 stop
 
 "$BENCH" seed "$DIR/ami.db" 100000 1000000 1000000

@@ -7,13 +7,13 @@ use serde_json::{Value, json};
 
 pub const CLIENTS: usize = 8;
 
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
 }
 
 impl Client {
-    fn new(base: &str) -> anyhow::Result<Client> {
+    pub(crate) fn new(base: &str) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(CLIENTS * 2)
             .build()?;
@@ -23,7 +23,7 @@ impl Client {
         })
     }
 
-    async fn post(&self, path: &str, key: &str, body: Value) -> anyhow::Result<Value> {
+    pub(crate) async fn post(&self, path: &str, key: &str, body: Value) -> anyhow::Result<Value> {
         let res = self
             .http
             .post(format!("{}{path}", self.base))
@@ -50,7 +50,7 @@ impl Client {
     }
 }
 
-fn s(v: &Value, ptr: &str) -> anyhow::Result<String> {
+pub(crate) fn s(v: &Value, ptr: &str) -> anyhow::Result<String> {
     v.pointer(ptr)
         .and_then(Value::as_str)
         .map(str::to_owned)
@@ -58,7 +58,7 @@ fn s(v: &Value, ptr: &str) -> anyhow::Result<String> {
 }
 
 /// A customer account; returns its key.
-async fn customer(c: &Client, admin: &str) -> anyhow::Result<String> {
+pub(crate) async fn customer(c: &Client, admin: &str) -> anyhow::Result<String> {
     let v = c
         .post("/v1/admin/customers", admin, json!({"name": "bench"}))
         .await?;
@@ -66,7 +66,7 @@ async fn customer(c: &Client, admin: &str) -> anyhow::Result<String> {
 }
 
 /// The six steps and the agent's first call; returns the MID id.
-async fn flow(c: &Client, key: &str) -> anyhow::Result<String> {
+pub(crate) async fn flow(c: &Client, key: &str) -> anyhow::Result<String> {
     let r = c
         .post("/v1/sim-requests", key, json!({"country": "ES"}))
         .await?;
@@ -108,7 +108,7 @@ async fn flow(c: &Client, key: &str) -> anyhow::Result<String> {
 }
 
 /// Requests per second of `path` with CLIENTS concurrent clients for `secs`.
-async fn rate(
+pub(crate) async fn rate(
     base: &str,
     path: &str,
     key: Option<&str>,
@@ -137,7 +137,7 @@ async fn rate(
     Ok((all.len() as f64 / secs as f64, all))
 }
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

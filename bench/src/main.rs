@@ -4,6 +4,7 @@
 //!   ami-bench flow <base-url> <admin-key> <flows>            the six contracting steps + self
 //!   ami-bench sms <base-url> <admin-key> <seconds> <sqlite-path>  SMS sends vs health, dispatch backlog
 //!   ami-bench mcp <base-url> <admin-key> <calls>             ami.provision_number through MCP
+//!   ami-bench webhooks <base-url> <admin-key> <seconds> <sqlite-path>  webhook deliveries vs SMS sends
 //!   ami-bench seed <sqlite-path> <mids> <events> [messages]  preload data straight into the store
 //!
 //! Every figure of one report comes from the same run against the same server, so ratios stay
@@ -12,6 +13,7 @@
 mod load;
 mod mcp;
 mod seed;
+mod webhooks;
 
 use anyhow::{Context, bail};
 
@@ -28,10 +30,15 @@ async fn main() -> anyhow::Result<()> {
         Some("flow") => load::flows(&arg(1)?, &arg(2)?, arg(3)?.parse()?).await,
         Some("mcp") => mcp::provision(&arg(1)?, &arg(2)?, arg(3)?.parse()?).await,
         Some("sms") => load::sms(&arg(1)?, &arg(2)?, arg(3)?.parse()?, &arg(4)?).await,
+        Some("webhooks") => webhooks::run(&arg(1)?, &arg(2)?, arg(3)?.parse()?, &arg(4)?).await,
         Some("seed") => {
             let messages = args.get(4).map_or(Ok(0), |m| m.parse())?;
             seed::run(&arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?, messages).await
         }
-        _ => bail!("usage: ami-bench throughput|flow|sms|mcp|seed ... (see the source header)"),
+        _ => {
+            bail!(
+                "usage: ami-bench throughput|flow|sms|mcp|webhooks|seed ... (see the source header)"
+            )
+        }
     }
 }

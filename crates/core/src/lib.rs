@@ -12,3 +12,4 @@ pub mod sim_request;
 pub mod sip;
 pub mod sms;
 pub mod time;
+pub mod webhook_event;

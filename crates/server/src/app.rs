@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -12,8 +13,10 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
+use ami_services::webhooks::WebhookSettings;
 use ami_services::{Clock, Services, Settings, SystemClock};
 use ami_store::{OpenOptions, Store};
+use ami_webhooks::{Guard, RetrySchedule, Sender, SenderConfig};
 
 use crate::config::Config;
 use crate::http::{hygiene, idempotency, json, request_id};
@@ -42,6 +45,7 @@ pub struct AppState {
         (name = "discovery", description = "Health, documents and the sandbox demo"),
         (name = "contracting", description = "Request, offer, customer data, contract, signature, activation"),
         (name = "mobile-identities", description = "The customer's administration of its numbers"),
+        (name = "webhooks", description = "Signed event deliveries to the customer's endpoints, with their attempts"),
         (name = "agent", description = "What an agent token may do"),
         (name = "audit", description = "The append-only audit log"),
         (name = "admin", description = "The operator's routes"),
@@ -182,6 +186,7 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
         mock_sign_enabled: config.mock_sign_enabled,
         sandbox: config.sandbox,
         public_base_url: base_url,
+        webhooks: webhook_settings(config),
     }
 }
 
@@ -199,6 +204,35 @@ pub async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+/// The guard, retry schedule and lease of webhook deliveries.
+pub fn webhook_settings(config: &Config) -> WebhookSettings {
+    let ms = Duration::from_millis;
+    WebhookSettings {
+        guard: Guard::new(config.webhook_allow_subnets.clone()),
+        schedule: RetrySchedule {
+            delays: config
+                .webhook_retry_delays_ms
+                .iter()
+                .copied()
+                .map(ms)
+                .collect(),
+            retry_after_cap: ms(config.webhook_retry_after_cap_ms),
+            ..RetrySchedule::default()
+        },
+        lease_ms: i64::try_from(config.webhook_lease_ms).unwrap_or(i64::MAX),
+    }
+}
+
+/// The one HTTP client of webhook deliveries, behind the same guard as registration.
+pub fn webhook_sender(config: &Config, guard: Guard) -> anyhow::Result<Sender> {
+    let sender_config = SenderConfig {
+        connect_timeout: Duration::from_millis(config.webhook_connect_timeout_ms),
+        total_timeout: Duration::from_millis(config.webhook_timeout_ms),
+        ..SenderConfig::default()
+    };
+    Ok(Sender::new(guard, sender_config)?)
 }
 
 /// Opens the store, bootstraps credentials and the sandbox pool, binds and serves.
@@ -244,12 +278,17 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     };
     let app = router(state, &config);
     let shutdown = CancellationToken::new();
+    let webhooks = crate::workers::WebhookDelivery {
+        sender: webhook_sender(&config, services.settings.webhooks.guard.clone())?,
+        concurrency: config.webhook_concurrency as usize,
+    };
     crate::workers::spawn(
         services.clone(),
         Arc::new(carrier.clone()),
         events_rx,
         shutdown.clone(),
         config.dispatch_enabled,
+        webhooks,
     );
     let task = tokio::spawn(crate::serve::run(
         listener,

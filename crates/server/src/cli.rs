@@ -30,8 +30,9 @@ pub enum Command {
         /// Start even if the SQLite file is readable by group or others.
         #[arg(long)]
         allow_insecure_db_permissions: bool,
-        /// `all` (default): the API and the dispatcher; `api`: the API only, queued jobs are
-        /// left to a replica that dispatches (same as `dispatch_enabled = false`).
+        /// `all` (default): the API and the workers (carrier dispatch, webhook deliveries);
+        /// `api`: the API only, queued jobs and deliveries are left to a replica that runs the
+        /// workers (same as `dispatch_enabled = false`).
         #[arg(long, value_enum)]
         role: Option<Role>,
     },
@@ -62,12 +63,23 @@ pub enum Command {
         #[arg(long, required = true)]
         stdio: bool,
     },
+    /// Webhook commands for receivers.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WebhookCommand {
+    /// Verify a captured delivery, both signature schemes; exit status 1 unless both hold.
+    Verify(crate::webhook_verify::VerifyArgs),
 }
 
 /// What one `ami serve` process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
-    /// The HTTP API and the dispatcher.
+    /// The HTTP API and the workers.
     All,
     /// The HTTP API only.
     Api,

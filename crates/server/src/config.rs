@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ami_core::money::{self, Micros};
 use ami_core::phone::E164;
+use ami_webhooks::AllowSubnets;
 use serde::{Deserialize, Serialize};
 
 /// The documented defaults, compiled in so the binary runs with no file at all.
@@ -38,65 +39,6 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
-    }
-}
-
-/// One entry of `webhook_allow_subnets`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix_len: u8,
-}
-
-impl Cidr {
-    /// `addr/len`, or a bare address meaning a single host.
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        let (addr, len) = match s.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (s, None),
-        };
-        let addr = IpAddr::from_str(addr).ok()?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix_len = match len {
-            Some(l) if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) => l.parse().ok()?,
-            Some(_) => return None,
-            None => max,
-        };
-        (prefix_len <= max).then_some(Cidr { addr, prefix_len })
-    }
-
-    pub fn addr(&self) -> IpAddr {
-        self.addr
-    }
-
-    pub fn prefix_len(&self) -> u8 {
-        self.prefix_len
-    }
-
-    /// IPv4-mapped IPv6 addresses match IPv4 subnets: the SSRF guard must see through them.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix_len))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix_len))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix_len)
     }
 }
 
@@ -159,7 +101,13 @@ pub struct Config {
     pub number_quarantine_days: u32,
     pub idempotency_ttl_hours: u32,
     pub metrics_public: bool,
-    pub webhook_allow_subnets: Vec<Cidr>,
+    pub webhook_allow_subnets: AllowSubnets,
+    pub webhook_connect_timeout_ms: u64,
+    pub webhook_timeout_ms: u64,
+    pub webhook_retry_delays_ms: Vec<u64>,
+    pub webhook_retry_after_cap_ms: u64,
+    pub webhook_lease_ms: u64,
+    pub webhook_concurrency: u32,
     /// Run the outbox dispatcher; false for an API-only replica (`ami serve --role api`).
     pub dispatch_enabled: bool,
     /// `Host` values `/mcp` answers; empty: loopback and the host of the public URL.
@@ -268,12 +216,13 @@ impl Config {
             number_quarantine_days: self.number_quarantine_days,
             idempotency_ttl_hours: self.idempotency_ttl_hours,
             metrics_public: self.metrics_public,
-            webhook_allow_subnets: self
-                .webhook_allow_subnets
-                .iter()
-                .map(Cidr::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
+            webhook_allow_subnets: self.webhook_allow_subnets.to_string(),
+            webhook_connect_timeout_ms: self.webhook_connect_timeout_ms,
+            webhook_timeout_ms: self.webhook_timeout_ms,
+            webhook_retry_delays_ms: self.webhook_retry_delays_ms.clone(),
+            webhook_retry_after_cap_ms: self.webhook_retry_after_cap_ms,
+            webhook_lease_ms: self.webhook_lease_ms,
+            webhook_concurrency: self.webhook_concurrency,
             dispatch_enabled: self.dispatch_enabled,
             mcp_allowed_hosts: self.mcp_allowed_hosts.join(","),
             log: self.log.clone(),
@@ -334,6 +283,18 @@ impl fmt::Debug for Config {
             .field("idempotency_ttl_hours", &self.idempotency_ttl_hours)
             .field("metrics_public", &self.metrics_public)
             .field("webhook_allow_subnets", &self.webhook_allow_subnets)
+            .field(
+                "webhook_connect_timeout_ms",
+                &self.webhook_connect_timeout_ms,
+            )
+            .field("webhook_timeout_ms", &self.webhook_timeout_ms)
+            .field("webhook_retry_delays_ms", &self.webhook_retry_delays_ms)
+            .field(
+                "webhook_retry_after_cap_ms",
+                &self.webhook_retry_after_cap_ms,
+            )
+            .field("webhook_lease_ms", &self.webhook_lease_ms)
+            .field("webhook_concurrency", &self.webhook_concurrency)
             .field("dispatch_enabled", &self.dispatch_enabled)
             .field("mcp_allowed_hosts", &self.mcp_allowed_hosts)
             .field("log", &self.log)
@@ -588,6 +549,42 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Comma-separated CIDR blocks (or single addresses); every bad entry is named.
+    fn allow_subnets(&mut self, key: &str) -> AllowSubnets {
+        let raw = self.string(key);
+        let mut good = Vec::new();
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match AllowSubnets::parse(part) {
+                Ok(_) => good.push(part),
+                Err(_) => self.fail(key, format!("`{}` is not a CIDR", shown(part))),
+            }
+        }
+        AllowSubnets::parse(&good.join(",")).unwrap_or_default()
+    }
+
+    /// An array of durations in milliseconds, each at most a day.
+    fn millis_list(&mut self, key: &str) -> Vec<u64> {
+        let items = match self.value(key) {
+            Some(toml::Value::Array(items)) => items,
+            Some(other) => {
+                self.wrong_type(key, "an array of integers", other);
+                return Vec::new();
+            }
+            None => return Vec::new(),
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                toml::Value::Integer(n) if (0..=86_400_000).contains(n) => out.push(*n as u64),
+                _ => self.fail(
+                    &format!("{key}[{i}]"),
+                    "must be an integer between 0 and 86400000",
+                ),
+            }
+        }
+        out
+    }
+
     fn secret(&mut self, key: &str) -> Option<Secret> {
         let s = self.string(key);
         (!s.is_empty()).then_some(Secret(s))
@@ -637,20 +634,20 @@ impl<'a> Reader<'a> {
             }
         };
 
-        let subnets_raw = self.string("webhook_allow_subnets");
-        let mut webhook_allow_subnets = Vec::new();
-        for part in subnets_raw
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            match Cidr::parse(part) {
-                Some(c) => webhook_allow_subnets.push(c),
-                None => self.fail(
-                    "webhook_allow_subnets",
-                    format!("`{}` is not a CIDR", shown(part)),
-                ),
-            }
+        let webhook_allow_subnets = self.allow_subnets("webhook_allow_subnets");
+        let webhook_connect_timeout_ms = self.int("webhook_connect_timeout_ms", 1, 600_000) as u64;
+        let webhook_timeout_ms = self.int("webhook_timeout_ms", 1, 600_000) as u64;
+        if webhook_connect_timeout_ms > webhook_timeout_ms {
+            self.fail(
+                "webhook_connect_timeout_ms",
+                "must not exceed webhook_timeout_ms",
+            );
+        }
+        let webhook_lease_ms = self.int("webhook_lease_ms", 1, 86_400_000) as u64;
+        if webhook_lease_ms <= webhook_timeout_ms {
+            // A lease that can run out during an attempt would let a second worker make
+            // the same attempt at the same time.
+            self.fail("webhook_lease_ms", "must be longer than webhook_timeout_ms");
         }
 
         let log = self.string("log");
@@ -683,6 +680,13 @@ impl<'a> Reader<'a> {
             idempotency_ttl_hours: self.int("idempotency_ttl_hours", 1, 8_760) as u32,
             metrics_public: self.boolean("metrics_public"),
             webhook_allow_subnets,
+            webhook_connect_timeout_ms,
+            webhook_timeout_ms,
+            webhook_retry_delays_ms: self.millis_list("webhook_retry_delays_ms"),
+            webhook_retry_after_cap_ms: self.int("webhook_retry_after_cap_ms", 0, 86_400_000)
+                as u64,
+            webhook_lease_ms,
+            webhook_concurrency: self.int("webhook_concurrency", 1, 10_000) as u32,
             dispatch_enabled: self.boolean("dispatch_enabled"),
             mcp_allowed_hosts: self
                 .string("mcp_allowed_hosts")
@@ -985,6 +989,12 @@ struct Shown {
     idempotency_ttl_hours: u32,
     metrics_public: bool,
     webhook_allow_subnets: String,
+    webhook_connect_timeout_ms: u64,
+    webhook_timeout_ms: u64,
+    webhook_retry_delays_ms: Vec<u64>,
+    webhook_retry_after_cap_ms: u64,
+    webhook_lease_ms: u64,
+    webhook_concurrency: u32,
     dispatch_enabled: bool,
     mcp_allowed_hosts: String,
     log: String,
@@ -1039,6 +1049,22 @@ mod tests {
             (7, 7, 30, 24)
         );
         assert!(c.webhook_allow_subnets.is_empty() && c.public_base_url.is_none());
+        assert_eq!(
+            (
+                c.webhook_connect_timeout_ms,
+                c.webhook_timeout_ms,
+                c.webhook_retry_after_cap_ms,
+                c.webhook_lease_ms,
+                c.webhook_concurrency
+            ),
+            (5_000, 15_000, 3_600_000, 60_000, 64)
+        );
+        assert_eq!(
+            c.webhook_retry_delays_ms,
+            vec![
+                5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000
+            ]
+        );
         assert_eq!(c.log, "info,rmcp=warn");
         assert!(c.mcp_allowed_hosts.is_empty());
         let es = c.country("ES").unwrap();
@@ -1103,6 +1129,7 @@ mod tests {
             ("DATABASE_URL", "/var/lib/ami/ami.db"),
             ("PORT", "9999"),
             ("AMI_WEBHOOK_ALLOW_SUBNETS", "127.0.0.0/8, ::1"),
+            ("AMI_WEBHOOK_RETRY_DELAYS_MS", "[50, 100]"),
             ("AMI_COUNTRIES", r#"[{code = "ES", msisdn_prefix = "+34", name = "Spain", currency = "EUR", monthly_price = 1, setup_fee = 0, sim_types = ["eSIM"], capabilities = ["sms"], sms_price_eur = 0.1, call_per_min_eur = 0.1}]"#),
             ("AMI_SANDBOX_POOL", r#"[{country = "ES", from = "+34611000000", count = 5}]"#),
         ]))
@@ -1112,10 +1139,20 @@ mod tests {
         assert_eq!(c.log, "debug");
         assert_eq!(c.database_url, "sqlite:///var/lib/ami/ami.db");
         assert_eq!(c.listen, "0.0.0.0:9999".parse().unwrap());
-        assert_eq!(c.webhook_allow_subnets.len(), 2);
-        assert!(c.webhook_allow_subnets[0].contains("127.1.2.3".parse().unwrap()));
-        assert!(c.webhook_allow_subnets[0].contains("::ffff:127.0.0.1".parse().unwrap()));
-        assert!(!c.webhook_allow_subnets[0].contains("10.0.0.1".parse().unwrap()));
+        assert_eq!(c.webhook_allow_subnets.nets().len(), 2);
+        assert!(
+            c.webhook_allow_subnets
+                .contains("127.1.2.3".parse().unwrap())
+        );
+        assert!(
+            c.webhook_allow_subnets
+                .contains("::ffff:127.0.0.1".parse().unwrap())
+        );
+        assert!(
+            !c.webhook_allow_subnets
+                .contains("10.0.0.1".parse().unwrap())
+        );
+        assert_eq!(c.webhook_retry_delays_ms, vec![50, 100]);
         assert_eq!(c.countries.len(), 1);
         assert_eq!(c.sandbox_pool[0].numbers().collect::<Vec<_>>().len(), 5);
 
@@ -1143,6 +1180,8 @@ mod tests {
             ("AMI_DB_MAX_CONNECTIONS", "0"),
             ("AMI_OFFER_TTL_DAYS", "-3"),
             ("AMI_WEBHOOK_ALLOW_SUBNETS", "10.0.0.0/33,garbage"),
+            ("AMI_WEBHOOK_LEASE_MS", "1000"),
+            ("AMI_WEBHOOK_RETRY_DELAYS_MS", "[1, -5]"),
             ("AMI_SANDBOX", "maybe"),
             (
                 "AMI_SANDBOX_POOL",
@@ -1160,6 +1199,8 @@ mod tests {
             "offer_ttl_days: must be greater than zero, got -3",
             "`10.0.0.0/33` is not a CIDR",
             "`garbage` is not a CIDR",
+            "webhook_lease_ms: must be longer than webhook_timeout_ms",
+            "webhook_retry_delays_ms[1]: must be an integer between 0 and 86400000",
             "AMI_SANDBOX:",
             "duplicate country code `ES`",
             "monthly_price must be a non-negative amount",
@@ -1261,32 +1302,5 @@ mod tests {
             "postgres://u@h/db"
         );
         assert_eq!(redact_database_url("sqlite://ami.db"), "sqlite://ami.db");
-    }
-
-    #[test]
-    fn cidrs() {
-        let c = Cidr::parse("10.1.0.0/16").unwrap();
-        assert!(c.contains("10.1.255.1".parse().unwrap()));
-        assert!(!c.contains("10.2.0.1".parse().unwrap()));
-        assert!(
-            Cidr::parse("0.0.0.0/0")
-                .unwrap()
-                .contains("8.8.8.8".parse().unwrap())
-        );
-        assert!(
-            Cidr::parse("fd00::/8")
-                .unwrap()
-                .contains("fd12::1".parse().unwrap())
-        );
-        for bad in [
-            "",
-            "10.0.0.0/",
-            "10.0.0.0/x",
-            "::/129",
-            "host/8",
-            "10.0.0.0/+8",
-        ] {
-            assert!(Cidr::parse(bad).is_none(), "{bad}");
-        }
     }
 }

@@ -7,4 +7,6 @@ pub mod http;
 pub mod pages;
 pub mod routes;
 pub mod serve;
+pub mod webhook_verify;
+mod webhook_worker;
 pub mod workers;

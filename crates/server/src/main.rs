@@ -4,14 +4,28 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use ami_server::cli::{
-    AuditCommand, Cli, Command, ConfigCommand, Role, run_admin, run_audit_verify, run_mcp_stdio,
-    run_migrate,
+    AuditCommand, Cli, Command, ConfigCommand, Role, WebhookCommand, run_admin, run_audit_verify,
+    run_mcp_stdio, run_migrate,
 };
 use ami_server::config::Config;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A receiver's check needs no server configuration.
+    if let Command::Webhook {
+        command: WebhookCommand::Verify(args),
+    } = &cli.command
+    {
+        return match ami_server::webhook_verify::run(args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let mut config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -53,6 +67,8 @@ async fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
         },
+        // Answered above, before the configuration is loaded.
+        Command::Webhook { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

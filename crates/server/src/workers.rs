@@ -1,7 +1,8 @@
-//! Background work of `ami serve`: the dispatcher that hands queued jobs to the carrier, and
-//! the loop that applies what the carrier reports. Both stop with the server's token. An
-//! API-only replica (`dispatch_enabled = false`) runs no dispatcher: what it accepts stays
-//! queued in the outbox for a replica that does.
+//! Background work of `ami serve`: the dispatcher that hands queued jobs to the carrier, the
+//! webhook delivery worker, and the loop that applies what the carrier reports. All stop
+//! with the server's token. An API-only replica (`dispatch_enabled = false`) runs neither
+//! the dispatcher nor the webhook worker: what it accepts stays queued in the outbox and in
+//! the webhook deliveries for a replica that does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use ami_carrier::{Carrier, CarrierEvent};
 use ami_services::Services;
+use ami_webhooks::Sender;
 
 /// How often the dispatcher looks for due jobs when nobody wakes it (retries, other replicas).
 const POLL: Duration = Duration::from_millis(200);
@@ -21,17 +23,32 @@ const LINGER: Duration = Duration::from_millis(10);
 /// Most carrier events applied in one transaction.
 const EVENT_BATCH: usize = 256;
 
+/// The webhook worker's HTTP client and how many attempts it runs at once.
+pub struct WebhookDelivery {
+    pub sender: Sender,
+    pub concurrency: usize,
+}
+
 pub fn spawn(
     services: Services,
     carrier: Arc<dyn Carrier>,
     events: UnboundedReceiver<CarrierEvent>,
     shutdown: CancellationToken,
     dispatch_enabled: bool,
+    webhooks: WebhookDelivery,
 ) {
     if dispatch_enabled {
         tokio::spawn(dispatch(services.clone(), carrier, shutdown.clone()));
+        crate::webhook_worker::spawn(
+            services.clone(),
+            webhooks.sender,
+            webhooks.concurrency,
+            shutdown.clone(),
+        );
     } else {
-        tracing::info!("dispatcher disabled: queued jobs wait for a replica that dispatches");
+        tracing::info!(
+            "dispatcher disabled: queued jobs and webhook deliveries wait for a replica that dispatches"
+        );
     }
     tokio::spawn(carrier_events(services, events, shutdown));
 }

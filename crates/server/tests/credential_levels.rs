@@ -84,6 +84,7 @@ fn with_random_ids(path: &str) -> String {
             "mobile-identities" => "mid",
             "numbers" => "num",
             "webhooks" => "wh",
+            "deliveries" => "dlv",
             "kill-switch" => "ks",
             "sms" => "msg",
             "calls" => "call",

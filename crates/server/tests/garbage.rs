@@ -201,6 +201,7 @@ impl Fixture {
     async fn new(server: &TestServer) -> Fixture {
         let (_, key) = server.customer("Garbage Target").await;
         let flow = server.provision(&key).await;
+        let flow = common::with_webhooks(&server.remote(), &key, flow).await;
         let (victim, _) = server.customer("Victim").await;
         let (s, numbers) = server.get("/v1/admin/numbers?limit=1", ADMIN_KEY).await;
         assert_eq!(s, StatusCode::OK, "{numbers}");
@@ -244,6 +245,14 @@ impl Fixture {
             "contracts" | "sign" => f.contract.clone(),
             "mobile-identities" => f.mid.clone(),
             "numbers" => self.number.clone(),
+            "webhooks" if template.starts_with("/v1/account/") => {
+                f.account_webhook.clone().unwrap_or_default()
+            }
+            "webhooks" => f.webhook.clone().unwrap_or_default(),
+            "deliveries" if template.starts_with("/v1/account/") => {
+                f.account_delivery.clone().unwrap_or_default()
+            }
+            "deliveries" => f.delivery.clone().unwrap_or_default(),
             _ => ami_core::id::new_id("zz"),
         }
     }
@@ -726,7 +735,11 @@ async fn no_input_reaches_a_500_and_refusals_change_nothing() {
     };
     for engine in engines() {
         let started = Instant::now();
-        let server = TestServer::start_with(engine, &[("AMI_TELCO_INBOUND_KEY", TELCO_KEY)]).await;
+        let server = TestServer::start_with(
+            engine,
+            &[("AMI_TELCO_INBOUND_KEY", TELCO_KEY), common::LOOPBACK],
+        )
+        .await;
         let fx = Fixture::new(&server).await;
         let mut probe = Probe {
             server: &server,

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Flow, TestServer, customer_data, engines};
+use common::{Flow, LOOPBACK, TestServer, customer_data, engines};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -78,6 +78,10 @@ enum Kind {
     Mid,
     Sms,
     Call,
+    Webhook,
+    Delivery,
+    AccountWebhook,
+    AccountDelivery,
 }
 
 impl Kind {
@@ -90,6 +94,8 @@ impl Kind {
             Kind::Mid => "mid",
             Kind::Sms => "msg",
             Kind::Call => "call",
+            Kind::Webhook | Kind::AccountWebhook => "wh",
+            Kind::Delivery | Kind::AccountDelivery => "dlv",
         }
     }
 
@@ -102,6 +108,10 @@ impl Kind {
             Kind::Mid => &flow.mid,
             Kind::Sms => flow.sms.as_deref().unwrap_or_default(),
             Kind::Call => flow.call.as_deref().unwrap_or_default(),
+            Kind::Webhook => flow.webhook.as_deref().unwrap_or_default(),
+            Kind::Delivery => flow.delivery.as_deref().unwrap_or_default(),
+            Kind::AccountWebhook => flow.account_webhook.as_deref().unwrap_or_default(),
+            Kind::AccountDelivery => flow.account_delivery.as_deref().unwrap_or_default(),
         }
     }
 }
@@ -116,6 +126,19 @@ const ID_KINDS: &[(&str, &[Kind])] = &[
     ("/v1/mobile-identities/{id}", &[Kind::Mid]),
     ("/v1/agent/sms/{id}", &[Kind::Sms]),
     ("/v1/agent/calls/{id}", &[Kind::Call]),
+    (
+        "/v1/mobile-identities/{id}/webhooks/{wh}",
+        &[Kind::Mid, Kind::Webhook],
+    ),
+    (
+        "/v1/mobile-identities/{id}/webhooks/{wh}/deliveries/{dlv}",
+        &[Kind::Mid, Kind::Webhook, Kind::Delivery],
+    ),
+    ("/v1/account/webhooks/{wh}", &[Kind::AccountWebhook]),
+    (
+        "/v1/account/webhooks/{wh}/deliveries/{dlv}",
+        &[Kind::AccountWebhook, Kind::AccountDelivery],
+    ),
 ];
 
 /// Id-taking routes that are not tenant routes, and why.
@@ -180,6 +203,8 @@ fn body_for(op: &Op) -> Option<Value> {
         json!({"sms_per_hour": 10})
     } else if p.ends_with("/cancel") {
         json!({"reason": "tenancy test"})
+    } else if p.ends_with("/webhooks") {
+        json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]})
     } else if p.ends_with("/sandbox/inbound-sms") {
         json!({"from": "+34611000001", "body": "tenancy test"})
     } else {
@@ -233,13 +258,15 @@ async fn two_tenants(server: &TestServer) -> ((String, String, Flow), (String, S
     let b = server.provision(&key_b).await;
     a.sms = Some(common::send_sms(server, &a.agent_token).await);
     a.call = Some(place_call(server, &a.agent_token).await);
+    let a = common::with_webhooks(&server.remote(), &key_a, a).await;
+    let b = common::with_webhooks(&server.remote(), &key_b, b).await;
     ((acct_a, key_a, a), (acct_b, key_b, b))
 }
 
 #[tokio::test]
 async fn another_accounts_id_answers_like_a_missing_id_on_every_route() {
     for engine in engines() {
-        let server = TestServer::start(engine).await;
+        let server = TestServer::start_with(engine, &[LOOPBACK]).await;
         let ((_, key_a, a), (_, key_b, b)) = two_tenants(&server).await;
         let mut uncovered = Vec::new();
         let mut checked = Vec::new();
@@ -416,7 +443,7 @@ async fn signing_page_with_a_wrong_token_is_the_missing_contract_page() {
 #[tokio::test]
 async fn lists_never_show_another_accounts_ids() {
     for engine in engines() {
-        let server = TestServer::start(engine).await;
+        let server = TestServer::start_with(engine, &[LOOPBACK]).await;
         let ((acct_a, _, a), (_, key_b, b)) = two_tenants(&server).await;
         let secrets_of_a = [
             &acct_a,
@@ -428,6 +455,10 @@ async fn lists_never_show_another_accounts_ids() {
             &a.phone_number,
             &a.agent_token,
             a.call.as_ref().unwrap(),
+            a.webhook.as_ref().unwrap(),
+            a.account_webhook.as_ref().unwrap(),
+            a.delivery.as_ref().unwrap(),
+            a.account_delivery.as_ref().unwrap(),
         ];
         let mut lists = Vec::new();
         for op in operations() {
@@ -483,6 +514,10 @@ async fn lists_never_show_another_accounts_ids() {
         );
         assert!(body_of("/v1/events").contains(&b.sim_request), "{engine:?}");
         assert!(body_of("/v1/agent/self").contains(&b.mid), "{engine:?}");
+        assert!(
+            body_of("/v1/account/webhooks").contains(b.account_webhook.as_deref().unwrap()),
+            "{engine:?}"
+        );
         server.stop().await;
     }
 }
@@ -490,7 +525,7 @@ async fn lists_never_show_another_accounts_ids() {
 #[tokio::test]
 async fn agent_tokens_act_only_on_their_own_mid_and_rotate_independently() {
     for engine in engines() {
-        let server = TestServer::start(engine).await;
+        let server = TestServer::start_with(engine, &[LOOPBACK]).await;
         let ((acct_a, key_a, a), (acct_b, _, b)) = two_tenants(&server).await;
         for (flow, account) in [(&a, &acct_a), (&b, &acct_b)] {
             let (s, me) = server.get("/v1/agent/self", &flow.agent_token).await;

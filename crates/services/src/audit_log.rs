@@ -25,7 +25,7 @@ pub(crate) struct PendingEvent {
     pub actor: Actor,
     pub action: &'static str,
     pub account_id: String,
-    pub mid_id: String,
+    pub mid_id: Option<String>,
     pub entity_type: &'static str,
     pub entity_id: String,
     pub data: Value,
@@ -44,7 +44,7 @@ pub(crate) async fn write_events(conn: &mut Conn, events: &[PendingEvent], at: i
             actor_id: e.actor.id(),
             entity_type: e.entity_type,
             entity_id: &e.entity_id,
-            mid: Some(&e.mid_id),
+            mid: e.mid_id.as_deref(),
             data,
             at,
         })

@@ -21,12 +21,14 @@ use ami_carrier::{Carrier, OutboundCall, SubmitError};
 use ami_core::delivery::{self, CallStatus};
 use ami_core::phone::E164;
 use ami_core::policy::{self, Decision, Kind};
+use ami_core::webhook_event::WebhookEvent;
 use ami_store::page::PageRequest;
 use ami_store::{Conn, calls, kill_switches, mids, outbox, usage};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, AgentCaller};
 use crate::sms::{limit_refusal, parse_destination};
+use crate::webhooks::Emission;
 use crate::{Error, Result, Services, validate};
 
 /// Hands an `initiated` call (or its next attempt) to the carrier.
@@ -270,35 +272,16 @@ impl Services {
                 reason,
                 retry_after_secs,
             } => {
-                // The refusal is recorded and nothing else: no call, no reservation, no carrier.
-                self.audit(
-                    &mut tx,
-                    &actor,
-                    "call_blocked",
-                    mid_subject,
-                    json!({"reason": reason.as_str(), "to": to.masked()}),
-                )
-                .await?;
-                ami_store::commit(tx).await?;
-                return Err(limit_refusal(
-                    reason.as_str(),
-                    &agent.mid_id,
-                    retry_after_secs,
-                ));
+                return Err(self
+                    .refuse_call(tx, agent, &to, reason.as_str(), retry_after_secs)
+                    .await?);
             }
         };
         // A call the budget cannot pay one minute of never rings anyone.
         if next.spend_month + self.call_price(to.as_str()) > limits.monthly_budget {
-            self.audit(
-                &mut tx,
-                &actor,
-                "call_blocked",
-                mid_subject,
-                json!({"reason": "monthly_budget", "to": to.masked()}),
-            )
-            .await?;
-            ami_store::commit(tx).await?;
-            return Err(limit_refusal("monthly_budget", &agent.mid_id, None));
+            return Err(self
+                .refuse_call(tx, agent, &to, "monthly_budget", None)
+                .await?);
         }
         usage::save(&mut tx, &agent.account_id, &agent.mid_id, &next).await?;
         usage::save_destination(&mut tx, &agent.mid_id, Kind::Call, to.as_str(), &next_dest)
@@ -337,6 +320,40 @@ impl Services {
         ami_store::commit(tx).await?;
         self.dispatch_wakeup.notify_one();
         Ok(CallView::from(call))
+    }
+
+    /// A placement a §6 limit refuses: recorded (`call_blocked`, `limit.blocked`) and nothing
+    /// else: no call, no reservation, no carrier. Returns the 429 to answer.
+    async fn refuse_call(
+        &self,
+        mut tx: ami_store::Tx,
+        agent: &AgentCaller,
+        to: &E164,
+        reason: &str,
+        retry_after: Option<u64>,
+    ) -> Result<Error> {
+        let actor = Actor::Agent {
+            mid_id: agent.mid_id.clone(),
+        };
+        self.audit(
+            &mut tx,
+            &actor,
+            "call_blocked",
+            crate::mids::mid_subject(&agent.account_id, &agent.mid_id),
+            json!({"reason": reason, "to": to.masked()}),
+        )
+        .await?;
+        let blocked = Emission::limit_blocked(
+            &agent.account_id,
+            &agent.mid_id,
+            "call",
+            reason,
+            &to.masked(),
+            retry_after,
+        );
+        self.emit_one(&mut tx, blocked).await?;
+        ami_store::commit(tx).await?;
+        Ok(limit_refusal(reason, &agent.mid_id, retry_after))
     }
 
     pub async fn list_calls(
@@ -572,6 +589,14 @@ impl Services {
                    "cost_eur": ami_core::money::to_json(cost), "retry_count": call.retry_count}),
         )
         .await?;
+        // Every call that ends is announced once: completed, or failed (which includes
+        // no answer, busy and cancelled; `data.status` tells them apart).
+        let event = if to == CallStatus::Completed {
+            WebhookEvent::CallCompleted
+        } else {
+            WebhookEvent::CallFailed
+        };
+        self.emit_one(conn, Emission::call(event, call)).await?;
         Ok(())
     }
 

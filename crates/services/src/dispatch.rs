@@ -5,12 +5,14 @@ use serde_json::json;
 
 use ami_carrier::{Carrier, CarrierEvent, OutboundSms, SubmitError};
 use ami_core::delivery::{self, SmsStatus};
+use ami_core::webhook_event::WebhookEvent;
 use ami_store::{kill_switches, messages, outbox};
 
 use crate::audit_log::Subject;
 use crate::auth::Actor;
 use crate::calls::{JOB_CALL_BUDGET_CHECK, JOB_HANG_UP, JOB_PLACE_CALL};
 use crate::sms::{JOB_SUBMIT_SMS, SmsReport};
+use crate::webhooks::Emission;
 use crate::{Result, Services};
 
 /// How long a claimed job is ours before another worker may take it.
@@ -158,6 +160,14 @@ impl Services {
             json!({"from": "queued", "to": "failed", "cause": cause}),
         )
         .await?;
+        let failed = messages::Message {
+            status: SmsStatus::Failed.as_str().into(),
+            error: Some(why.to_owned()),
+            updated_at: now,
+            ..m.clone()
+        };
+        self.emit_one(conn, Emission::sms(WebhookEvent::SmsFailed, &failed))
+            .await?;
         Ok(())
     }
 

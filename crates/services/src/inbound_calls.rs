@@ -10,12 +10,14 @@ use utoipa::ToSchema;
 
 use ami_core::delivery::CallStatus;
 use ami_core::phone::E164;
+use ami_core::webhook_event::WebhookEvent;
 use ami_store::{calls, mids};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, CustomerCaller};
 use crate::calls::CallView;
 use crate::telco::{missing, no_such_route, sender, telco_ref};
+use crate::webhooks::Emission;
 use crate::{Error, Result, Services, validate};
 
 /// `POST /v1/_telco/calls/inbound`, and the carrier's `InboundCall` event.
@@ -233,6 +235,8 @@ impl Services {
             json!({"from": from.masked(), "telco_ref": call.telco_ref}),
         )
         .await?;
+        self.emit_one(&mut tx, Emission::call(WebhookEvent::CallInbound, &call))
+            .await?;
         ami_store::commit(tx).await?;
         Ok(InboundCallRoute {
             call_id: call.id,

@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use ami_core::webhook_event::WebhookEvent;
 use ami_store::{kill_switches, messages, mids};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, AdminCaller, CustomerCaller};
+use crate::webhooks::Emission;
 use crate::{Error, Result, Services, validate};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -231,7 +233,8 @@ impl Services {
         Ok(view)
     }
 
-    /// One `mid_suspended` / `mid_resumed` event per affected MID (the webhook events of §7).
+    /// One `mid_suspended` / `mid_resumed` audit event per affected MID, and the webhook events
+    /// `mid.suspended` / `mid.resumed` for each of them (§7).
     async fn record_mid_events(
         &self,
         tx: &mut ami_store::Conn,
@@ -254,8 +257,8 @@ impl Services {
             // A global switch is one event on the operator's chain, not one per MID of the service.
             _ => Vec::new(),
         };
-        for (account, mid) in affected {
-            let subject = crate::mids::mid_subject(&account, &mid);
+        for (account, mid) in &affected {
+            let subject = crate::mids::mid_subject(account, mid);
             self.audit(
                 tx,
                 actor,
@@ -265,7 +268,22 @@ impl Services {
             )
             .await?;
         }
-        Ok(())
+        // A global switch affects every MID; only those of accounts with a webhook can hear it.
+        let heard = if k.scope == "global" {
+            self.mids_of_accounts_with_webhooks(tx).await?
+        } else {
+            affected
+        };
+        let event = if action == "mid_suspended" {
+            WebhookEvent::MidSuspended
+        } else {
+            WebhookEvent::MidResumed
+        };
+        let emissions = heard
+            .iter()
+            .map(|(account, mid)| Emission::kill_switch(event, account, mid, k, reason))
+            .collect();
+        self.emit(tx, emissions).await
     }
 
     pub async fn list_kill_switches(&self, _: &AdminCaller) -> Result<KillSwitchList> {

@@ -22,6 +22,7 @@ pub mod telco;
 pub mod usage;
 mod validate;
 pub mod views;
+pub mod webhooks;
 
 pub use error::{Error, Result};
 
@@ -40,6 +41,7 @@ pub struct Settings {
     pub sandbox: bool,
     /// Base of the signing-page links handed out in contracts.
     pub public_base_url: String,
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             mock_sign_enabled: true,
             sandbox: true,
             public_base_url: "http://127.0.0.1:8080".into(),
+            webhooks: webhooks::WebhookSettings::default(),
         }
     }
 }
@@ -78,6 +81,9 @@ pub struct Services {
     admin_key_hash: Arc<String>,
     /// Rung when a job is queued, so the dispatcher need not wait for its next poll.
     pub dispatch_wakeup: Arc<tokio::sync::Notify>,
+    /// Rung when webhook deliveries become due, so the delivery worker need not wait for
+    /// its next poll.
+    pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// Agent sends waiting to be written together.
     sms_sends: Arc<group_commit::GroupCommit<sms_send::SendJob, Result<sms::Sent>>>,
 }
@@ -95,6 +101,7 @@ impl Services {
             clock,
             admin_key_hash: Arc::new(admin_key_hash),
             dispatch_wakeup: Arc::default(),
+            webhook_wakeup: Arc::default(),
             sms_sends: Arc::default(),
         }
     }

@@ -12,12 +12,14 @@ use ami_core::delivery::SmsStatus;
 use ami_core::phone::E164;
 use ami_core::policy;
 use ami_core::sms::{self, BodyError};
+use ami_core::webhook_event::WebhookEvent;
 use ami_store::page::PageRequest;
 use ami_store::{Conn, kill_switches, messages, usage};
 
 use crate::audit_log::{PendingEvent, write_events};
 use crate::auth::{Actor, AgentCaller};
 use crate::sms_send::{GROUP_MAX, SendJob};
+use crate::webhooks::Emission;
 use crate::{Error, Result, Services, validate};
 
 pub const JOB_SUBMIT_SMS: &str = "sms_submit";
@@ -254,6 +256,7 @@ impl Services {
         let mut answers = Vec::with_capacity(reports.len());
         let mut events = Vec::new();
         let mut changed: Vec<String> = Vec::new();
+        let mut emissions = Vec::new();
         for r in reports {
             let Some((_, m)) = found.get_mut(&r.msg_id) else {
                 answers.push(Err(Error::not_found("sms")));
@@ -263,7 +266,7 @@ impl Services {
                 actor: actor.clone(),
                 action,
                 account_id: m.account_id.clone(),
-                mid_id: m.mid_id.clone(),
+                mid_id: Some(m.mid_id.clone()),
                 entity_type: "sms",
                 entity_id: m.id.clone(),
                 data,
@@ -306,6 +309,9 @@ impl Services {
             }
             if !changed.contains(&m.id) {
                 changed.push(m.id.clone());
+            }
+            if let Some(event) = outcome_event(r.status) {
+                emissions.push(Emission::sms(event, m));
             }
             answers.push(Ok(SmsView::from(m.clone())));
         }
@@ -350,6 +356,7 @@ impl Services {
             messages::change_status(&mut tx, ids, change).await?;
         }
         write_events(&mut tx, &events, now).await?;
+        self.emit(&mut tx, emissions).await?;
         ami_store::commit(tx).await?;
         Ok(answers)
     }
@@ -376,6 +383,15 @@ impl Services {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// The webhook event of an outbound SMS reaching a final status.
+fn outcome_event(status: SmsStatus) -> Option<WebhookEvent> {
+    match status {
+        SmsStatus::Delivered => Some(WebhookEvent::SmsDelivered),
+        SmsStatus::Failed => Some(WebhookEvent::SmsFailed),
+        _ => None,
     }
 }
 

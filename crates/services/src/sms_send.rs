@@ -19,6 +19,7 @@ use ami_store::{Conn, kill_switches, messages, mids, outbox, usage};
 use crate::audit_log::{PendingEvent, write_events};
 use crate::auth::Actor;
 use crate::sms::{JOB_SUBMIT_SMS, Sent, SmsView, limit_refusal};
+use crate::webhooks::Emission;
 use crate::{Error, Result, Services};
 
 /// Most sends written in one transaction.
@@ -96,6 +97,7 @@ impl Services {
         let mut answers = Vec::with_capacity(jobs.len());
         let mut accepted = Vec::new();
         let mut events = Vec::new();
+        let mut blocked_by_limits = Vec::new();
         for job in jobs {
             let gate = gates.get_mut(&job.mid_id).unwrap_or(&mut missing);
             let actor = Actor::Agent {
@@ -105,7 +107,7 @@ impl Services {
                 actor: actor.clone(),
                 action: "sms_blocked",
                 account_id: job.account_id.clone(),
-                mid_id: job.mid_id.clone(),
+                mid_id: Some(job.mid_id.clone()),
                 entity_type: "mobile_identity",
                 entity_id: job.mid_id.clone(),
                 data: json!({"reason": reason, "to": job.to.masked()}),
@@ -150,6 +152,14 @@ impl Services {
                     retry_after_secs,
                 } => {
                     events.push(blocked(reason.as_str()));
+                    blocked_by_limits.push(Emission::limit_blocked(
+                        &job.account_id,
+                        &job.mid_id,
+                        "sms",
+                        reason.as_str(),
+                        &job.to.masked(),
+                        retry_after_secs,
+                    ));
                     answers.push(Err(limit_refusal(
                         reason.as_str(),
                         &job.mid_id,
@@ -168,7 +178,7 @@ impl Services {
                         actor: actor.clone(),
                         action: "sms_queued",
                         account_id: job.account_id.clone(),
-                        mid_id: job.mid_id.clone(),
+                        mid_id: Some(job.mid_id.clone()),
                         entity_type: "sms",
                         entity_id: message.id.clone(),
                         data: json!({"to": job.to.masked(), "segments": job.seg.segments,
@@ -210,6 +220,7 @@ impl Services {
         let ids: Vec<&str> = accepted.iter().map(|m| m.id.as_str()).collect();
         outbox::enqueue_many(&mut tx, JOB_SUBMIT_SMS, &ids, now, now).await?;
         write_events(&mut tx, &events, now).await?;
+        self.emit(&mut tx, blocked_by_limits).await?;
         ami_store::commit(tx).await?;
         Ok(answers)
     }

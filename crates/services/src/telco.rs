@@ -11,11 +11,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use ami_core::delivery::{self, SmsStatus};
 use ami_core::phone::E164;
+use ami_core::webhook_event::WebhookEvent;
 use ami_store::{Conn, messages, mids};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, CustomerCaller};
 use crate::sms::SmsView;
+use crate::webhooks::Emission;
 use crate::{Error, Result, Services, validate};
 
 /// Most characters (Unicode scalar values) of an inbound SMS body: concatenated messages
@@ -328,6 +330,8 @@ impl Services {
                    "encoding": seg.encoding.as_str(), "telco_ref": message.telco_ref}),
         )
         .await?;
+        self.emit_one(&mut tx, Emission::sms(WebhookEvent::SmsInbound, &message))
+            .await?;
         ami_store::commit(tx).await?;
         Ok(SmsView::from(message))
     }

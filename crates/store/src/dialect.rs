@@ -33,6 +33,15 @@ impl Engine {
         }
     }
 
+    /// Row lock that still lets other transactions insert rows referencing this one (a
+    /// foreign key takes `FOR KEY SHARE`, which `FOR UPDATE` would block).
+    pub fn for_no_key_update(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR NO KEY UPDATE",
+        }
+    }
+
     /// Lets concurrent claimers pass over rows another transaction is taking.
     pub fn skip_locked(self) -> &'static str {
         match self {

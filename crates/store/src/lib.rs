@@ -21,6 +21,8 @@ pub mod page;
 mod rows;
 pub mod settings;
 pub mod usage;
+pub mod webhook_deliveries;
+pub mod webhooks;
 
 pub use dialect::Engine;
 pub use open::OpenOptions;

@@ -8,6 +8,7 @@ const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_foundation.sql")),
     (2, include_str!("../migrations/sqlite/0002_operations.sql")),
     (3, include_str!("../migrations/sqlite/0003_calls.sql")),
+    (4, include_str!("../migrations/sqlite/0004_webhooks.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -19,6 +20,7 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0002_operations.sql"),
     ),
     (3, include_str!("../migrations/postgres/0003_calls.sql")),
+    (4, include_str!("../migrations/postgres/0004_webhooks.sql")),
 ];
 
 /// Applies what is missing; returns the versions applied now.

@@ -4,6 +4,8 @@
 //! gap-free audit hash chains under concurrency, idempotency claims and id paging.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,94 +14,9 @@ use ami_core::audit::{EventFields, GENESIS, link_hash};
 use ami_core::id::new_id_at;
 use ami_store::idempotency::{self, Claim};
 use ami_store::page::PageRequest;
-use ami_store::{
-    Engine, OpenOptions, Store, accounts, audit, calls, commit, contracting, mids, numbers,
-};
+use ami_store::{Engine, Store, accounts, audit, calls, commit, contracting, mids, numbers};
 
-const NOW: i64 = 1_800_000_000_000;
-
-/// A migrated store on a fresh database; the temp dir lives as long as the store.
-struct Fixture {
-    store: Store,
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-fn engines() -> Vec<Engine> {
-    let mut e = vec![Engine::Sqlite];
-    if std::env::var("AMI_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
-        e.push(Engine::Postgres);
-    }
-    e
-}
-
-/// A new, empty PostgreSQL database on the server of `AMI_TEST_DATABASE_URL`.
-async fn fresh_pg_database() -> String {
-    use sqlx::Connection;
-    let base = std::env::var("AMI_TEST_DATABASE_URL").unwrap();
-    let (server, base_db) = base.rsplit_once('/').expect("a database name in the url");
-    let base_db = base_db.split('?').next().unwrap();
-    let name = format!(
-        "{base_db}_s_{}",
-        ami_core::id::new_id("x").trim_start_matches("x_")
-    );
-    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    format!("{server}/{name}")
-}
-
-async fn open(url: &str) -> Store {
-    Store::open(
-        url,
-        &OpenOptions {
-            allow_insecure_permissions: false,
-            max_connections: 32,
-        },
-    )
-    .await
-    .unwrap()
-}
-
-async fn fixture(engine: Engine) -> Fixture {
-    let (url, dir) = match engine {
-        Engine::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            (
-                format!("sqlite://{}/ami.db", dir.path().display()),
-                Some(dir),
-            )
-        }
-        Engine::Postgres => (fresh_pg_database().await, None),
-    };
-    let store = open(&url).await;
-    assert!(
-        !store.migrate().await.unwrap().is_empty(),
-        "{engine:?}: a fresh database gets the schema"
-    );
-    Fixture {
-        store,
-        url,
-        _dir: dir,
-    }
-}
-
-async fn new_account(store: &Store, id: &str) {
-    let mut tx = store.begin().await.unwrap();
-    let hash = ami_core::secret::hash(id);
-    let a = accounts::NewAccount {
-        id,
-        name: id,
-        billing_email: None,
-        key_hash: &hash,
-        key_prefix: "amik_live_0000",
-        now: NOW,
-    };
-    accounts::insert(&mut tx, &a).await.unwrap();
-    commit(tx).await.unwrap();
-}
+use common::{NOW, engines, fixture, new_account, open, seed_mid};
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
@@ -765,38 +682,6 @@ async fn pages_of_two_over_five_rows() {
         drop(conn);
         f.store.close().await;
     }
-}
-
-/// A MID of `account` holding `phone` (the account must exist).
-async fn seed_mid(store: &Store, engine: Engine, account: &str, phone: &str) -> String {
-    let mut tx = store.begin().await.unwrap();
-    numbers::insert_many(&mut tx, "ES", &[phone.to_owned()], NOW)
-        .await
-        .unwrap();
-    let mid_id = new_id_at("mid", NOW);
-    let number = numbers::allocate(&mut tx, engine, "ES", &mid_id, NOW)
-        .await
-        .unwrap()
-        .unwrap();
-    let mid = mids::Mid {
-        id: mid_id.clone(),
-        account_id: account.into(),
-        sim_request_id: None,
-        contract_id: None,
-        number_id: number.id,
-        phone_number: number.phone_number,
-        country: "ES".into(),
-        capabilities: r#"["sms","voice"]"#.into(),
-        status: "active".into(),
-        inbound_sip_uri: None,
-        limits: "{}".into(),
-        created_at: NOW,
-        updated_at: NOW,
-        released_at: None,
-    };
-    mids::insert(&mut tx, &mid).await.unwrap();
-    commit(tx).await.unwrap();
-    mid_id
 }
 
 fn call(id: String, account: &str, mid: &str, direction: &str, status: &str) -> calls::Call {

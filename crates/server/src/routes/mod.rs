@@ -12,6 +12,7 @@ pub mod mids;
 pub mod sandbox;
 pub mod sign;
 pub mod telco;
+pub mod webhooks;
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -98,4 +99,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(sign::router())
         .merge(telco::router())
         .merge(sandbox::router())
+        .merge(webhooks::router())
 }

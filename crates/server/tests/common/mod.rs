@@ -2,6 +2,9 @@
 //! `AMI_TEST_DATABASE_URL` is set (a fresh database per server).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod receiver;
+pub mod verify;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -254,6 +257,12 @@ pub struct Flow {
     pub sms: Option<String>,
     /// A call the agent placed, when a test needs one.
     pub call: Option<String>,
+    /// A webhook of the MID and one of its deliveries, when a test needs them.
+    pub webhook: Option<String>,
+    pub delivery: Option<String>,
+    /// An account-scoped webhook and one of its deliveries, when a test needs them.
+    pub account_webhook: Option<String>,
+    pub account_delivery: Option<String>,
 }
 
 pub fn customer_data() -> Value {
@@ -513,6 +522,69 @@ impl Remote {
             phone_number: v["phone_number"].as_str().unwrap().to_owned(),
             sms: None,
             call: None,
+            webhook: None,
+            delivery: None,
+            account_webhook: None,
+            account_delivery: None,
         }
     }
+}
+
+/// The allowlist the webhook tests run with: loopback receivers are their only receivers.
+pub const LOOPBACK: (&str, &str) = ("AMI_WEBHOOK_ALLOW_SUBNETS", "127.0.0.0/8");
+
+/// A registered webhook: its id and its secret (shown once).
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub id: String,
+    pub secret: String,
+}
+
+/// Registers a webhook at `collection` (`/v1/mobile-identities/{mid}/webhooks` or
+/// `/v1/account/webhooks`).
+pub async fn register_webhook(
+    api: &Remote,
+    key: &str,
+    collection: &str,
+    url: &str,
+    events: Value,
+) -> Hook {
+    let (s, v) = api
+        .post(collection, key, json!({"url": url, "events": events}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    Hook {
+        id: v["id"].as_str().unwrap().to_owned(),
+        secret: v["secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A MID webhook and an account webhook of `flow`'s account, each with one delivery (a
+/// ping), aimed at a loopback port nobody listens on; the server must allow loopback.
+pub async fn with_webhooks(api: &Remote, key: &str, mut flow: Flow) -> Flow {
+    let url = "http://127.0.0.1:9/unreachable";
+    for (collection, is_mid) in [
+        (mid_webhooks(&flow.mid), true),
+        ("/v1/account/webhooks".to_owned(), false),
+    ] {
+        let hook = register_webhook(api, key, &collection, url, json!(["*"])).await;
+        let (s, ping) = api
+            .post(&format!("{collection}/{}/test", hook.id), key, json!({}))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{ping}");
+        let delivery = ping["id"].as_str().unwrap().to_owned();
+        if is_mid {
+            flow.webhook = Some(hook.id);
+            flow.delivery = Some(delivery);
+        } else {
+            flow.account_webhook = Some(hook.id);
+            flow.account_delivery = Some(delivery);
+        }
+    }
+    flow
+}
+
+/// `/v1/mobile-identities/{mid}/webhooks`.
+pub fn mid_webhooks(mid: &str) -> String {
+    format!("/v1/mobile-identities/{mid}/webhooks")
 }
