@@ -362,3 +362,35 @@ impl ProvisionNumberArgs {
         (request, data)
     }
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookArgs {
+    /// `mid_…`; leave out for a webhook of the whole account.
+    pub mobile_identity_id: Option<String>,
+    /// Where deliveries are POSTed: http or https, at most 2048 characters.
+    pub url: String,
+    /// Event names, or `["*"]` (the default) for all.
+    pub events: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListWebhooksArgs {
+    /// `mid_…`; leave out for the account's webhooks.
+    pub mobile_identity_id: Option<String>,
+    /// 1 to 200, default 20.
+    #[schemars(range(min = 1, max = 200))]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteWebhookArgs {
+    /// `mid_…` the webhook was registered on; leave out for an account webhook.
+    pub mobile_identity_id: Option<String>,
+    /// `wh_…`.
+    pub webhook_id: String,
+}

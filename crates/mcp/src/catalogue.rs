@@ -59,6 +59,9 @@ pub(crate) mod describe {
     pub const GET_MY_USAGE: &str = "This agent's own usage against its limits: counts this hour and day, spend and remaining budget this month. Agent token.";
     pub const ROTATE_AGENT_TOKEN: &str = "Issue a new agent token for a mobile identity and revoke every previous one at once. The new token is shown this once. Customer key.";
     pub const LIST_EVENTS: &str = "The account's audit log, newest first: contracting steps, tokens issued and rotated, SMS and calls sent or blocked, limits changed. Filter by action, entity_type, entity_id, mid, since, until (RFC 3339); page with limit (1-1000) and cursor. Customer key.";
+    pub const CREATE_WEBHOOK: &str = "Register a webhook: url (https or http, checked against private and internal addresses) and events (names or \"*\"; default all: sms.inbound, sms.delivered, sms.failed, call.inbound, call.completed, call.failed, mid.suspended, mid.resumed, limit.blocked). With mobile_identity_id it hears that MID (at most 10 per MID), without it the whole account. Returns the signing secret, shown this once. Customer key.";
+    pub const LIST_WEBHOOKS: &str = "List the webhooks of a mobile identity (mobile_identity_id) or of the account (without it), with their status and secret prefix only. Customer key.";
+    pub const DELETE_WEBHOOK: &str = "Delete a webhook (webhook_id, with the mobile_identity_id it was registered on, or without for an account webhook): its secret and pending deliveries go with it. Customer key.";
     pub const PROVISION_NUMBER: &str = "Sandbox servers: run the whole contracting flow in one call (request, offer acceptance, customer data, contract, programmatic signature, activation) and return the new mobile identity with its phone number and its agent token, shown this once. Customer data is optional: sandbox placeholders are used when it is left out. Customer key.";
 }
 
@@ -216,6 +219,24 @@ static CATALOGUE: &[ToolInfo] = &[
         Customer,
         &["Services::list_events"],
         describe::LIST_EVENTS,
+    ),
+    tool(
+        "ami.create_webhook",
+        Customer,
+        &["Services::register_webhook"],
+        describe::CREATE_WEBHOOK,
+    ),
+    tool(
+        "ami.list_webhooks",
+        Customer,
+        &["Services::list_webhooks"],
+        describe::LIST_WEBHOOKS,
+    ),
+    tool(
+        "ami.delete_webhook",
+        Customer,
+        &["Services::delete_webhook"],
+        describe::DELETE_WEBHOOK,
     ),
     tool(
         "ami.provision_number",

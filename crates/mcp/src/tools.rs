@@ -18,6 +18,8 @@ use serde_json::Value;
 
 use ami_services::auth::{AgentCaller, CustomerCaller};
 use ami_services::demo::{DemoResult, DemoStep};
+use ami_services::webhooks::Scope;
+use ami_services::webhooks::registration::RegisterWebhook;
 use ami_services::{Error, Services};
 use ami_store::audit::Filter;
 use ami_store::page::PageRequest;
@@ -444,6 +446,62 @@ impl AmiMcp {
         .await
     }
 
+    #[tool(name = "ami.create_webhook", description = describe::CREATE_WEBHOOK,
+           annotations(destructive_hint = false, open_world_hint = true))]
+    async fn create_webhook(
+        &self,
+        bearer: Bearer,
+        args: Parameters<CreateWebhookArgs>,
+    ) -> CallToolResult {
+        reply(async {
+            let c = self.customer(&bearer).await?;
+            let a = args.get()?;
+            let input = RegisterWebhook {
+                url: Some(Value::String(a.url)),
+                events: a.events.map(|e| e.into_iter().map(Value::String).collect()),
+            };
+            self.services
+                .register_webhook(&c, scope(a.mobile_identity_id.as_deref()), input)
+                .await
+        })
+        .await
+    }
+
+    #[tool(name = "ami.list_webhooks", description = describe::LIST_WEBHOOKS,
+           annotations(read_only_hint = true, open_world_hint = false))]
+    async fn list_webhooks(
+        &self,
+        bearer: Bearer,
+        args: Parameters<ListWebhooksArgs>,
+    ) -> CallToolResult {
+        reply(async {
+            let c = self.customer(&bearer).await?;
+            let a = args.get()?;
+            let page = page(a.limit, a.cursor.as_deref(), 20, 200)?;
+            self.services
+                .list_webhooks(&c, scope(a.mobile_identity_id.as_deref()), &page)
+                .await
+        })
+        .await
+    }
+
+    #[tool(name = "ami.delete_webhook", description = describe::DELETE_WEBHOOK,
+           annotations(destructive_hint = true, open_world_hint = false))]
+    async fn delete_webhook(
+        &self,
+        bearer: Bearer,
+        args: Parameters<DeleteWebhookArgs>,
+    ) -> CallToolResult {
+        reply(async {
+            let c = self.customer(&bearer).await?;
+            let a = args.get()?;
+            self.services
+                .delete_webhook(&c, scope(a.mobile_identity_id.as_deref()), &a.webhook_id)
+                .await
+        })
+        .await
+    }
+
     #[tool(name = "ami.rotate_agent_token", description = describe::ROTATE_AGENT_TOKEN,
            annotations(destructive_hint = true, open_world_hint = false))]
     async fn rotate_agent_token(
@@ -600,6 +658,12 @@ fn sanitise(s: &str) -> String {
 
 /// `limit` and `cursor` as REST reads them: absent → `default`; otherwise clamped to
 /// `1..=max`; a cursor this server could not have issued → 400 `invalid_cursor`.
+/// A webhook's scope: one MID when named, else the account.
+fn scope(mid: Option<&str>) -> Scope<'_> {
+    mid.filter(|m| !m.is_empty())
+        .map_or(Scope::Account, Scope::Mid)
+}
+
 fn page(
     limit: Option<i64>,
     cursor: Option<&str>,

@@ -153,6 +153,15 @@ async fn another_tenants_ids_are_not_found_like_ids_that_do_not_exist() {
     let offer2 = second["offer"]["id"].as_str().unwrap().to_owned();
     let simreq2 = second["sim_request"]["id"].as_str().unwrap().to_owned();
 
+    // An account webhook of A (a public IP literal: registration checks, it does not connect).
+    let hook = a
+        .ok(
+            "ami.create_webhook",
+            json!({"url": "https://8.8.8.8/ami-hook", "events": ["sms.inbound"]}),
+        )
+        .await;
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+
     // Tenant B has a number of its own, so its agent token is valid.
     let (_, token_b, _) = provision(&b).await;
     let agent_b = b.with(Some(&token_b));
@@ -238,6 +247,12 @@ async fn another_tenants_ids_are_not_found_like_ids_that_do_not_exist() {
             json!({"mobile_identity_id": mid_a}),
             json!({"mobile_identity_id": "mid_00000000000000000000000000"}),
             "mobile_identity_not_found",
+        ),
+        (
+            "ami.delete_webhook",
+            json!({"webhook_id": hook_id}),
+            json!({"webhook_id": "wh_00000000000000000000000000"}),
+            "webhook_not_found",
         ),
         (
             "ami.get_call",

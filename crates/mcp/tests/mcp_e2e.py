@@ -25,7 +25,8 @@ EXPECTED_TOOLS = {
     "ami.cancel_request", "ami.send_sms", "ami.list_sms", "ami.place_call", "ami.list_calls",
     "ami.get_call", "ami.hangup_call", "ami.set_inbound_sip_uri", "ami.get_limits",
     "ami.update_limits", "ami.get_usage", "ami.get_my_usage", "ami.rotate_agent_token",
-    "ami.list_events", "ami.provision_number",
+    "ami.list_events", "ami.provision_number", "ami.create_webhook", "ami.list_webhooks",
+    "ami.delete_webhook",
 }
 
 
@@ -169,6 +170,19 @@ async def main(url: str, key: str, signed_contract: str) -> None:
         actions = {e["action"] for e in events["events"]}
         assert {"sms_queued", "sms_blocked", "mid_activated"} <= actions, actions
         assert "Hello from AMI" not in str(events), "an SMS body reached the audit log"
+        # The SSRF guard answers through the tool as it does over REST.
+        metadata = await customer.refused(
+            "ami.create_webhook",
+            {"mobile_identity_id": mid, "url": "http://169.254.169.254/latest", "events": ["*"]},
+        )
+        assert metadata["error"] == "invalid_url", metadata
+        hooks = await customer.ok("ami.list_webhooks", {"mobile_identity_id": mid})
+        assert hooks["webhooks"] == [], hooks
+        absent = await customer.refused(
+            "ami.delete_webhook",
+            {"mobile_identity_id": mid, "webhook_id": "wh_01m8k1gmnkj22x0qq7541nn23gzgsb"},
+        )
+        assert absent["error"] == "webhook_not_found", absent
         rotated = await customer.ok("ami.rotate_agent_token", {"mobile_identity_id": mid})
         assert rotated["revoked_previous"] >= 1, rotated
         gone = await agent.refused("ami.get_my_usage", {})
