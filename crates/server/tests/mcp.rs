@@ -1,6 +1,7 @@
 //! The MCP endpoint inside `ami serve` (issue: agent-native access): `/mcp` answers with the
 //! same credentials and the same store as REST, on both engines; what a tool does is visible
-//! over REST and the other way round; `/llms.txt` and `/docs` list the live tools; and every
+//! over REST and the other way round; `/llms.txt` and `/docs` list the live tools (and `/docs`
+//! the webhook test vectors); and every
 //! tool calls use cases that a REST route calls too, so the two can never drift apart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -141,6 +142,18 @@ async fn llms_txt_and_docs_list_the_live_tools() {
             assert!(text.contains(t.name), "{path} lacks {}", t.name);
         }
         assert!(text.contains("/mcp"), "{path}");
+    }
+    let docs = server
+        .http
+        .get(format!("{}/docs", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for v in ami_webhooks::TEST_VECTORS {
+        assert!(docs.contains(v.ami_signature) && docs.contains(v.webhook_signature));
     }
     server.stop().await;
 }

@@ -204,6 +204,30 @@ pub fn render(api: &OpenApi) -> String {
             )
         })
         .collect();
+    let vectors: String = ami_webhooks::TEST_VECTORS
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "<h3>Vector {}</h3><table>\
+                 <tr><td>secret</td><td><code>{}</code></td></tr>\
+                 <tr><td><code>X-Ami-Webhook-Id</code></td><td><code>{}</code></td></tr>\
+                 <tr><td><code>webhook-id</code></td><td><code>{}</code></td></tr>\
+                 <tr><td>timestamp (both schemes)</td><td><code>{}</code></td></tr>\
+                 <tr><td>body (exact bytes, UTF-8)</td><td><code>{}</code></td></tr>\
+                 <tr><td><code>X-Ami-Signature</code></td><td><code>{}</code></td></tr>\
+                 <tr><td><code>webhook-signature</code></td><td><code>{}</code></td></tr></table>",
+                i + 1,
+                escape(v.secret),
+                escape(v.webhook_id),
+                escape(v.message_id),
+                v.timestamp,
+                escape(&String::from_utf8_lossy(v.body)),
+                escape(v.ami_signature),
+                escape(v.webhook_signature)
+            )
+        })
+        .collect();
     let errors: String = ERRORS
         .iter()
         .map(|(s, c)| format!("<tr><td>{s}</td><td>{}</td></tr>", escape(c)))
@@ -244,6 +268,18 @@ pub fn render(api: &OpenApi) -> String {
          <code>calls_per_hour</code>, <code>calls_per_day</code>, <code>sms_per_destination_per_hour</code>, <code>sms_per_destination_per_day</code>, \
          <code>calls_per_destination_per_hour</code>, <code>calls_per_destination_per_day</code>, <code>monthly_budget</code>, <code>country_not_allowed</code>. \
          A kill-switch answers 403 <code>kill_switch</code> instead: the agent must stop, not retry.</p>\
+         <h2 id=\"webhooks\">Webhooks and how to verify them</h2>\
+         <p>Register with <code>POST /v1/mobile-identities/{{id}}/webhooks</code> (or <code>/v1/account/webhooks</code>): \
+         <code>{{\"url\": ..., \"events\": [\"*\"]}}</code>; the secret (<code>whsec_</code> + base64 of 32 random bytes) is shown once. \
+         Events: <code>sms.inbound</code>, <code>sms.delivered</code>, <code>sms.failed</code>, <code>call.inbound</code>, <code>call.completed</code>, \
+         <code>call.failed</code>, <code>mid.suspended</code>, <code>mid.resumed</code>, <code>limit.blocked</code>. Every attempt carries two signatures \
+         over the exact bytes sent, each attempt with its own timestamp:</p><ul>\
+         <li><code>X-Ami-Signature: sha256=</code> lowercase hex of HMAC-SHA256, key = the whole secret string as UTF-8, \
+         message = <code>X-Ami-Timestamp</code> + <code>.</code> + body; with <code>X-Ami-Webhook-Id</code>.</li>\
+         <li>Standard Webhooks: <code>webhook-signature: v1,</code> base64 of HMAC-SHA256, key = the base64 after <code>whsec_</code> decoded, \
+         message = <code>webhook-id</code> + <code>.</code> + <code>webhook-timestamp</code> + <code>.</code> + body. Any Standard Webhooks library verifies it.</li></ul>\
+         <p>Reject timestamps more than 5 minutes old or in the future, and compare in constant time. \
+         <code>ami webhook verify</code> checks a captured delivery against its secret. Test vectors:</p>{vectors}\
          <h2>Errors</h2><table><tr><th>Status</th><th>Codes</th></tr>{errors}</table>\
          <h2>Endpoints</h2><p>The full schemas are in <a href=\"/openapi.json\">/openapi.json</a>.</p>\
          <table><tr><th>Route</th><th>What it does</th><th>Credential</th></tr>{rows}</table></body></html>"

@@ -31,7 +31,7 @@ pub fn render(api: &OpenApi) -> String {
             tool.name, tool.description
         ));
     }
-    out.push_str("\n## Docs\n\n- [OpenAPI document](/openapi.json): every route, schema and error\n- [Documentation](/docs): quick start, credentials, errors\n\n## Endpoints\n\n");
+    out.push_str("\n## Docs\n\n- [OpenAPI document](/openapi.json): every route, schema and error\n- [Documentation](/docs): quick start, credentials, errors\n- [Webhook verification](/docs#webhooks): both signature schemes and their test vectors\n\n## Endpoints\n\n");
     for op in operations(api) {
         out.push_str(&format!(
             "- [{} {}](/docs#{}): {} ({})\n",
