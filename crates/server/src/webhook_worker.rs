@@ -104,10 +104,13 @@ async fn record(services: Services, mut finished: mpsc::Receiver<AttemptReport>)
         if finished.recv_many(&mut batch, RECORD_BATCH).await == 0 {
             return;
         }
-        if let Err(e) = services.record_webhook_attempts(&batch).await {
+        match services.record_webhook_attempts(&batch).await {
+            Ok(recorded) => tracing::debug!(?recorded, "webhook attempts recorded"),
             // Unrecorded attempts are not lost deliveries: their leases expire and they are
             // attempted again.
-            tracing::error!(error = %e, attempts = batch.len(), "webhook attempts not recorded");
+            Err(e) => {
+                tracing::error!(error = %e, attempts = batch.len(), "webhook attempts not recorded");
+            }
         }
         batch.clear();
     }

@@ -81,17 +81,30 @@ async fn two_replicas_share_the_deliveries_and_never_send_one_twice() {
     assert!(seen.iter().all(|c| c.status == Some(200)));
 
     // Both replicas delivered: the attempt times are the two frozen clocks.
-    let (s, list) = a
-        .get(
-            &format!(
-                "{}/{}/deliveries?limit=200",
-                mid_webhooks(&flow.mid),
-                hook.id
-            ),
-            &key,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    let path = format!(
+        "{}/{}/deliveries?limit=200",
+        mid_webhooks(&flow.mid),
+        hook.id
+    );
+    // The receiver has answered; the last answers may still be on their way to the store.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let list = loop {
+        let (s, list) = a.get(&path, &key).await;
+        assert_eq!(s, StatusCode::OK);
+        if list["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "delivered")
+        {
+            break list;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all recorded: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let mut by_replica: HashMap<&str, usize> = HashMap::new();
     for d in list["deliveries"].as_array().unwrap() {
         assert_eq!(

@@ -275,13 +275,23 @@ pub async fn accounts_with_active(conn: &mut Conn) -> Result<Vec<String>> {
     )
 }
 
-/// The status of each of these webhooks that still exists.
-pub async fn statuses(conn: &mut Conn, ids: &[&str]) -> Result<Vec<(String, String)>> {
+/// The status of each of these webhooks that still exists, the rows locked in id order
+/// until the transaction ends. Whoever changes a webhook and its deliveries takes the
+/// webhook first, so two recorders (or a recorder and the customer) cannot deadlock.
+pub async fn lock_statuses(
+    conn: &mut Conn,
+    engine: Engine,
+    ids: &[&str],
+) -> Result<Vec<(String, String)>> {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
     let mut out = Vec::new();
-    for chunk in ids.chunks(rows::CHUNK) {
+    for chunk in sorted.chunks(rows::CHUNK) {
         let sql = format!(
-            "SELECT id, status FROM webhooks WHERE id IN ({})",
-            rows::list(chunk.len(), 1)
+            "SELECT id, status FROM webhooks WHERE id IN ({}) ORDER BY id{}",
+            rows::list(chunk.len(), 1),
+            engine.for_no_key_update()
         );
         let mut q = sqlx::query_as(&sql);
         for id in chunk {

@@ -100,17 +100,16 @@ impl Services {
         let now = self.now();
         let schedule = &self.settings.webhooks.schedule;
         let mut tx = self.store.begin().await?;
-        let mut ids: Vec<&str> = reports
+        let ids: Vec<&str> = reports
             .iter()
             .map(|r| r.delivery.webhook_id.as_str())
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut active: HashMap<String, bool> = webhooks::statuses(&mut tx, &ids)
-            .await?
-            .into_iter()
-            .map(|(id, status)| (id, status == webhooks::ACTIVE))
-            .collect();
+        let mut active: HashMap<String, bool> =
+            webhooks::lock_statuses(&mut tx, self.store.engine(), &ids)
+                .await?
+                .into_iter()
+                .map(|(id, status)| (id, status == webhooks::ACTIVE))
+                .collect();
         let mut recorded = Recorded::default();
         let mut attempts = Vec::with_capacity(reports.len());
         let mut events = Vec::new();
