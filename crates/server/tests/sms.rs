@@ -1,5 +1,6 @@
 //! Agent SMS through the sandbox carrier: accepted, handed off, delivered; refusals reach no
-//! carrier; the kill-switch stops an agent at once.
+//! carrier; the kill-switch stops an agent at once, and releasing one switch resumes only
+//! the MIDs no other switch still covers.
 
 mod common;
 
@@ -132,6 +133,89 @@ async fn a_refused_send_reaches_no_carrier() {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_release_resumes_only_mids_no_other_switch_covers() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (account, key) = server.customer("Overlap").await;
+        let [own, other] = [server.provision(&key).await, server.provision(&key).await];
+        let engage = |scope: &'static str, target: String| {
+            let server = &server;
+            async move {
+                let (s, v) = server
+                    .post(
+                        "/v1/admin/kill-switch",
+                        ADMIN_KEY,
+                        json!({"scope": scope, "target_id": target, "reason": "test"}),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::CREATED, "{v}");
+                v["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let release = |id: String| {
+            let server = &server;
+            async move {
+                let (s, v) = server
+                    .post(
+                        &format!("/v1/admin/kill-switch/{id}/release"),
+                        ADMIN_KEY,
+                        json!({"reason": "done"}),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{v}");
+            }
+        };
+        let resumed = |mid: String| {
+            let server = &server;
+            async move {
+                let mut conn = server.running.services.store.reader().await.unwrap();
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM audit_events WHERE action = 'mid_resumed' AND mid = $1",
+                )
+                .bind(mid)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+                n
+            }
+        };
+        let send = |token: String| {
+            let server = &server;
+            async move {
+                let (s, v) = server
+                    .post(
+                        "/v1/agent/sms/send",
+                        &token,
+                        json!({"to": "+34600123456", "body": "hi"}),
+                    )
+                    .await;
+                (s, v["scope"].as_str().map(str::to_owned))
+            }
+        };
+        let on_mid = engage("mid", own.mid.clone()).await;
+        let on_account = engage("account", account).await;
+        release(on_account).await;
+        assert_eq!(
+            (
+                resumed(own.mid.clone()).await,
+                resumed(other.mid.clone()).await
+            ),
+            (0, 1),
+            "{engine:?}: only the MID without a switch of its own resumes"
+        );
+        assert_eq!(
+            send(own.agent_token.clone()).await,
+            (StatusCode::FORBIDDEN, Some("mid".to_owned()))
+        );
+        assert_eq!(send(other.agent_token.clone()).await.0, StatusCode::CREATED);
+        release(on_mid).await;
+        assert_eq!(resumed(own.mid.clone()).await, 1, "{engine:?}");
+        assert_eq!(send(own.agent_token.clone()).await.0, StatusCode::CREATED);
         server.stop().await;
     }
 }

@@ -234,7 +234,9 @@ impl Services {
     }
 
     /// One `mid_suspended` / `mid_resumed` audit event per affected MID, and the webhook events
-    /// `mid.suspended` / `mid.resumed` for each of them (§7).
+    /// `mid.suspended` / `mid.resumed` for each of them (§7). A release resumes only the MIDs
+    /// no other engaged switch still covers: the others stay stopped, and saying otherwise
+    /// would invite their agents back.
     async fn record_mid_events(
         &self,
         tx: &mut ami_store::Conn,
@@ -243,7 +245,7 @@ impl Services {
         k: &kill_switches::KillSwitch,
         reason: &str,
     ) -> Result<()> {
-        let affected: Vec<(String, String)> = match (
+        let mut affected: Vec<(String, String)> = match (
             k.scope.as_str(),
             k.account_id.as_deref(),
             k.target_id.as_deref(),
@@ -257,6 +259,15 @@ impl Services {
             // A global switch is one event on the operator's chain, not one per MID of the service.
             _ => Vec::new(),
         };
+        let still_engaged = if action == "mid_resumed" {
+            kill_switches::active(tx).await?
+        } else {
+            Vec::new()
+        };
+        let resumes = |(account, mid): &(String, String)| {
+            kill_switches::broadest_covering(&still_engaged, account, mid).is_none()
+        };
+        affected.retain(resumes);
         for (account, mid) in &affected {
             let subject = crate::mids::mid_subject(account, mid);
             self.audit(
@@ -269,11 +280,12 @@ impl Services {
             .await?;
         }
         // A global switch affects every MID; only those of accounts with a webhook can hear it.
-        let heard = if k.scope == "global" {
+        let mut heard = if k.scope == "global" {
             self.mids_of_accounts_with_webhooks(tx).await?
         } else {
             affected
         };
+        heard.retain(resumes);
         let event = if action == "mid_suspended" {
             WebhookEvent::MidSuspended
         } else {
