@@ -637,17 +637,14 @@ impl Services {
         Ok(delay)
     }
 
-    /// Ends every live call of the MIDs a kill-switch covers (`mid_id`, else `account_id`,
-    /// else all of them): calls not yet handed to the carrier are cancelled, the others
-    /// are ended and hung up. Returns how many calls were ended.
-    pub(crate) async fn end_live_calls(
+    /// Ends the live calls a kill-switch covers, locked by the caller: calls not yet handed to
+    /// the carrier are cancelled, the others are ended and hung up. Returns how many.
+    pub(crate) async fn end_calls(
         &self,
         conn: &mut Conn,
         actor: &Actor,
-        mid_id: Option<&str>,
-        account_id: Option<&str>,
+        live: &[calls::Call],
     ) -> Result<usize> {
-        let live = calls::live(conn, self.store.engine(), mid_id, account_id).await?;
         for mut call in live.iter().cloned() {
             self.end_call(conn, actor, &mut call, KILL_SWITCH).await?;
         }

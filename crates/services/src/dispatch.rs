@@ -6,7 +6,7 @@ use serde_json::json;
 use ami_carrier::{Carrier, CarrierEvent, OutboundSms, SubmitError};
 use ami_core::delivery::{self, SmsStatus};
 use ami_core::webhook_event::WebhookEvent;
-use ami_store::{kill_switches, messages, outbox};
+use ami_store::{kill_switches, messages, outbox, usage};
 
 use crate::audit_log::Subject;
 use crate::auth::Actor;
@@ -96,6 +96,21 @@ impl Services {
         .await;
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        // Cancelling or failing a message returns its reservation and writes an audit event,
+        // one message after another: the usage rows all of them need come first, in order.
+        let returning: Vec<(&str, &str)> = killed
+            .iter()
+            .map(|(_, m)| m)
+            .chain(
+                sendable
+                    .iter()
+                    .zip(&outcomes)
+                    .filter(|(_, outcome)| outcome.is_err())
+                    .map(|((_, m), _)| m),
+            )
+            .map(|m| (m.account_id.as_str(), m.mid_id.as_str()))
+            .collect();
+        usage::lock_many(&mut tx, self.store.engine(), &returning).await?;
         for (job, m) in &killed {
             self.cancel_message(&mut tx, m, "kill_switch").await?;
             finished.push(job.id.clone());

@@ -7,7 +7,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use ami_core::webhook_event::WebhookEvent;
-use ami_store::{kill_switches, messages, mids};
+use ami_store::{calls, kill_switches, messages, mids, usage};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, AdminCaller, CustomerCaller};
@@ -199,17 +199,30 @@ impl Services {
             "account" => (None, target),
             _ => (None, None),
         };
-        // Calls first: they are locked before any usage row, the order every call path takes.
+        // The lock order of every path: calls, then usage rows (sorted), then the audit head.
+        // Ending calls and cancelling messages returns reservations and writes audit events
+        // one by one, so every usage row they need is locked before the first of them.
         let calls_account = if scope == "mid" {
             account_id
         } else {
             account_filter
         };
-        let hung_up = self
-            .end_live_calls(tx, actor, mid_filter, calls_account)
-            .await?;
+        let engine = self.store.engine();
+        let live = calls::live(tx, engine, mid_filter, calls_account).await?;
+        let queued = messages::cancellable(tx, mid_filter, account_filter).await?;
+        let owners: Vec<(&str, &str)> = live
+            .iter()
+            .map(|c| (c.account_id.as_str(), c.mid_id.as_str()))
+            .chain(
+                queued
+                    .iter()
+                    .map(|m| (m.account_id.as_str(), m.mid_id.as_str())),
+            )
+            .collect();
+        usage::lock_many(tx, engine, &owners).await?;
+        let hung_up = self.end_calls(tx, actor, &live).await?;
         let mut cancelled = 0;
-        for m in &messages::cancellable(tx, mid_filter, account_filter).await? {
+        for m in &queued {
             // One a dispatcher has leased may be inside the carrier: it is being handed off,
             // not cancelled (the dispatcher checks the switch itself before the hand-off).
             if ami_store::outbox::forget_unleased(tx, &m.id, self.now()).await? {

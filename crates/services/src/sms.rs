@@ -253,6 +253,15 @@ impl Services {
                 .into_iter()
                 .map(|m| (m.id.clone(), (m.clone(), m)))
                 .collect();
+        // A failure returns the message's reservation: the usage rows of all of them are
+        // locked at once, in order, as the send path locks them.
+        let returning: Vec<(&str, &str)> = reports
+            .iter()
+            .filter(|r| r.status == SmsStatus::Failed)
+            .filter_map(|r| found.get(&r.msg_id))
+            .map(|(m, _)| (m.account_id.as_str(), m.mid_id.as_str()))
+            .collect();
+        usage::lock_many(&mut tx, self.store.engine(), &returning).await?;
         let mut answers = Vec::with_capacity(reports.len());
         let mut events = Vec::new();
         let mut changed: Vec<String> = Vec::new();
