@@ -238,15 +238,40 @@ pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
     let (health, _) = rate(base, "/v1/health", None, secs).await?;
 
     let backlog = tokio::spawn(sample_backlog(sqlite_path.to_owned(), secs));
+    let lat = send_sms_for(base, &tokens, secs, "+3460").await?;
+    let sends = lat.len() as f64 / secs as f64;
+    let max_backlog = backlog.await??;
+    println!(
+        "{}",
+        json!({
+            "scenario": "sms_send", "clients": CLIENTS, "seconds": secs,
+            "health_rps": health.round(), "send_rps": sends.round(),
+            "send_vs_health": (sends / health * 1000.0).round() / 1000.0,
+            "send_p50_ms": pct(&lat, 0.5), "send_p99_ms": pct(&lat, 0.99),
+            "max_dispatch_backlog": max_backlog,
+        })
+    );
+    Ok(())
+}
+
+/// Sends SMS from every agent at once for `secs`, each to its own run of destinations
+/// under `prefix`; every request's latency, sorted.
+pub async fn send_sms_for(
+    base: &str,
+    tokens: &[String],
+    secs: u64,
+    prefix: &str,
+) -> anyhow::Result<Vec<Duration>> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
-    for (worker, token) in tokens.into_iter().enumerate() {
+    for (worker, token) in tokens.iter().cloned().enumerate() {
         let c = Client::new(base)?;
+        let prefix = prefix.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = 0u64;
             while Instant::now() < deadline {
-                let to = format!("+3460{}{:06}", worker, i % 1_000_000);
+                let to = format!("{prefix}{worker}{:06}", i % 1_000_000);
                 i += 1;
                 let t = Instant::now();
                 c.post(
@@ -265,19 +290,7 @@ pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
         lat.extend(t.await??);
     }
     lat.sort();
-    let sends = lat.len() as f64 / secs as f64;
-    let max_backlog = backlog.await??;
-    println!(
-        "{}",
-        json!({
-            "scenario": "sms_send", "clients": CLIENTS, "seconds": secs,
-            "health_rps": health.round(), "send_rps": sends.round(),
-            "send_vs_health": (sends / health * 1000.0).round() / 1000.0,
-            "send_p50_ms": pct(&lat, 0.5), "send_p99_ms": pct(&lat, 0.99),
-            "max_dispatch_backlog": max_backlog,
-        })
-    );
-    Ok(())
+    Ok(lat)
 }
 
 /// The largest number of accepted-but-not-handed-off jobs seen, sampled every 100 ms.

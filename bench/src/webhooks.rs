@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::load::{CLIENTS, Client, customer, flow, pct, rate, s};
+use crate::load::{CLIENTS, Client, customer, flow, pct, rate, s, send_sms_for};
 
 /// Longest wait for the deliveries to catch up after the sends stop.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
@@ -112,7 +112,7 @@ pub async fn run(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
     // Live: deliveries run alongside the sends.
     let backlog = tokio::spawn(sample_backlog(sqlite_path.to_owned(), secs));
     let started = Instant::now();
-    let lat = send_for(base, &tokens, secs, 0).await?;
+    let lat = send_sms_for(base, &tokens, secs, "+3461").await?;
     let window = started.elapsed();
     let in_window = counts.received.load(Ordering::SeqCst);
     let sends = lat.len() as u64;
@@ -135,7 +135,7 @@ pub async fn run(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
     counts.hold.send_replace(true);
     let hold_secs = secs.min(HOLD_LIMIT.as_secs() - 1);
     let started = Instant::now();
-    let held_lat = send_for(base, &tokens, hold_secs, 1).await?;
+    let held_lat = send_sms_for(base, &tokens, hold_secs, "+3462").await?;
     let held_rps = held_lat.len() as f64 / started.elapsed().as_secs_f64();
     let held = held_lat.len() as u64;
     let backlog = wait_for_backlog(sqlite_path, held).await?;
@@ -169,44 +169,6 @@ pub async fn run(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
         })
     );
     Ok(())
-}
-
-/// Sends from every agent at once for `secs`; each request's latency, sorted. `phase` keeps
-/// the phases' destinations apart.
-async fn send_for(
-    base: &str,
-    tokens: &[String],
-    secs: u64,
-    phase: u64,
-) -> anyhow::Result<Vec<Duration>> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut tasks = Vec::new();
-    for (worker, token) in tokens.iter().cloned().enumerate() {
-        let c = Client::new(base)?;
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut i = 0u64;
-            while Instant::now() < deadline {
-                let to = format!("+346{}{}{:06}", phase + 1, worker, i % 1_000_000);
-                i += 1;
-                let t = Instant::now();
-                c.post(
-                    "/v1/agent/sms/send",
-                    &token,
-                    json!({"to": to, "body": "benchmark message"}),
-                )
-                .await?;
-                lat.push(t.elapsed());
-            }
-            anyhow::Ok(lat)
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    lat.sort();
-    Ok(lat)
 }
 
 /// Waits until `total` deliveries have been answered (or `DRAIN_LIMIT`); how long it took.
