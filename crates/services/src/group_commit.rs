@@ -3,6 +3,9 @@
 //! answer; the store sees one transaction and a handful of statements for the whole group
 //! instead of a dozen statements per request. On SQLite, where every write goes through one
 //! connection, this is what lets the write path keep up with concurrent clients.
+//!
+//! The group is taken only once its transaction is open: the requests that arrive while the
+//! writer waits for the connection (held by the dispatcher or the delivery reports) join it.
 
 use std::sync::Mutex;
 
@@ -25,13 +28,22 @@ impl<J, R> Default for GroupCommit<J, R> {
 }
 
 impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
-    /// Queues `job` and returns its answer. Whoever takes the writer role next runs `write` on
-    /// the jobs queued by then (at most `max` at a time), in their order of arrival, until its
-    /// own job is answered. `write` runs in its own task, so a caller that goes away cannot cut
-    /// a group short, and it must answer every job it is given.
-    pub(crate) async fn submit<F, Fut>(&self, job: J, max: usize, write: F) -> Option<R>
+    /// Queues `job` and returns its answer. Whoever takes the writer role next runs `open`
+    /// (beginning the transaction), then `write` on what `open` gave and the jobs queued by
+    /// then (at most `max` at a time), in their order of arrival, until its own job is
+    /// answered. `write` runs in its own task, so a caller that goes away cannot cut a group
+    /// short, and it must answer every job it is given.
+    pub(crate) async fn submit<T, O, OFut, F, Fut>(
+        &self,
+        job: J,
+        max: usize,
+        open: O,
+        write: F,
+    ) -> Option<R>
     where
-        F: Fn(Vec<(J, oneshot::Sender<R>)>) -> Fut,
+        O: Fn() -> OFut,
+        OFut: Future<Output = T>,
+        F: Fn(T, Vec<(J, oneshot::Sender<R>)>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let (tx, mut rx) = oneshot::channel();
@@ -42,6 +54,7 @@ impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
             if let Ok(answer) = rx.try_recv() {
                 return Some(answer);
             }
+            let opened = open().await;
             let group: Vec<_> = {
                 let mut waiting = self.lock_waiting();
                 let n = waiting.len().min(max);
@@ -51,7 +64,7 @@ impl<J: Send + 'static, R: Send + 'static> GroupCommit<J, R> {
                 // Ours was taken by a writer whose task ended without answering (a panic).
                 return None;
             }
-            let _ = tokio::spawn(write(group)).await;
+            let _ = tokio::spawn(write(opened, group)).await;
         }
     }
 
@@ -79,16 +92,21 @@ mod tests {
             let (queue, groups) = (queue.clone(), groups.clone());
             tasks.push(tokio::spawn(async move {
                 queue
-                    .submit(i, 64, move |group| {
-                        let groups = groups.clone();
-                        async move {
-                            groups.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-                            for (job, reply) in group {
-                                let _ = reply.send(job * 10);
+                    .submit(
+                        i,
+                        64,
+                        || async {},
+                        move |(), group| {
+                            let groups = groups.clone();
+                            async move {
+                                groups.fetch_add(1, Ordering::SeqCst);
+                                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                                for (job, reply) in group {
+                                    let _ = reply.send(job * 10);
+                                }
                             }
-                        }
-                    })
+                        },
+                    )
                     .await
             }));
         }

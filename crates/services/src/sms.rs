@@ -170,9 +170,12 @@ impl Services {
         };
         let services = self.clone();
         self.sms_sends
-            .submit(job, GROUP_MAX, move |group| {
-                services.clone().write_sends(group)
-            })
+            .submit(
+                job,
+                GROUP_MAX,
+                || self.store.begin(),
+                move |tx, group| services.clone().write_sends(tx, group),
+            )
             .await
             .unwrap_or_else(|| Err(Error::refused(500, "internal", "send not answered")))
     }

@@ -58,11 +58,15 @@ struct OpenMid {
 }
 
 impl Services {
-    /// Writes a group of sends and answers each. If the group's transaction fails, each send
-    /// is tried again on its own, so one send's failure is that send's alone.
-    pub(crate) async fn write_sends(self, group: Group) {
+    /// Writes a group of sends in `tx` and answers each. If the group's transaction fails,
+    /// each send is tried again on its own, so one send's failure is that send's alone.
+    pub(crate) async fn write_sends(self, tx: ami_store::Result<ami_store::Tx>, group: Group) {
         let (jobs, replies): (Vec<SendJob>, Vec<_>) = group.into_iter().unzip();
-        match self.write_send_group(&jobs).await {
+        let written = match tx {
+            Ok(tx) => self.write_send_group(tx, &jobs).await,
+            Err(e) => Err(e.into()),
+        };
+        match written {
             Ok(answers) => {
                 for (answer, reply) in answers.into_iter().zip(replies) {
                     let _ = reply.send(answer);
@@ -76,7 +80,11 @@ impl Services {
             Err(e) => {
                 tracing::warn!(error = %e, sends = jobs.len(), "group of sends failed; writing each alone");
                 for (job, reply) in jobs.iter().zip(replies) {
-                    let answer = match self.write_send_group(std::slice::from_ref(job)).await {
+                    let alone = match self.store.begin().await {
+                        Ok(tx) => self.write_send_group(tx, std::slice::from_ref(job)).await,
+                        Err(e) => Err(e.into()),
+                    };
+                    let answer = match alone {
                         Ok(mut answers) => answers.pop().unwrap_or_else(|| {
                             Err(Error::refused(500, "internal", "send not answered"))
                         }),
@@ -89,9 +97,12 @@ impl Services {
         self.dispatch_wakeup.notify_one();
     }
 
-    async fn write_send_group(&self, jobs: &[SendJob]) -> Result<Vec<Result<Sent>>> {
+    async fn write_send_group(
+        &self,
+        mut tx: ami_store::Tx,
+        jobs: &[SendJob],
+    ) -> Result<Vec<Result<Sent>>> {
         let now = self.now();
-        let mut tx = self.store.begin().await?;
         let mut gates = self.gates(&mut tx, jobs).await?;
         let mut missing = Gate::Missing;
         let mut answers = Vec::with_capacity(jobs.len());

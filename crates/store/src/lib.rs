@@ -78,6 +78,9 @@ impl Store {
                     AnyPoolOptions::new()
                         .max_connections(n)
                         .min_connections(1)
+                        // A SQLite connection is a file handle here: it cannot go stale,
+                        // and testing it on every checkout is one more hop to its thread.
+                        .test_before_acquire(false)
                         .after_connect(|conn, _| {
                             Box::pin(async move {
                                 conn.execute(dialect::SQLITE_PRAGMAS).await?;
