@@ -42,7 +42,7 @@ async fn migrations_are_idempotent() {
         assert!(recorded >= 1, "{engine:?}");
         drop(conn);
         other.close().await;
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -144,7 +144,7 @@ async fn accounts_by_key_hash_and_status_compare_and_set() {
         let one = accounts::get(&mut conn, "acct_one").await.unwrap().unwrap();
         assert_eq!((one.status.as_str(), one.suspended_at), ("active", None));
         drop(conn);
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -250,7 +250,7 @@ async fn reads_are_scoped_to_the_account() {
                 .is_empty()
         );
         drop(conn);
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -368,7 +368,7 @@ async fn numbers_allocate_available_then_cooled_quarantine() {
         );
         let co = allocate(s, "CO", NOW).await.unwrap();
         assert_eq!(co.phone_number, "+573000000001");
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -418,7 +418,7 @@ async fn concurrent_allocations_never_share_a_number() {
             NUMBERS as usize,
             "{engine:?}: every number taken once, the rest None"
         );
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -517,7 +517,7 @@ async fn audit_append_links_one_chain_per_account() {
             ["acct_a", "acct_b", "global"]
         );
         drop(conn);
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -565,7 +565,7 @@ async fn concurrent_appends_keep_the_chain_gap_free() {
             "{engine:?}"
         );
         assert_eq!(assert_chain(&f.store, "acct_other").await.len(), 1);
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -634,7 +634,7 @@ async fn idempotency_claim_replay_mismatch_and_expiry() {
             ),
             "{engine:?}"
         );
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -680,7 +680,7 @@ async fn pages_of_two_over_five_rows() {
         assert_eq!(sizes, [2, 2, 1], "{engine:?}");
         assert_eq!(seen, ids, "{engine:?}: newest first, each row once");
         drop(conn);
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -876,7 +876,7 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
             "{engine:?}: the completed call is no longer live"
         );
         drop(tx);
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -953,6 +953,6 @@ async fn batch_reads_match_whole_tenant_pairs() {
         assert_eq!(known.len(), 1, "{engine:?} {known:?}");
         assert_eq!(known[&(a.clone(), "+34600123456".to_owned())], d);
         commit(tx).await.unwrap();
-        f.store.close().await;
+        f.close().await;
     }
 }

@@ -227,7 +227,7 @@ async fn webhooks_are_found_only_in_their_account_and_exact_scope() {
                 .unwrap()
         };
         assert_eq!(subs.len(), 2, "{engine:?}");
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -268,7 +268,7 @@ async fn sequences_never_repeat_under_concurrency() {
             "each resource counts on its own"
         );
         commit(tx).await.unwrap();
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -327,7 +327,7 @@ async fn a_lease_is_held_by_one_claimer_until_it_expires() {
                 .is_none()
         );
         drop(conn);
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -363,7 +363,7 @@ async fn concurrent_claimers_never_share_a_delivery() {
             "{engine:?}: a delivery claimed twice"
         );
         assert_eq!(unique, ids.iter().collect(), "{engine:?}");
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -419,7 +419,7 @@ async fn disabled_webhooks_park_their_deliveries_until_enabled() {
         );
         commit(tx).await.unwrap();
         assert_eq!(claim(s, NOW + 1, 10).await.len(), 2, "{engine:?}");
-        f.store.close().await;
+        f.close().await;
     }
 }
 
@@ -522,6 +522,6 @@ async fn failures_count_up_reset_and_attempts_go_with_their_webhook() {
             "{engine:?}: deliveries and attempts outlived their webhook"
         );
         drop(conn);
-        f.store.close().await;
+        f.close().await;
     }
 }

@@ -75,6 +75,27 @@ pub async fn fixture(engine: Engine) -> Fixture {
     }
 }
 
+impl Fixture {
+    /// Closes the store and drops its PostgreSQL database: a run leaves no database behind.
+    pub async fn close(self) {
+        use sqlx::Connection;
+        self.store.close().await;
+        if self.store.engine() != Engine::Postgres {
+            return;
+        }
+        let name = self.url.rsplit_once('/').map(|(_, db)| db.to_owned());
+        let base = std::env::var("AMI_TEST_DATABASE_URL").unwrap();
+        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            name.unwrap()
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+}
+
 pub async fn new_account(store: &Store, id: &str) {
     let mut tx = store.begin().await.unwrap();
     let hash = ami_core::secret::hash(id);
