@@ -404,6 +404,16 @@ impl AmiProcess {
     }
 }
 
+/// A test that fails (panics) still ends its server: no `ami serve` outlives the run.
+impl Drop for AmiProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A client of a server reached only over HTTP (a child process).
 #[derive(Clone)]
 pub struct Remote {
