@@ -4,9 +4,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use ami_core::audit::link_hash;
-use ami_store::Conn;
 use ami_store::audit::{self, NewEvent};
 use ami_store::page::PageRequest;
+use ami_store::{Batch, Conn};
 
 use crate::auth::{Actor, AdminCaller, CustomerCaller};
 use crate::views::{EventList, EventView};
@@ -33,6 +33,19 @@ pub(crate) struct PendingEvent {
 
 /// Appends a batch's events in order, each chain extended once.
 pub(crate) async fn write_events(conn: &mut Conn, events: &[PendingEvent], at: i64) -> Result<()> {
+    let mut batch = Batch::default();
+    push_events(conn, &mut batch, events, at).await?;
+    batch.run(conn).await?;
+    Ok(())
+}
+
+/// [`write_events`] with the chain heads taken now and the writes left in `batch`.
+pub(crate) async fn push_events(
+    conn: &mut Conn,
+    batch: &mut Batch,
+    events: &[PendingEvent],
+    at: i64,
+) -> Result<()> {
     let data: Vec<String> = events.iter().map(|e| e.data.to_string()).collect();
     let new: Vec<NewEvent<'_>> = events
         .iter()
@@ -49,7 +62,7 @@ pub(crate) async fn write_events(conn: &mut Conn, events: &[PendingEvent], at: i
             at,
         })
         .collect();
-    audit::append_many(conn, &new).await?;
+    audit::push_append_many(conn, batch, &new).await?;
     Ok(())
 }
 

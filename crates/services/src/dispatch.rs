@@ -6,7 +6,7 @@ use serde_json::json;
 use ami_carrier::{Carrier, CarrierEvent, OutboundSms, SubmitError};
 use ami_core::delivery::{self, SmsStatus};
 use ami_core::webhook_event::WebhookEvent;
-use ami_store::{kill_switches, messages, outbox, usage};
+use ami_store::{Batch, kill_switches, messages, outbox, usage};
 
 use crate::audit_log::Subject;
 use crate::auth::Actor;
@@ -143,8 +143,10 @@ impl Services {
                 }
             }
         }
-        messages::handed_off_many(&mut tx, &handed, now).await?;
-        outbox::done_many(&mut tx, &finished).await?;
+        let mut writes = Batch::default();
+        messages::push_handed_off_many(&mut writes, &handed, now);
+        outbox::push_done_many(&mut writes, &finished);
+        writes.run(&mut tx).await?;
         ami_store::commit(tx).await?;
         Ok(())
     }

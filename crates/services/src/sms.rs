@@ -14,9 +14,9 @@ use ami_core::policy;
 use ami_core::sms::{self, BodyError};
 use ami_core::webhook_event::WebhookEvent;
 use ami_store::page::PageRequest;
-use ami_store::{Conn, kill_switches, messages, usage};
+use ami_store::{Batch, Conn, kill_switches, messages, usage};
 
-use crate::audit_log::{PendingEvent, write_events};
+use crate::audit_log::{PendingEvent, push_events};
 use crate::auth::{Actor, AgentCaller};
 use crate::sms_send::{GROUP_MAX, SendJob};
 use crate::webhooks::Emission;
@@ -364,10 +364,12 @@ impl Services {
                 None => changes.push((change, vec![id])),
             }
         }
+        let mut writes = Batch::default();
         for (change, ids) in &changes {
-            messages::change_status(&mut tx, ids, change).await?;
+            messages::push_change_status(&mut writes, ids, change);
         }
-        write_events(&mut tx, &events, now).await?;
+        push_events(&mut tx, &mut writes, &events, now).await?;
+        writes.run(&mut tx).await?;
         self.emit(&mut tx, emissions).await?;
         ami_store::commit(tx).await?;
         Ok(answers)

@@ -14,9 +14,9 @@ use ami_core::delivery::SmsStatus;
 use ami_core::phone::E164;
 use ami_core::policy::{self, Decision, DestinationUsage, Kind, Usage};
 use ami_core::sms::Segmentation;
-use ami_store::{Conn, kill_switches, messages, mids, outbox, usage};
+use ami_store::{Batch, Conn, kill_switches, messages, mids, outbox, usage};
 
-use crate::audit_log::{PendingEvent, write_events};
+use crate::audit_log::{PendingEvent, push_events};
 use crate::auth::Actor;
 use crate::sms::{JOB_SUBMIT_SMS, Sent, SmsView, limit_refusal};
 use crate::webhooks::Emission;
@@ -225,12 +225,15 @@ impl Services {
                 destinations.push((mid_id.as_str(), d.as_str(), open.destinations[d].clone()));
             }
         }
-        usage::save_many(&mut tx, &counters).await?;
-        usage::save_destinations(&mut tx, Kind::Sms, &destinations).await?;
-        messages::insert_many(&mut tx, &accepted).await?;
+        // The group's writes read nothing back: they go to the store together.
+        let mut writes = Batch::default();
+        usage::push_save_many(&mut writes, &counters);
+        usage::push_save_destinations(&mut writes, Kind::Sms, &destinations);
+        messages::push_insert_many(&mut writes, &accepted);
         let ids: Vec<&str> = accepted.iter().map(|m| m.id.as_str()).collect();
-        outbox::enqueue_many(&mut tx, JOB_SUBMIT_SMS, &ids, now, now).await?;
-        write_events(&mut tx, &events, now).await?;
+        outbox::push_enqueue_many(&mut writes, JOB_SUBMIT_SMS, &ids, now, now);
+        push_events(&mut tx, &mut writes, &events, now).await?;
+        writes.run(&mut tx).await?;
         self.emit(&mut tx, blocked_by_limits).await?;
         ami_store::commit(tx).await?;
         Ok(answers)

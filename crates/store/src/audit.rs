@@ -3,7 +3,7 @@
 use ami_core::audit::{self, EventFields};
 
 use crate::page::{self, Page, PageRequest};
-use crate::{Conn, Result, rows};
+use crate::{Arg, Batch, Conn, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Event {
@@ -48,6 +48,20 @@ pub async fn append(conn: &mut Conn, e: &NewEvent<'_>) -> Result<String> {
 /// Appends events in their order, each chain extended once: per chain, one statement takes
 /// (and locks) the head, one writes the events, one moves the head.
 pub async fn append_many(conn: &mut Conn, events: &[NewEvent<'_>]) -> Result<Vec<String>> {
+    let mut batch = Batch::default();
+    let ids = push_append_many(conn, &mut batch, events).await?;
+    batch.run(conn).await?;
+    Ok(ids)
+}
+
+/// [`append_many`] with the chain heads taken (on PostgreSQL, locked) now and the writes
+/// left in `batch`, which must run in the same transaction before anything else appends to
+/// these chains.
+pub async fn push_append_many(
+    conn: &mut Conn,
+    batch: &mut Batch,
+    events: &[NewEvent<'_>],
+) -> Result<Vec<String>> {
     let mut ids = vec![String::new(); events.len()];
     let mut chains: Vec<&str> = Vec::new();
     for e in events {
@@ -105,32 +119,31 @@ pub async fn append_many(conn: &mut Conn, events: &[NewEvent<'_>]) -> Result<Vec
                  VALUES {}",
                 rows::values(chunk.len(), 14, 1)
             );
-            let mut q = sqlx::query(&sql);
+            let mut args = Vec::with_capacity(chunk.len() * 14);
             for (e, id, seq, prev_hash, hash) in chunk {
-                q = q
-                    .bind(id)
-                    .bind(chain)
-                    .bind(*seq)
-                    .bind(e.account_id)
-                    .bind(e.at)
-                    .bind(e.action)
-                    .bind(e.actor_type)
-                    .bind(e.actor_id)
-                    .bind(e.entity_type)
-                    .bind(e.entity_id)
-                    .bind(e.mid)
-                    .bind(e.data)
-                    .bind(prev_hash)
-                    .bind(hash);
+                args.extend([
+                    Arg::from(id),
+                    Arg::from(chain),
+                    Arg::from(*seq),
+                    Arg::from(e.account_id),
+                    Arg::from(e.at),
+                    Arg::from(e.action),
+                    Arg::from(e.actor_type),
+                    Arg::from(e.actor_id),
+                    Arg::from(e.entity_type),
+                    Arg::from(e.entity_id),
+                    Arg::from(e.mid),
+                    Arg::from(e.data),
+                    Arg::from(prev_hash),
+                    Arg::from(hash),
+                ]);
             }
-            q.execute(&mut *conn).await?;
+            batch.push(sql, args);
         }
-        sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain_id = $1")
-            .bind(chain)
-            .bind(seq)
-            .bind(&prev)
-            .execute(&mut *conn)
-            .await?;
+        batch.push(
+            "UPDATE audit_heads SET seq = $2, hash = $3 WHERE chain_id = $1".to_owned(),
+            vec![Arg::from(chain), Arg::from(seq), Arg::from(&prev)],
+        );
     }
     Ok(ids)
 }

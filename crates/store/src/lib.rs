@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod batch;
 pub mod calls;
 pub mod contracting;
 mod dialect;
@@ -24,6 +25,7 @@ pub mod usage;
 pub mod webhook_deliveries;
 pub mod webhooks;
 
+pub use batch::{Arg, Batch};
 pub use dialect::Engine;
 pub use open::OpenOptions;
 

@@ -1,7 +1,7 @@
 //! SMS records, outbound and inbound.
 
 use crate::page::{self, Page, PageRequest};
-use crate::{Conn, Result, rows};
+use crate::{Arg, Batch, Conn, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Message {
@@ -34,37 +34,44 @@ pub async fn insert(conn: &mut Conn, m: &Message) -> Result<()> {
 
 /// Many messages in as few statements as the batch needs.
 pub async fn insert_many(conn: &mut Conn, all: &[Message]) -> Result<()> {
+    let mut batch = Batch::default();
+    push_insert_many(&mut batch, all);
+    batch.run(conn).await
+}
+
+/// [`insert_many`] as statements of a batch.
+pub fn push_insert_many(batch: &mut Batch, all: &[Message]) {
     for chunk in all.chunks(rows::CHUNK) {
         let sql = format!(
             "INSERT INTO messages ({COLUMNS}) VALUES {}",
             rows::values(chunk.len(), 19, 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args: Vec<Arg> = Vec::with_capacity(chunk.len() * 19);
         for m in chunk {
-            q = q
-                .bind(&m.id)
-                .bind(&m.account_id)
-                .bind(&m.mid_id)
-                .bind(&m.direction)
-                .bind(&m.from_number)
-                .bind(&m.to_number)
-                .bind(&m.body)
-                .bind(m.segments)
-                .bind(&m.encoding)
-                .bind(m.cost)
-                .bind(&m.status)
-                .bind(m.created_at)
-                .bind(m.handed_at)
-                .bind(m.sent_at)
-                .bind(m.delivered_at)
-                .bind(&m.telco_ref)
-                .bind(m.retry_count)
-                .bind(&m.error)
-                .bind(m.updated_at);
+            args.extend([
+                Arg::from(&m.id),
+                Arg::from(&m.account_id),
+                Arg::from(&m.mid_id),
+                Arg::from(&m.direction),
+                Arg::from(&m.from_number),
+                Arg::from(&m.to_number),
+                Arg::from(&m.body),
+                Arg::from(m.segments),
+                Arg::from(&m.encoding),
+                Arg::from(m.cost),
+                Arg::from(&m.status),
+                Arg::from(m.created_at),
+                Arg::from(m.handed_at),
+                Arg::from(m.sent_at),
+                Arg::from(m.delivered_at),
+                Arg::from(&m.telco_ref),
+                Arg::from(m.retry_count),
+                Arg::from(&m.error),
+                Arg::from(m.updated_at),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        batch.push(sql, args);
     }
-    Ok(())
 }
 
 /// One message of one MID of one account.
@@ -181,9 +188,9 @@ pub struct StatusChange<'a> {
     pub now: i64,
 }
 
-/// Applies one status change to the messages that still have `expected`; returns how many.
-pub async fn change_status(conn: &mut Conn, ids: &[&str], c: &StatusChange<'_>) -> Result<u64> {
-    let mut changed = 0;
+/// Applies one status change to the messages that still have `expected`, as statements of
+/// a batch.
+pub fn push_change_status(batch: &mut Batch, ids: &[&str], c: &StatusChange<'_>) {
     for chunk in ids.chunks(rows::CHUNK) {
         let sql = format!(
             "UPDATE messages SET status = $2, updated_at = $3, error = COALESCE($4, error),
@@ -192,19 +199,17 @@ pub async fn change_status(conn: &mut Conn, ids: &[&str], c: &StatusChange<'_>) 
              WHERE status = $1 AND id IN ({})",
             rows::list(chunk.len(), 7)
         );
-        let mut q = sqlx::query(&sql)
-            .bind(c.expected)
-            .bind(c.status)
-            .bind(c.now)
-            .bind(c.error)
-            .bind(i64::from(c.stamp_sent))
-            .bind(i64::from(c.stamp_delivered));
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        changed += q.execute(&mut *conn).await?.rows_affected();
+        let mut args = vec![
+            Arg::from(c.expected),
+            Arg::from(c.status),
+            Arg::from(c.now),
+            Arg::from(c.error),
+            Arg::from(i64::from(c.stamp_sent)),
+            Arg::from(i64::from(c.stamp_delivered)),
+        ];
+        args.extend(chunk.iter().map(|id| Arg::from(*id)));
+        batch.push(sql, args);
     }
-    Ok(changed)
 }
 
 /// Records the hand-off to the carrier and its reference.
@@ -220,8 +225,9 @@ pub async fn handed_off(conn: &mut Conn, id: &str, telco_ref: &str, now: i64) ->
     Ok(())
 }
 
-/// [`handed_off`] for many messages at once: `(id, telco_ref)` pairs.
-pub async fn handed_off_many(conn: &mut Conn, handed: &[(String, String)], now: i64) -> Result<()> {
+/// [`handed_off`] for many messages at once, `(id, telco_ref)` pairs, as statements of a
+/// batch.
+pub fn push_handed_off_many(batch: &mut Batch, handed: &[(String, String)], now: i64) {
     for chunk in handed.chunks(rows::CHUNK) {
         let cases: String = (0..chunk.len())
             .map(|i| format!(" WHEN ${} THEN ${}", 2 + 2 * i, 3 + 2 * i))
@@ -234,13 +240,12 @@ pub async fn handed_off_many(conn: &mut Conn, handed: &[(String, String)], now: 
              WHERE id IN ({})",
             ids.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(now);
+        let mut args = vec![Arg::from(now)];
         for (id, telco_ref) in chunk {
-            q = q.bind(id).bind(telco_ref);
+            args.extend([Arg::from(id), Arg::from(telco_ref)]);
         }
-        q.execute(&mut *conn).await?;
+        batch.push(sql, args);
     }
-    Ok(())
 }
 
 /// Carrier-side lookup of many messages; missing ids are simply absent.

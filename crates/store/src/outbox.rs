@@ -2,7 +2,7 @@
 //! lease, so a crash loses nothing (an expired lease is claimed again) and replicas never
 //! work the same row at once.
 
-use crate::{Conn, Engine, Result, rows};
+use crate::{Arg, Batch, Conn, Engine, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Job {
@@ -31,23 +31,30 @@ pub async fn enqueue_many(
     due_at: i64,
     now: i64,
 ) -> Result<()> {
+    let mut batch = Batch::default();
+    push_enqueue_many(&mut batch, kind, ref_ids, due_at, now);
+    batch.run(conn).await
+}
+
+/// [`enqueue_many`] as statements of a batch.
+pub fn push_enqueue_many(batch: &mut Batch, kind: &str, ref_ids: &[&str], due_at: i64, now: i64) {
     for chunk in ref_ids.chunks(rows::CHUNK) {
         let sql = format!(
             "INSERT INTO outbox (id, kind, ref_id, due_at, created_at) VALUES {}",
             rows::values(chunk.len(), 5, 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args = Vec::with_capacity(chunk.len() * 5);
         for ref_id in chunk {
-            q = q
-                .bind(ami_core::id::new_id_at("job", now))
-                .bind(kind)
-                .bind(*ref_id)
-                .bind(due_at)
-                .bind(now);
+            args.extend([
+                Arg::from(ami_core::id::new_id_at("job", now).as_str()),
+                Arg::from(kind),
+                Arg::from(*ref_id),
+                Arg::from(due_at),
+                Arg::from(now),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        batch.push(sql, args);
     }
-    Ok(())
 }
 
 /// Claims up to `batch` due jobs for `lease_ms`.
@@ -77,18 +84,20 @@ pub async fn done(conn: &mut Conn, id: &str) -> Result<()> {
 }
 
 pub async fn done_many(conn: &mut Conn, ids: &[String]) -> Result<()> {
+    let mut batch = Batch::default();
+    push_done_many(&mut batch, ids);
+    batch.run(conn).await
+}
+
+/// [`done_many`] as statements of a batch.
+pub fn push_done_many(batch: &mut Batch, ids: &[String]) {
     for chunk in ids.chunks(rows::CHUNK) {
         let sql = format!(
             "DELETE FROM outbox WHERE id IN ({})",
             rows::list(chunk.len(), 1)
         );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        q.execute(&mut *conn).await?;
+        batch.push(sql, chunk.iter().map(Arg::from).collect());
     }
-    Ok(())
 }
 
 pub async fn reschedule(conn: &mut Conn, id: &str, due_at: i64) -> Result<()> {

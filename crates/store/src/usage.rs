@@ -5,7 +5,7 @@ use ami_core::policy::{DestinationUsage, Kind, Usage};
 
 use std::collections::HashMap;
 
-use crate::{Conn, Engine, Result, rows};
+use crate::{Arg, Batch, Conn, Engine, Result, rows};
 
 fn kind_str(kind: Kind) -> &'static str {
     match kind {
@@ -128,6 +128,13 @@ pub async fn save(conn: &mut Conn, account_id: &str, mid_id: &str, u: &Usage) ->
 
 /// Writes the counters of many MIDs (rows [`lock_many`] created and locked).
 pub async fn save_many(conn: &mut Conn, all: &[(&str, &str, Usage)]) -> Result<()> {
+    let mut batch = Batch::default();
+    push_save_many(&mut batch, all);
+    batch.run(conn).await
+}
+
+/// [`save_many`] as statements of a batch.
+pub fn push_save_many(batch: &mut Batch, all: &[(&str, &str, Usage)]) {
     for chunk in all.chunks(rows::CHUNK) {
         let sql = format!(
             "INSERT INTO mid_usage (account_id, mid_id, {COLUMNS}) VALUES {}
@@ -138,25 +145,25 @@ pub async fn save_many(conn: &mut Conn, all: &[(&str, &str, Usage)]) -> Result<(
              WHERE mid_usage.account_id = excluded.account_id",
             rows::values(chunk.len(), 12, 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args = Vec::with_capacity(chunk.len() * 12);
         for (account_id, mid_id, u) in chunk {
-            q = q
-                .bind(*account_id)
-                .bind(*mid_id)
-                .bind(u.tat_ms)
-                .bind(u.hour_start)
-                .bind(u.sms_hour)
-                .bind(u.calls_hour)
-                .bind(u.day_start)
-                .bind(u.sms_day)
-                .bind(u.calls_day)
-                .bind(u.month_start)
-                .bind(u.spend_month)
-                .bind(u.call_seconds_month);
+            args.extend([
+                Arg::from(*account_id),
+                Arg::from(*mid_id),
+                Arg::from(u.tat_ms),
+                Arg::from(u.hour_start),
+                Arg::from(u.sms_hour),
+                Arg::from(u.calls_hour),
+                Arg::from(u.day_start),
+                Arg::from(u.sms_day),
+                Arg::from(u.calls_day),
+                Arg::from(u.month_start),
+                Arg::from(u.spend_month),
+                Arg::from(u.call_seconds_month),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        batch.push(sql, args);
     }
-    Ok(())
 }
 
 /// Counters of one destination; read under the MID's lock, so no second lock is needed.
@@ -228,6 +235,17 @@ pub async fn save_destinations(
     kind: Kind,
     all: &[(&str, &str, DestinationUsage)],
 ) -> Result<()> {
+    let mut batch = Batch::default();
+    push_save_destinations(&mut batch, kind, all);
+    batch.run(conn).await
+}
+
+/// [`save_destinations`] as statements of a batch.
+pub fn push_save_destinations(
+    batch: &mut Batch,
+    kind: Kind,
+    all: &[(&str, &str, DestinationUsage)],
+) {
     for chunk in all.chunks(rows::CHUNK) {
         let sql = format!(
             "INSERT INTO destination_usage (mid_id, kind, destination, hour_start, hour_count, day_start, day_count)
@@ -236,18 +254,18 @@ pub async fn save_destinations(
                  hour_count = excluded.hour_count, day_start = excluded.day_start, day_count = excluded.day_count",
             rows::values(chunk.len(), 7, 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args = Vec::with_capacity(chunk.len() * 7);
         for (mid_id, destination, d) in chunk {
-            q = q
-                .bind(*mid_id)
-                .bind(kind_str(kind))
-                .bind(*destination)
-                .bind(d.hour_start)
-                .bind(d.hour_count)
-                .bind(d.day_start)
-                .bind(d.day_count);
+            args.extend([
+                Arg::from(*mid_id),
+                Arg::from(kind_str(kind)),
+                Arg::from(*destination),
+                Arg::from(d.hour_start),
+                Arg::from(d.hour_count),
+                Arg::from(d.day_start),
+                Arg::from(d.day_count),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        batch.push(sql, args);
     }
-    Ok(())
 }
