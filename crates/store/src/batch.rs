@@ -1,5 +1,5 @@
 //! Writes whose results nobody reads, gathered and sent together. On SQLite the statements
-//! travel as one multi-statement query (the SQLite driver binds `$n` across the whole text),
+//! travel as one multi-statement query with anonymous placeholders bound in order,
 //! so the tail of a transaction costs one round trip to the connection's thread instead of
 //! one per statement. PostgreSQL runs them one by one.
 
@@ -10,7 +10,7 @@ use sqlx::query::Query;
 use crate::{Conn, Result};
 
 /// Most values bound in one SQLite query, under its limit of 32 766.
-const SQLITE_MAX_ARGS: usize = 30_000;
+pub(crate) const SQLITE_MAX_ARGS: usize = 30_000;
 
 /// A value to bind, typed so that a NULL is typed too (PostgreSQL needs to know).
 #[derive(Debug, Clone)]
@@ -77,15 +77,14 @@ impl Batch {
         let mut sql = String::new();
         let mut args: Vec<&Arg> = Vec::new();
         for (text, own) in &self.statements {
-            if !args.is_empty() && args.len() + own.len() > SQLITE_MAX_ARGS {
+            if !args.is_empty() && args.len() + placeholders(text) > SQLITE_MAX_ARGS {
                 bind_all(sqlx::query(&sql), args.drain(..))
                     .execute(&mut *conn)
                     .await?;
                 sql.clear();
             }
-            renumber_into(&mut sql, text, args.len());
+            positional_into(&mut sql, &mut args, text, own);
             sql.push_str(";\n");
-            args.extend(own);
         }
         bind_all(sqlx::query(&sql), args)
             .execute(&mut *conn)
@@ -94,7 +93,7 @@ impl Batch {
     }
 }
 
-fn bind_all<'q>(
+pub(crate) fn bind_all<'q>(
     mut q: Query<'q, Any, AnyArguments<'q>>,
     args: impl IntoIterator<Item = &'q Arg>,
 ) -> Query<'q, Any, AnyArguments<'q>> {
@@ -107,21 +106,35 @@ fn bind_all<'q>(
     q
 }
 
-/// Appends `sql` with every placeholder `$n` shifted to `$(n + offset)`. The statements here
-/// hold no `$` outside placeholders (no string literals with one).
-fn renumber_into(out: &mut String, sql: &str, offset: usize) {
+/// Appends `sql` with every placeholder `$n` turned into an anonymous `?` and `own[n - 1]`
+/// pushed to `args` in the order the placeholders appear. SQLite binds anonymous parameters
+/// by position, across the statements of one query; a numbered one costs it a lookup by
+/// name, a scan of every parameter of the statement. The statements here hold no `$`
+/// outside placeholders (no string literals with one).
+pub(crate) fn positional_into<'a>(out: &mut String, args: &mut Vec<&'a Arg>, sql: &str, own: &'a [Arg]) {
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..=at]);
+        out.push_str(&rest[..at]);
         rest = &rest[at + 1..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        match rest[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&(n + offset).to_string()),
-            Err(_) => out.push_str(&rest[..digits]),
+        match rest[..digits].parse::<usize>().ok().and_then(|n| own.get(n.checked_sub(1)?)) {
+            Some(arg) => {
+                out.push('?');
+                args.push(arg);
+            }
+            None => {
+                out.push('$');
+                out.push_str(&rest[..digits]);
+            }
         }
         rest = &rest[digits..];
     }
     out.push_str(rest);
+}
+
+/// How many values `sql` binds once its placeholders are anonymous.
+pub(crate) fn placeholders(sql: &str) -> usize {
+    sql.matches('$').count()
 }
 
 #[cfg(test)]
@@ -129,16 +142,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_shift_by_the_offset() {
+    fn placeholders_become_positional_in_order_of_appearance() {
+        let own = [Arg::from(1), Arg::from(2), Arg::from(3)];
         let mut out = String::new();
-        renumber_into(
+        let mut args = Vec::new();
+        positional_into(
             &mut out,
-            "UPDATE t SET a = $1, b = $12 WHERE c IN ($2, $3)",
-            10,
+            &mut args,
+            "UPDATE t SET a = $3, b = $1 WHERE c IN ($2, $3)",
+            &own,
         );
-        assert_eq!(out, "UPDATE t SET a = $11, b = $22 WHERE c IN ($12, $13)");
-        let mut same = String::new();
-        renumber_into(&mut same, "SELECT $1", 0);
-        assert_eq!(same, "SELECT $1");
+        assert_eq!(out, "UPDATE t SET a = ?, b = ? WHERE c IN (?, ?)");
+        let bound: Vec<i64> = args
+            .iter()
+            .map(|a| match a {
+                Arg::Int(Some(v)) => *v,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(bound, [3, 1, 2, 3]);
+        assert_eq!(placeholders("UPDATE t SET a = $3, b = $1 WHERE c IN ($2, $3)"), 4);
     }
 }
