@@ -250,13 +250,7 @@ impl Services {
             return Err(e);
         }
         let limits = crate::mids::stored_limits(&mid)?;
-        let current = usage::lock(
-            &mut tx,
-            self.store.engine(),
-            &agent.account_id,
-            &agent.mid_id,
-        )
-        .await?;
+        let current = usage::lock(&mut tx, &agent.account_id, &agent.mid_id).await?;
         let dest = usage::destination(&mut tx, &agent.mid_id, Kind::Call, to.as_str()).await?;
         // Nothing is spent at placement: the call reserves its rate and count slots here and
         // is charged per started minute when it ends (§6).
@@ -562,8 +556,7 @@ impl Services {
             0
         };
         if call.direction == "outbound" && (cost > 0 || secs > 0) {
-            let current =
-                usage::lock(conn, self.store.engine(), &call.account_id, &call.mid_id).await?;
+            let current = usage::lock(conn, &call.account_id, &call.mid_id).await?;
             usage::save(
                 conn,
                 &call.account_id,
@@ -819,8 +812,7 @@ impl Services {
             return ami_store::commit(tx).await.map_err(Into::into);
         };
         let limits = crate::mids::stored_limits(&mid)?;
-        let current =
-            usage::lock(&mut tx, self.store.engine(), &call.account_id, &call.mid_id).await?;
+        let current = usage::lock(&mut tx, &call.account_id, &call.mid_id).await?;
         let spent = policy::rolled(&current, now).spend_month;
         let started = delivery::billable_minutes(elapsed_secs(answered_at, now));
         let price = self.call_price(&call.to_number);

@@ -110,7 +110,7 @@ impl Services {
             )
             .map(|m| (m.account_id.as_str(), m.mid_id.as_str()))
             .collect();
-        usage::lock_many(&mut tx, self.store.engine(), &returning).await?;
+        usage::lock_many(&mut tx, &returning).await?;
         for (job, m) in &killed {
             self.cancel_message(&mut tx, m, "kill_switch").await?;
             finished.push(job.id.clone());

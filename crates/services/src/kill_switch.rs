@@ -219,7 +219,7 @@ impl Services {
                     .map(|m| (m.account_id.as_str(), m.mid_id.as_str())),
             )
             .collect();
-        usage::lock_many(tx, engine, &owners).await?;
+        usage::lock_many(tx, &owners).await?;
         let hung_up = self.end_calls(tx, actor, &live).await?;
         let mut cancelled = 0;
         for m in &queued {

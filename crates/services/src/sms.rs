@@ -264,7 +264,7 @@ impl Services {
             .filter_map(|r| found.get(&r.msg_id))
             .map(|(m, _)| (m.account_id.as_str(), m.mid_id.as_str()))
             .collect();
-        usage::lock_many(&mut tx, self.store.engine(), &returning).await?;
+        usage::lock_many(&mut tx, &returning).await?;
         let mut answers = Vec::with_capacity(reports.len());
         let mut events = Vec::new();
         let mut changed: Vec<String> = Vec::new();
@@ -388,7 +388,7 @@ impl Services {
         if amount <= 0 || policy::month_start(reserved_at) != policy::month_start(now) {
             return Ok(());
         }
-        let current = usage::lock(conn, self.store.engine(), account_id, mid_id).await?;
+        let current = usage::lock(conn, account_id, mid_id).await?;
         usage::save(
             conn,
             account_id,

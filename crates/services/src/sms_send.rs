@@ -280,7 +280,7 @@ impl Services {
             .copied()
             .filter(|(_, mid)| matches!(gates.get(*mid), Some(Gate::Open(_))))
             .collect();
-        let mut counters = usage::lock_many(conn, self.store.engine(), &open).await?;
+        let mut counters = usage::lock_many(conn, &open).await?;
         let mut wanted: Vec<(&str, &str)> = jobs
             .iter()
             .filter(|j| matches!(gates.get(&j.mid_id), Some(Gate::Open(_))))

@@ -111,13 +111,22 @@ pub(crate) fn bind_all<'q>(
 /// by position, across the statements of one query; a numbered one costs it a lookup by
 /// name, a scan of every parameter of the statement. The statements here hold no `$`
 /// outside placeholders (no string literals with one).
-pub(crate) fn positional_into<'a>(out: &mut String, args: &mut Vec<&'a Arg>, sql: &str, own: &'a [Arg]) {
+pub(crate) fn positional_into<'a>(
+    out: &mut String,
+    args: &mut Vec<&'a Arg>,
+    sql: &str,
+    own: &'a [Arg],
+) {
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         rest = &rest[at + 1..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        match rest[..digits].parse::<usize>().ok().and_then(|n| own.get(n.checked_sub(1)?)) {
+        match rest[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| own.get(n.checked_sub(1)?))
+        {
             Some(arg) => {
                 out.push('?');
                 args.push(arg);
@@ -161,6 +170,9 @@ mod tests {
             })
             .collect();
         assert_eq!(bound, [3, 1, 2, 3]);
-        assert_eq!(placeholders("UPDATE t SET a = $3, b = $1 WHERE c IN ($2, $3)"), 4);
+        assert_eq!(
+            placeholders("UPDATE t SET a = $3, b = $1 WHERE c IN ($2, $3)"),
+            4
+        );
     }
 }

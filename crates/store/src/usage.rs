@@ -5,7 +5,7 @@ use ami_core::policy::{DestinationUsage, Kind, Usage};
 
 use std::collections::HashMap;
 
-use crate::{Arg, Batch, Conn, Engine, Result, rows};
+use crate::{Arg, Batch, Conn, Result, rows};
 
 fn kind_str(kind: Kind) -> &'static str {
     match kind {
@@ -48,53 +48,37 @@ impl From<UsageRow> for Usage {
 const COLUMNS: &str = "tat_ms, hour_start, sms_hour, calls_hour, day_start, sms_day, calls_day, month_start, spend_month, call_seconds_month";
 
 /// The MID's counters, locked until the transaction ends (created on first use).
-pub async fn lock(
-    conn: &mut Conn,
-    engine: Engine,
-    account_id: &str,
-    mid_id: &str,
-) -> Result<Usage> {
-    let mut all = lock_many(conn, engine, &[(account_id, mid_id)]).await?;
+pub async fn lock(conn: &mut Conn, account_id: &str, mid_id: &str) -> Result<Usage> {
+    let mut all = lock_many(conn, &[(account_id, mid_id)]).await?;
     Ok(all.remove(mid_id).unwrap_or_default())
 }
 
-/// [`lock`] for many `(account_id, mid_id)` pairs, keyed by MID. Rows are locked in MID
-/// order, so two transactions locking overlapping sets cannot deadlock.
-pub async fn lock_many(
-    conn: &mut Conn,
-    engine: Engine,
-    pairs: &[(&str, &str)],
-) -> Result<HashMap<String, Usage>> {
+/// [`lock`] for many `(account_id, mid_id)` pairs of existing MIDs, keyed by MID. One
+/// statement per chunk creates the missing rows and returns every row, locked: the rows are
+/// taken in MID order, so two transactions locking overlapping sets cannot deadlock. A MID
+/// of another account is left out.
+pub async fn lock_many(conn: &mut Conn, pairs: &[(&str, &str)]) -> Result<HashMap<String, Usage>> {
     let mut sorted = pairs.to_vec();
     sorted.sort_by_key(|&(_, mid)| mid);
     sorted.dedup();
+    let mut by_mid = sorted.clone();
+    // One row may be touched once per statement.
+    by_mid.dedup_by_key(|&mut (_, mid)| mid);
     let mut found = HashMap::with_capacity(sorted.len());
-    for chunk in sorted.chunks(rows::CHUNK) {
+    for chunk in by_mid.chunks(rows::CHUNK) {
+        // The no-op update is what locks an existing row and makes RETURNING include it.
         let sql = format!(
-            "INSERT INTO mid_usage (mid_id, account_id) VALUES {} ON CONFLICT (mid_id) DO NOTHING",
+            "INSERT INTO mid_usage (mid_id, account_id) VALUES {}
+             ON CONFLICT (mid_id) DO UPDATE SET account_id = mid_usage.account_id
+             RETURNING mid_id, account_id, {COLUMNS}",
             rows::values(chunk.len(), 2, 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query_as::<_, KeyedUsageRow>(&sql);
         for (account_id, mid_id) in chunk {
             q = q.bind(*mid_id).bind(*account_id);
         }
-        q.execute(&mut *conn).await?;
-        let sql = format!(
-            "SELECT mid_id, account_id, {COLUMNS} FROM mid_usage
-             WHERE mid_id IN ({}) AND account_id IN ({}) ORDER BY mid_id{}",
-            rows::list(chunk.len(), 1),
-            rows::list(chunk.len(), 1 + chunk.len()),
-            engine.for_update()
-        );
-        let mut q = sqlx::query_as::<_, KeyedUsageRow>(&sql);
-        for (_, mid_id) in chunk {
-            q = q.bind(*mid_id);
-        }
-        for (account_id, _) in chunk {
-            q = q.bind(*account_id);
-        }
         for row in q.fetch_all(&mut *conn).await? {
-            if chunk.contains(&(row.account_id.as_str(), row.mid_id.as_str())) {
+            if sorted.contains(&(row.account_id.as_str(), row.mid_id.as_str())) {
                 found.insert(row.mid_id, row.usage.into());
             }
         }

@@ -904,7 +904,7 @@ async fn batch_reads_match_whole_tenant_pairs() {
             "{engine:?}"
         );
 
-        let counters = usage::lock_many(&mut tx, engine, &pairs).await.unwrap();
+        let counters = usage::lock_many(&mut tx, &pairs).await.unwrap();
         assert_eq!(counters.len(), 2, "{engine:?}");
         let spent = Usage {
             spend_month: 42,
@@ -918,10 +918,10 @@ async fn batch_reads_match_whole_tenant_pairs() {
         usage::save_many(&mut tx, &[("acct_two", &a, Usage::default())])
             .await
             .unwrap();
-        let again = usage::lock_many(&mut tx, engine, &pairs).await.unwrap();
+        let again = usage::lock_many(&mut tx, &pairs).await.unwrap();
         assert_eq!(again[&a], spent, "{engine:?}");
         assert!(
-            usage::lock_many(&mut tx, engine, &crossed)
+            usage::lock_many(&mut tx, &crossed)
                 .await
                 .unwrap()
                 .is_empty()
