@@ -10,7 +10,7 @@ use sqlx::query::Query;
 use crate::{Conn, Result};
 
 /// Most values bound in one SQLite query, under its limit of 32 766.
-pub(crate) const SQLITE_MAX_ARGS: usize = 30_000;
+const SQLITE_MAX_ARGS: usize = 30_000;
 
 /// A value to bind, typed so that a NULL is typed too (PostgreSQL needs to know).
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ impl Batch {
     }
 }
 
-pub(crate) fn bind_all<'q>(
+fn bind_all<'q>(
     mut q: Query<'q, Any, AnyArguments<'q>>,
     args: impl IntoIterator<Item = &'q Arg>,
 ) -> Query<'q, Any, AnyArguments<'q>> {
@@ -111,12 +111,7 @@ pub(crate) fn bind_all<'q>(
 /// by position, across the statements of one query; a numbered one costs it a lookup by
 /// name, a scan of every parameter of the statement. The statements here hold no `$`
 /// outside placeholders (no string literals with one).
-pub(crate) fn positional_into<'a>(
-    out: &mut String,
-    args: &mut Vec<&'a Arg>,
-    sql: &str,
-    own: &'a [Arg],
-) {
+fn positional_into<'a>(out: &mut String, args: &mut Vec<&'a Arg>, sql: &str, own: &'a [Arg]) {
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
@@ -142,7 +137,7 @@ pub(crate) fn positional_into<'a>(
 }
 
 /// How many values `sql` binds once its placeholders are anonymous.
-pub(crate) fn placeholders(sql: &str) -> usize {
+fn placeholders(sql: &str) -> usize {
     sql.matches('$').count()
 }
 
