@@ -1,14 +1,46 @@
 //! E.164 phone numbers: normalisation and the country they belong to, from a real numbering plan.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not an E.164 phone number")]
 pub struct InvalidPhone;
 
 /// A normalised E.164 number (`+` then 6 to 15 digits, no leading zero).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct E164(String);
+#[derive(Debug, Clone)]
+pub struct E164 {
+    number: String,
+    /// What the numbering plan says of it, looked up on first use: a lookup runs the plan's
+    /// patterns, which costs more than the rest of a send's validation together.
+    country: OnceLock<Option<Country>>,
+}
+
+impl PartialEq for E164 {
+    fn eq(&self, other: &Self) -> bool {
+        self.number == other.number
+    }
+}
+
+impl Eq for E164 {}
+
+impl std::hash::Hash for E164 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.number.hash(state);
+    }
+}
+
+impl PartialOrd for E164 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for E164 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.number.cmp(&other.number)
+    }
+}
 
 impl E164 {
     /// Removes spaces, hyphens, dots and parentheses, then requires `^\+[1-9]\d{5,14}$`.
@@ -21,23 +53,32 @@ impl E164 {
         let ok = (6..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
-        if ok { Ok(Self(s)) } else { Err(InvalidPhone) }
+        if ok {
+            Ok(Self {
+                number: s,
+                country: OnceLock::new(),
+            })
+        } else {
+            Err(InvalidPhone)
+        }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.number
     }
 
     /// ISO country and calling code per the numbering plan, if the number is valid there.
     pub fn country(&self) -> Option<Country> {
-        let parsed = phonenumber::parse(None, &self.0).ok()?;
-        let calling_code = parsed.code().value();
-        let iso = parsed.country().id().map(|id| id.as_ref().to_owned());
-        Some(Country {
-            iso,
-            calling_code,
-            valid: phonenumber::is_valid(&parsed),
-        })
+        self.country
+            .get_or_init(|| {
+                let parsed = phonenumber::parse(None, &self.number).ok()?;
+                Some(Country {
+                    iso: parsed.country().id().map(|id| id.as_ref().to_owned()),
+                    calling_code: parsed.code().value(),
+                    valid: phonenumber::is_valid(&parsed),
+                })
+            })
+            .clone()
     }
 
     /// The country calling code with `+`, e.g. `+34`; what allowlists match on.
@@ -50,7 +91,7 @@ impl E164 {
         let code_len = self
             .country()
             .map_or(1, |c| c.calling_code.to_string().len());
-        let digits = &self.0[1..];
+        let digits = &self.number[1..];
         let keep_tail = 2.min(digits.len().saturating_sub(code_len));
         let hidden = digits.len() - code_len - keep_tail;
         format!(
@@ -64,7 +105,7 @@ impl E164 {
 
 impl fmt::Display for E164 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.number)
     }
 }
 
@@ -84,7 +125,7 @@ mod tests {
     #[test]
     fn normalises_and_validates() {
         assert_eq!(
-            E164::parse("+34 (600) 12-34.56").map(|p| p.0),
+            E164::parse("+34 (600) 12-34.56").map(|p| p.number),
             Ok("+34600123456".into())
         );
         for bad in [
@@ -98,6 +139,17 @@ mod tests {
         ] {
             assert_eq!(E164::parse(bad), Err(InvalidPhone), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_looked_up_country_changes_neither_identity_nor_answer() {
+        let fresh = E164::parse("+34600123456").unwrap();
+        let looked_up = fresh.clone();
+        let first = looked_up.country();
+        assert_eq!(looked_up, fresh);
+        assert_eq!(looked_up.cmp(&fresh), std::cmp::Ordering::Equal);
+        assert_eq!(looked_up.country(), first);
+        assert_eq!(fresh.country(), first);
     }
 
     #[test]

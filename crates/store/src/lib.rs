@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod audit;
 pub mod batch;
 pub mod calls;
+mod checkpoint;
 pub mod contracting;
 mod dialect;
 pub mod idempotency;
@@ -66,6 +67,8 @@ pub struct Store {
     /// failing with SQLITE_BUSY; on PostgreSQL the same pool as reads.
     write: AnyPool,
     engine: Engine,
+    /// On SQLite, the task that checkpoints the WAL off the write path.
+    _checkpointer: Option<checkpoint::Running>,
 }
 
 impl Store {
@@ -94,6 +97,7 @@ impl Store {
                 let read = pool(options.max_connections.max(2))
                     .connect(&connect_url)
                     .await?;
+                let checkpointer = checkpoint::start(&connect_url, write.clone()).await?;
                 // An operator who allowed a shared file keeps the modes they chose.
                 if !options.allow_insecure_permissions {
                     open::restrict_sqlite_companions(&path)?;
@@ -102,6 +106,7 @@ impl Store {
                     read,
                     write,
                     engine,
+                    _checkpointer: Some(checkpointer),
                 }
             }
             Engine::Postgres => {
@@ -113,6 +118,7 @@ impl Store {
                     read: pool.clone(),
                     write: pool,
                     engine,
+                    _checkpointer: None,
                 }
             }
         };
