@@ -42,22 +42,22 @@ async fn committed_pages_reach_the_database_file_without_a_writer_checkpoint() {
     f.close().await;
 }
 
+async fn temp_store(conn: &mut ami_store::Conn) -> i64 {
+    let (mode,): (i64,) = sqlx::query_as("PRAGMA temp_store")
+        .fetch_one(conn)
+        .await
+        .unwrap();
+    mode
+}
+
 #[tokio::test]
 async fn statement_journals_and_temporary_tables_stay_in_memory() {
     let f = common::fixture(Engine::Sqlite).await;
     let mut tx = f.store.begin().await.unwrap();
-    let (mode,): (i64,) = sqlx::query_as("PRAGMA temp_store")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(mode, 2, "temp_store = MEMORY");
+    assert_eq!(temp_store(&mut tx).await, 2, "temp_store = MEMORY");
     commit(tx).await.unwrap();
     let mut reader = f.store.reader().await.unwrap();
-    let (mode,): (i64,) = sqlx::query_as("PRAGMA temp_store")
-        .fetch_one(&mut *reader)
-        .await
-        .unwrap();
-    assert_eq!(mode, 2, "temp_store = MEMORY");
+    assert_eq!(temp_store(&mut reader).await, 2, "temp_store = MEMORY");
     drop(reader);
     f.close().await;
 }
