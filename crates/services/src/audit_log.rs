@@ -6,7 +6,7 @@ use serde_json::Value;
 use ami_core::audit::link_hash;
 use ami_store::audit::{self, NewEvent};
 use ami_store::page::PageRequest;
-use ami_store::{Batch, Conn};
+use ami_store::{Batch, Db};
 
 use crate::auth::{Actor, AdminCaller, CustomerCaller};
 use crate::views::{EventList, EventView};
@@ -32,16 +32,21 @@ pub(crate) struct PendingEvent {
 }
 
 /// Appends a batch's events in order, each chain extended once.
-pub(crate) async fn write_events(conn: &mut Conn, events: &[PendingEvent], at: i64) -> Result<()> {
+pub(crate) async fn write_events(
+    db: impl Into<Db<'_>>,
+    events: &[PendingEvent],
+    at: i64,
+) -> Result<()> {
+    let mut db = db.into();
     let mut batch = Batch::default();
-    push_events(conn, &mut batch, events, at).await?;
-    batch.run(conn).await?;
+    push_events(&mut db, &mut batch, events, at).await?;
+    batch.run(db).await?;
     Ok(())
 }
 
 /// [`write_events`] with the chain heads taken now and the writes left in `batch`.
 pub(crate) async fn push_events(
-    conn: &mut Conn,
+    db: impl Into<Db<'_>>,
     batch: &mut Batch,
     events: &[PendingEvent],
     at: i64,
@@ -62,7 +67,7 @@ pub(crate) async fn push_events(
             at,
         })
         .collect();
-    audit::push_append_many(conn, batch, &new).await?;
+    audit::push_append_many(db, batch, &new).await?;
     Ok(())
 }
 
@@ -70,7 +75,7 @@ impl Services {
     /// Appends one event inside the caller's transaction.
     pub(crate) async fn audit(
         &self,
-        conn: &mut Conn,
+        db: impl Into<Db<'_>>,
         actor: &Actor,
         action: &str,
         subject: Subject<'_>,
@@ -78,7 +83,7 @@ impl Services {
     ) -> Result<String> {
         let data = data.to_string();
         Ok(audit::append(
-            conn,
+            db,
             &NewEvent {
                 account_id: subject.account_id,
                 action,

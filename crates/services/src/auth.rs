@@ -96,7 +96,7 @@ impl Services {
             .filter(|t| secret::is_agent_token(t))
             .ok_or_else(refused)?;
         let hash = secret::hash(token);
-        let mut conn = self.store.reader().await?;
+        let mut conn = self.store.read_conn().await?;
         let p = mids::agent_by_token_hash(&mut conn, &hash)
             .await?
             .ok_or_else(refused)?;

@@ -523,7 +523,7 @@ impl Services {
         let handed = call.handed_at.is_some() || call.telco_ref.is_some();
         // Pending placements and budget checks of this call are moot now. A placement the
         // dispatcher is running right now finds the call ended and hangs it up itself.
-        outbox::forget(conn, &call.id).await?;
+        outbox::forget(&mut *conn, &call.id).await?;
         let to = if status_of(call) == CallStatus::InProgress {
             CallStatus::Completed
         } else {
@@ -556,9 +556,9 @@ impl Services {
             0
         };
         if call.direction == "outbound" && (cost > 0 || secs > 0) {
-            let current = usage::lock(conn, &call.account_id, &call.mid_id).await?;
+            let current = usage::lock(&mut *conn, &call.account_id, &call.mid_id).await?;
             usage::save(
-                conn,
+                &mut *conn,
                 &call.account_id,
                 &call.mid_id,
                 &policy::charge(&current, now, cost, secs),
@@ -573,7 +573,7 @@ impl Services {
         call.updated_at = now;
         calls::save(conn, call).await?;
         self.audit(
-            conn,
+            &mut *conn,
             actor,
             audit_action(to),
             subject(call),
@@ -608,7 +608,7 @@ impl Services {
         let retry = call.retry_count + 1;
         let delay =
             delivery::call_retry_delay_ms(u32::try_from(retry).unwrap_or(u32::MAX)).unwrap_or(0);
-        outbox::forget(conn, &call.id).await?;
+        outbox::forget(&mut *conn, &call.id).await?;
         call.status = CallStatus::Initiated.as_str().into();
         call.retry_count = retry;
         call.handed_at = None;

@@ -846,7 +846,7 @@ impl Services {
             ));
         }
         self.audit(
-            conn,
+            &mut *conn,
             actor,
             "contract_signed",
             Subject {

@@ -6,7 +6,7 @@ use serde_json::json;
 use ami_carrier::{Carrier, CarrierEvent, OutboundSms, SubmitError};
 use ami_core::delivery::{self, SmsStatus};
 use ami_core::webhook_event::WebhookEvent;
-use ami_store::{Batch, kill_switches, messages, outbox, usage};
+use ami_store::{Batch, Db, kill_switches, messages, outbox, usage};
 
 use crate::audit_log::Subject;
 use crate::auth::Actor;
@@ -22,10 +22,9 @@ impl Services {
     /// Claims and runs due jobs; returns how many were claimed.
     pub async fn run_due_jobs(&self, carrier: &dyn Carrier, batch: i64) -> Result<usize> {
         let jobs = {
-            let mut tx = self.store.begin().await?;
-            let jobs =
-                outbox::claim(&mut tx, self.store.engine(), self.now(), LEASE_MS, batch).await?;
-            ami_store::commit(tx).await?;
+            let mut tx = self.store.begin_write().await?;
+            let jobs = outbox::claim(tx.db(), self.now(), LEASE_MS, batch).await?;
+            tx.commit().await?;
             jobs
         };
         let (sms, others): (Vec<_>, Vec<_>) = jobs.iter().partition(|j| j.kind == JOB_SUBMIT_SMS);
@@ -54,7 +53,7 @@ impl Services {
         let mut killed = Vec::new();
         let mut sendable = Vec::new();
         {
-            let mut conn = self.store.reader().await?;
+            let mut conn = self.store.read_conn().await?;
             let mut found: std::collections::HashMap<String, messages::Message> =
                 messages::by_ids(&mut conn, &ids)
                     .await?
@@ -95,7 +94,8 @@ impl Services {
         }))
         .await;
         let now = self.now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_write().await?;
+        let mut db = tx.db();
         // Cancelling or failing a message returns its reservation and writes an audit event,
         // one message after another: the usage rows all of them need come first, in order.
         let returning: Vec<(&str, &str)> = killed
@@ -110,9 +110,9 @@ impl Services {
             )
             .map(|m| (m.account_id.as_str(), m.mid_id.as_str()))
             .collect();
-        usage::lock_many(&mut tx, &returning).await?;
+        usage::lock_many(&mut db, &returning).await?;
         for (job, m) in &killed {
-            self.cancel_message(&mut tx, m, "kill_switch").await?;
+            self.cancel_message(&mut db, m, "kill_switch").await?;
             finished.push(job.id.clone());
         }
         let mut handed = Vec::new();
@@ -123,7 +123,7 @@ impl Services {
                     finished.push(job.id.clone());
                 }
                 Err(SubmitError::Rejected(why)) => {
-                    self.fail_before_hand_off(&mut tx, m, &why, "rejected_by_carrier")
+                    self.fail_before_hand_off(&mut db, m, &why, "rejected_by_carrier")
                         .await?;
                     finished.push(job.id.clone());
                 }
@@ -131,11 +131,11 @@ impl Services {
                     let retry = u32::try_from(m.retry_count + 1).unwrap_or(u32::MAX);
                     match delivery::sms_retry_delay_ms(retry) {
                         Some(delay) => {
-                            messages::count_retry(&mut tx, &m.id, now, &why).await?;
-                            outbox::reschedule(&mut tx, &job.id, now + delay).await?;
+                            messages::count_retry(&mut db, &m.id, now, &why).await?;
+                            outbox::reschedule(&mut db, &job.id, now + delay).await?;
                         }
                         None => {
-                            self.fail_before_hand_off(&mut tx, m, &why, "retries_exhausted")
+                            self.fail_before_hand_off(&mut db, m, &why, "retries_exhausted")
                                 .await?;
                             finished.push(job.id.clone());
                         }
@@ -146,22 +146,22 @@ impl Services {
         let mut writes = Batch::default();
         messages::push_handed_off_many(&mut writes, &handed, now);
         outbox::push_done_many(&mut writes, &finished);
-        writes.run(&mut tx).await?;
-        ami_store::commit(tx).await?;
+        writes.run(db).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// A message the carrier will never take: failed, its reservation returned.
     async fn fail_before_hand_off(
         &self,
-        conn: &mut ami_store::Conn,
+        db: &mut Db<'_>,
         m: &messages::Message,
         why: &str,
         cause: &str,
     ) -> Result<()> {
         let now = self.now();
-        messages::transition(conn, &m.id, "queued", "failed", now, Some(why)).await?;
-        self.release_spend(conn, &m.account_id, &m.mid_id, m.cost, m.created_at)
+        messages::transition(&mut *db, &m.id, "queued", "failed", now, Some(why)).await?;
+        self.release_spend(&mut *db, &m.account_id, &m.mid_id, m.cost, m.created_at)
             .await?;
         let subject = Subject {
             account_id: Some(&m.account_id),
@@ -170,7 +170,7 @@ impl Services {
             mid: Some(&m.mid_id),
         };
         self.audit(
-            conn,
+            &mut *db,
             &Actor::System,
             "sms_failed",
             subject,
@@ -183,7 +183,7 @@ impl Services {
             updated_at: now,
             ..m.clone()
         };
-        self.emit_one(conn, Emission::sms(WebhookEvent::SmsFailed, &failed))
+        self.emit_one(db, Emission::sms(WebhookEvent::SmsFailed, &failed))
             .await?;
         Ok(())
     }
@@ -191,15 +191,16 @@ impl Services {
     /// A queued message that will never be handed off: cancelled, its reservation returned.
     pub(crate) async fn cancel_message(
         &self,
-        conn: &mut ami_store::Conn,
+        db: impl Into<Db<'_>>,
         m: &messages::Message,
         cause: &str,
     ) -> Result<()> {
-        if messages::transition(conn, &m.id, "queued", "cancelled", self.now(), Some(cause)).await?
-        {
-            self.release_spend(conn, &m.account_id, &m.mid_id, m.cost, m.created_at)
+        let mut db = db.into();
+        let now = self.now();
+        if messages::transition(&mut db, &m.id, "queued", "cancelled", now, Some(cause)).await? {
+            self.release_spend(&mut db, &m.account_id, &m.mid_id, m.cost, m.created_at)
                 .await?;
-            outbox::forget(conn, &m.id).await?;
+            outbox::forget(&mut db, &m.id).await?;
             let subject = Subject {
                 account_id: Some(&m.account_id),
                 entity_type: "sms",
@@ -207,7 +208,7 @@ impl Services {
                 mid: Some(&m.mid_id),
             };
             self.audit(
-                conn,
+                db,
                 &Actor::System,
                 "sms_cancelled",
                 subject,

@@ -219,14 +219,14 @@ impl Services {
                     .map(|m| (m.account_id.as_str(), m.mid_id.as_str())),
             )
             .collect();
-        usage::lock_many(tx, &owners).await?;
+        usage::lock_many(&mut *tx, &owners).await?;
         let hung_up = self.end_calls(tx, actor, &live).await?;
         let mut cancelled = 0;
         for m in &queued {
             // One a dispatcher has leased may be inside the carrier: it is being handed off,
             // not cancelled (the dispatcher checks the switch itself before the hand-off).
             if ami_store::outbox::forget_unleased(tx, &m.id, self.now()).await? {
-                self.cancel_message(tx, m, "kill_switch").await?;
+                self.cancel_message(&mut *tx, m, "kill_switch").await?;
                 cancelled += 1;
             }
         }
@@ -236,7 +236,7 @@ impl Services {
             entity_id: &k.id,
             mid: mid_filter,
         };
-        self.audit(tx, actor, "kill_switch_engaged", subject, json!({"scope": scope, "target_id": target, "reason": reason, "cancelled_sms": cancelled, "hung_up_calls": hung_up}))
+        self.audit(&mut *tx, actor, "kill_switch_engaged", subject, json!({"scope": scope, "target_id": target, "reason": reason, "cancelled_sms": cancelled, "hung_up_calls": hung_up}))
             .await?;
         self.record_mid_events(tx, actor, "mid_suspended", &k, reason)
             .await?;
@@ -284,7 +284,7 @@ impl Services {
         for (account, mid) in &affected {
             let subject = crate::mids::mid_subject(account, mid);
             self.audit(
-                tx,
+                &mut *tx,
                 actor,
                 action,
                 subject,
@@ -396,7 +396,7 @@ impl Services {
             mid,
         };
         self.audit(
-            tx,
+            &mut *tx,
             actor,
             "kill_switch_released",
             subject,

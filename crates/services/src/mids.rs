@@ -117,7 +117,7 @@ impl Services {
         .await?;
         let subject = mid_subject(&row.account_id, &row.id);
         self.audit(
-            conn,
+            &mut *conn,
             actor,
             "mid_activated",
             subject,

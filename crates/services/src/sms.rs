@@ -14,7 +14,7 @@ use ami_core::policy;
 use ami_core::sms::{self, BodyError};
 use ami_core::webhook_event::WebhookEvent;
 use ami_store::page::PageRequest;
-use ami_store::{Batch, Conn, kill_switches, messages, usage};
+use ami_store::{Batch, Conn, Db, kill_switches, messages, usage};
 
 use crate::audit_log::{PendingEvent, push_events};
 use crate::auth::{Actor, AgentCaller};
@@ -173,7 +173,7 @@ impl Services {
             .submit(
                 job,
                 GROUP_MAX,
-                || self.store.begin(),
+                || self.store.begin_write(),
                 move |tx, group| services.clone().write_sends(tx, group),
             )
             .await
@@ -247,11 +247,12 @@ impl Services {
         reports: &[SmsReport],
     ) -> Result<Vec<Result<SmsView>>> {
         let now = self.now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_write().await?;
+        let mut db = tx.db();
         let ids: Vec<String> = reports.iter().map(|r| r.msg_id.clone()).collect();
         // Each message as it was, and as the reports leave it.
         let mut found: HashMap<String, (messages::Message, messages::Message)> =
-            messages::by_ids(&mut tx, &ids)
+            messages::by_ids(&mut db, &ids)
                 .await?
                 .into_iter()
                 .map(|m| (m.id.clone(), (m.clone(), m)))
@@ -264,7 +265,7 @@ impl Services {
             .filter_map(|r| found.get(&r.msg_id))
             .map(|(m, _)| (m.account_id.as_str(), m.mid_id.as_str()))
             .collect();
-        usage::lock_many(&mut tx, &returning).await?;
+        usage::lock_many(&mut db, &returning).await?;
         let mut answers = Vec::with_capacity(reports.len());
         let mut events = Vec::new();
         let mut changed: Vec<String> = Vec::new();
@@ -316,7 +317,7 @@ impl Services {
             }
             if r.status == SmsStatus::Failed {
                 // The carrier took nothing: give the reservation back.
-                self.release_spend(&mut tx, &m.account_id, &m.mid_id, m.cost, m.created_at)
+                self.release_spend(&mut db, &m.account_id, &m.mid_id, m.cost, m.created_at)
                     .await?;
             }
             if !changed.contains(&m.id) {
@@ -368,17 +369,17 @@ impl Services {
         for (change, ids) in &changes {
             messages::push_change_status(&mut writes, ids, change);
         }
-        push_events(&mut tx, &mut writes, &events, now).await?;
-        writes.run(&mut tx).await?;
-        self.emit(&mut tx, emissions).await?;
-        ami_store::commit(tx).await?;
+        push_events(&mut db, &mut writes, &events, now).await?;
+        writes.run(&mut db).await?;
+        self.emit(&mut db, emissions).await?;
+        tx.commit().await?;
         Ok(answers)
     }
 
     /// Returns reserved money, only within the month it was reserved in.
     pub(crate) async fn release_spend(
         &self,
-        conn: &mut Conn,
+        db: impl Into<Db<'_>>,
         account_id: &str,
         mid_id: &str,
         amount: i64,
@@ -388,9 +389,10 @@ impl Services {
         if amount <= 0 || policy::month_start(reserved_at) != policy::month_start(now) {
             return Ok(());
         }
-        let current = usage::lock(conn, account_id, mid_id).await?;
+        let mut db = db.into();
+        let current = usage::lock(&mut db, account_id, mid_id).await?;
         usage::save(
-            conn,
+            db,
             account_id,
             mid_id,
             &policy::charge(&current, now, -amount, 0),

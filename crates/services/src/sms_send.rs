@@ -14,7 +14,7 @@ use ami_core::delivery::SmsStatus;
 use ami_core::phone::E164;
 use ami_core::policy::{self, Decision, DestinationUsage, Kind, Usage};
 use ami_core::sms::Segmentation;
-use ami_store::{Batch, Conn, kill_switches, messages, mids, outbox, usage};
+use ami_store::{Batch, Db, WriteTx, kill_switches, messages, mids, outbox, usage};
 
 use crate::audit_log::{PendingEvent, push_events};
 use crate::auth::Actor;
@@ -60,7 +60,7 @@ struct OpenMid {
 impl Services {
     /// Writes a group of sends in `tx` and answers each. If the group's transaction fails,
     /// each send is tried again on its own, so one send's failure is that send's alone.
-    pub(crate) async fn write_sends(self, tx: ami_store::Result<ami_store::Tx>, group: Group) {
+    pub(crate) async fn write_sends(self, tx: ami_store::Result<WriteTx>, group: Group) {
         let (jobs, replies): (Vec<SendJob>, Vec<_>) = group.into_iter().unzip();
         let written = match tx {
             Ok(tx) => self.write_send_group(tx, &jobs).await,
@@ -80,7 +80,7 @@ impl Services {
             Err(e) => {
                 tracing::warn!(error = %e, sends = jobs.len(), "group of sends failed; writing each alone");
                 for (job, reply) in jobs.iter().zip(replies) {
-                    let alone = match self.store.begin().await {
+                    let alone = match self.store.begin_write().await {
                         Ok(tx) => self.write_send_group(tx, std::slice::from_ref(job)).await,
                         Err(e) => Err(e.into()),
                     };
@@ -99,11 +99,12 @@ impl Services {
 
     async fn write_send_group(
         &self,
-        mut tx: ami_store::Tx,
+        mut tx: WriteTx,
         jobs: &[SendJob],
     ) -> Result<Vec<Result<Sent>>> {
         let now = self.now();
-        let mut gates = self.gates(&mut tx, jobs).await?;
+        let mut db = tx.db();
+        let mut gates = self.gates(&mut db, jobs).await?;
         let mut missing = Gate::Missing;
         let mut answers = Vec::with_capacity(jobs.len());
         let mut accepted = Vec::new();
@@ -232,17 +233,17 @@ impl Services {
         messages::push_insert_many(&mut writes, &accepted);
         let ids: Vec<&str> = accepted.iter().map(|m| m.id.as_str()).collect();
         outbox::push_enqueue_many(&mut writes, JOB_SUBMIT_SMS, &ids, now, now);
-        push_events(&mut tx, &mut writes, &events, now).await?;
-        writes.run(&mut tx).await?;
-        self.emit(&mut tx, blocked_by_limits).await?;
-        ami_store::commit(tx).await?;
+        push_events(&mut db, &mut writes, &events, now).await?;
+        writes.run(&mut db).await?;
+        self.emit(&mut db, blocked_by_limits).await?;
+        tx.commit().await?;
         Ok(answers)
     }
 
     /// Reads what decides the group's sends, for all its MIDs at once: the MIDs, the
     /// kill-switches covering them, their usage rows (locked until the transaction ends) and
     /// the counters of the group's destinations.
-    async fn gates(&self, conn: &mut Conn, jobs: &[SendJob]) -> Result<HashMap<String, Gate>> {
+    async fn gates(&self, db: &mut Db<'_>, jobs: &[SendJob]) -> Result<HashMap<String, Gate>> {
         let mut pairs: Vec<(&str, &str)> = jobs
             .iter()
             .map(|j| (j.account_id.as_str(), j.mid_id.as_str()))
@@ -251,8 +252,8 @@ impl Services {
         pairs.dedup();
         let accounts: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         let mid_ids: Vec<&str> = pairs.iter().map(|p| p.1).collect();
-        let found = mids::get_many(conn, &pairs).await?;
-        let engaged = kill_switches::engaged_over(conn, &accounts, &mid_ids).await?;
+        let found = mids::get_many(&mut *db, &pairs).await?;
+        let engaged = kill_switches::engaged_over(&mut *db, &accounts, &mid_ids).await?;
         let mut gates = HashMap::with_capacity(found.len());
         for mid in found {
             let gate = if mid.status != "active" {
@@ -280,7 +281,7 @@ impl Services {
             .copied()
             .filter(|(_, mid)| matches!(gates.get(*mid), Some(Gate::Open(_))))
             .collect();
-        let mut counters = usage::lock_many(conn, &open).await?;
+        let mut counters = usage::lock_many(&mut *db, &open).await?;
         let mut wanted: Vec<(&str, &str)> = jobs
             .iter()
             .filter(|j| matches!(gates.get(&j.mid_id), Some(Gate::Open(_))))
@@ -288,7 +289,7 @@ impl Services {
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let known = usage::destinations(conn, Kind::Sms, &wanted).await?;
+        let known = usage::destinations(db, Kind::Sms, &wanted).await?;
         for (mid_id, gate) in &mut gates {
             if let Gate::Open(open) = gate {
                 open.usage = counters.remove(mid_id).unwrap_or_default();

@@ -3,7 +3,7 @@
 use ami_core::audit::{self, EventFields};
 
 use crate::page::{self, Page, PageRequest};
-use crate::{Arg, Batch, Conn, Result, rows};
+use crate::{Arg, Batch, Conn, Db, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Event {
@@ -40,17 +40,18 @@ pub struct NewEvent<'a> {
 
 /// Appends an event inside the caller's transaction, extending its chain. The chain head
 /// row is locked for the rest of the transaction, so concurrent writers extend it in turn.
-pub async fn append(conn: &mut Conn, e: &NewEvent<'_>) -> Result<String> {
-    let mut ids = append_many(conn, std::slice::from_ref(e)).await?;
+pub async fn append(db: impl Into<Db<'_>>, e: &NewEvent<'_>) -> Result<String> {
+    let mut ids = append_many(db, std::slice::from_ref(e)).await?;
     Ok(ids.pop().unwrap_or_default())
 }
 
 /// Appends events in their order, each chain extended once: per chain, one statement takes
 /// (and locks) the head, one writes the events, one moves the head.
-pub async fn append_many(conn: &mut Conn, events: &[NewEvent<'_>]) -> Result<Vec<String>> {
+pub async fn append_many(db: impl Into<Db<'_>>, events: &[NewEvent<'_>]) -> Result<Vec<String>> {
+    let mut db = db.into();
     let mut batch = Batch::default();
-    let ids = push_append_many(conn, &mut batch, events).await?;
-    batch.run(conn).await?;
+    let ids = push_append_many(&mut db, &mut batch, events).await?;
+    batch.run(&mut db).await?;
     Ok(ids)
 }
 
@@ -58,10 +59,11 @@ pub async fn append_many(conn: &mut Conn, events: &[NewEvent<'_>]) -> Result<Vec
 /// left in `batch`, which must run in the same transaction before anything else appends to
 /// these chains.
 pub async fn push_append_many(
-    conn: &mut Conn,
+    db: impl Into<Db<'_>>,
     batch: &mut Batch,
     events: &[NewEvent<'_>],
 ) -> Result<Vec<String>> {
+    let mut db = db.into();
     let mut ids = vec![String::new(); events.len()];
     let mut chains: Vec<&str> = Vec::new();
     for e in events {
@@ -72,15 +74,15 @@ pub async fn push_append_many(
     }
     for chain in chains {
         // Creates the head on first use and returns it, locked, in one statement.
-        let (mut seq, mut prev): (i64, String) = sqlx::query_as(
-            "INSERT INTO audit_heads (chain_id, seq, hash) VALUES ($1, 0, $2)
-             ON CONFLICT (chain_id) DO UPDATE SET seq = audit_heads.seq
-             RETURNING seq, hash",
-        )
-        .bind(chain)
-        .bind(audit::GENESIS)
-        .fetch_one(&mut *conn)
-        .await?;
+        let head = db
+            .fetch_one(
+                "INSERT INTO audit_heads (chain_id, seq, hash) VALUES ($1, 0, $2)
+                 ON CONFLICT (chain_id) DO UPDATE SET seq = audit_heads.seq
+                 RETURNING seq, hash",
+                &[Arg::from(chain), Arg::from(audit::GENESIS)],
+            )
+            .await?;
+        let (mut seq, mut prev): (i64, String) = (head.get(0)?, head.get(1)?);
         let mut rows_of_chain = Vec::new();
         for (i, e) in events.iter().enumerate() {
             if audit::chain_id(e.account_id) != chain {

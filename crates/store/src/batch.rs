@@ -7,7 +7,7 @@ use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
-use crate::{Conn, Result};
+use crate::{Db, Result};
 
 /// Most values bound in one SQLite query, under its limit of 32 766.
 const SQLITE_MAX_ARGS: usize = 30_000;
@@ -67,7 +67,16 @@ impl Batch {
     }
 
     /// Runs every statement inside the caller's transaction.
-    pub async fn run(self, conn: &mut Conn) -> Result<()> {
+    pub async fn run(self, db: impl Into<Db<'_>>) -> Result<()> {
+        let conn = match db.into() {
+            Db::Pooled(conn) => conn,
+            mut direct => {
+                for (sql, args) in &self.statements {
+                    direct.execute(sql, args).await?;
+                }
+                return Ok(());
+            }
+        };
         if conn.backend_name() != "SQLite" {
             for (sql, args) in &self.statements {
                 bind_all(sqlx::query(sql), args).execute(&mut *conn).await?;
@@ -93,7 +102,7 @@ impl Batch {
     }
 }
 
-fn bind_all<'q>(
+pub(crate) fn bind_all<'q>(
     mut q: Query<'q, Any, AnyArguments<'q>>,
     args: impl IntoIterator<Item = &'q Arg>,
 ) -> Query<'q, Any, AnyArguments<'q>> {
@@ -111,7 +120,12 @@ fn bind_all<'q>(
 /// by position, across the statements of one query; a numbered one costs it a lookup by
 /// name, a scan of every parameter of the statement. The statements here hold no `$`
 /// outside placeholders (no string literals with one).
-fn positional_into<'a>(out: &mut String, args: &mut Vec<&'a Arg>, sql: &str, own: &'a [Arg]) {
+pub(crate) fn positional_into<'a>(
+    out: &mut String,
+    args: &mut Vec<&'a Arg>,
+    sql: &str,
+    own: &'a [Arg],
+) {
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);

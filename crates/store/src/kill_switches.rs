@@ -1,7 +1,8 @@
 //! Kill-switches (PROTOCOL §7): read in the same transaction as every send, so an engaged
 //! switch is effective on the next request of any replica.
 
-use crate::{Conn, Result, rows};
+use crate::db::Row;
+use crate::{Arg, Conn, Db, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KillSwitch {
@@ -48,7 +49,7 @@ pub async fn covering(
 
 /// Every engaged switch that covers any of these accounts or MIDs (and the global one).
 pub async fn engaged_over(
-    conn: &mut Conn,
+    db: impl Into<Db<'_>>,
     account_ids: &[&str],
     mid_ids: &[&str],
 ) -> Result<Vec<KillSwitch>> {
@@ -60,11 +61,35 @@ pub async fn engaged_over(
         rows::list(account_ids.len().max(1), 1),
         rows::list(mid_ids.len().max(1), 1 + account_ids.len().max(1)),
     );
-    let mut q = sqlx::query_as(&sql);
-    for id in pad(account_ids).iter().chain(pad(mid_ids).iter()) {
-        q = q.bind(*id);
+    let args: Vec<Arg> = pad(account_ids)
+        .into_iter()
+        .chain(pad(mid_ids))
+        .map(Arg::from)
+        .collect();
+    db.into()
+        .fetch(&sql, &args)
+        .await?
+        .iter()
+        .map(KillSwitch::from_row)
+        .collect()
+}
+
+impl KillSwitch {
+    /// A row of `SELECT {COLUMNS}`.
+    fn from_row(row: &Row) -> Result<KillSwitch> {
+        Ok(KillSwitch {
+            id: row.get(0)?,
+            scope: row.get(1)?,
+            target_id: row.get(2)?,
+            account_id: row.get(3)?,
+            reason: row.get(4)?,
+            engaged_by: row.get(5)?,
+            engaged_at: row.get(6)?,
+            released_at: row.get(7)?,
+            released_by: row.get(8)?,
+            release_reason: row.get(9)?,
+        })
     }
-    Ok(q.fetch_all(conn).await?)
 }
 
 /// An empty `IN ()` is not SQL; a list of one empty string matches nothing.

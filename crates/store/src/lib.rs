@@ -10,7 +10,9 @@ pub mod batch;
 pub mod calls;
 mod checkpoint;
 pub mod contracting;
+pub mod db;
 mod dialect;
+mod direct;
 pub mod idempotency;
 pub mod kill_switches;
 pub mod messages;
@@ -27,8 +29,12 @@ pub mod webhook_deliveries;
 pub mod webhooks;
 
 pub use batch::{Arg, Batch};
+pub use db::Db;
 pub use dialect::Engine;
+pub use direct::{ReadConn, WriteTx};
 pub use open::OpenOptions;
+
+use std::sync::Arc;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
@@ -48,12 +54,22 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Direct(#[from] rusqlite::Error),
 }
 
 impl StoreError {
     /// A unique or primary-key violation: the caller lost a race or repeated itself.
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            StoreError::Direct(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            ),
+            _ => false,
+        }
     }
 }
 
@@ -67,6 +83,8 @@ pub struct Store {
     /// failing with SQLITE_BUSY; on PostgreSQL the same pool as reads.
     write: AnyPool,
     engine: Engine,
+    /// On SQLite, the connections of the direct paths (`direct`).
+    direct: Option<(direct::Shared, Arc<direct::Readers>)>,
     /// On SQLite, the task that checkpoints the WAL off the write path.
     _checkpointer: Option<checkpoint::Running>,
 }
@@ -97,6 +115,7 @@ impl Store {
                 let read = pool(options.max_connections.max(2))
                     .connect(&connect_url)
                     .await?;
+                let direct = (direct::open(&path)?, direct::Readers::new(&path));
                 let checkpointer = checkpoint::start(&connect_url, write.clone()).await?;
                 // An operator who allowed a shared file keeps the modes they chose.
                 if !options.allow_insecure_permissions {
@@ -106,6 +125,7 @@ impl Store {
                     read,
                     write,
                     engine,
+                    direct: Some(direct),
                     _checkpointer: Some(checkpointer),
                 }
             }
@@ -118,6 +138,7 @@ impl Store {
                     read: pool.clone(),
                     write: pool,
                     engine,
+                    direct: None,
                     _checkpointer: None,
                 }
             }
@@ -140,6 +161,26 @@ impl Store {
             Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.write.begin().await?,
         })
+    }
+
+    /// A write transaction on the engine's fastest path: on SQLite the direct connection,
+    /// for transactions that go through [`Db`] alone.
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        Ok(match &self.direct {
+            Some((direct, _)) => {
+                WriteTx::Direct(direct::DirectTx::begin(direct, &self.write).await?)
+            }
+            None => WriteTx::Pooled(self.begin().await?),
+        })
+    }
+
+    /// A connection for reads on the engine's fastest path, for reads that go through [`Db`]
+    /// alone: on SQLite a direct one, used in the caller's thread.
+    pub async fn read_conn(&self) -> Result<ReadConn> {
+        match &self.direct {
+            Some((_, readers)) => ReadConn::direct(readers),
+            None => Ok(ReadConn::Pooled(self.read.acquire().await?)),
+        }
     }
 
     /// A connection for reads outside any transaction.

@@ -1,7 +1,8 @@
 //! SMS records, outbound and inbound.
 
+use crate::db::Row;
 use crate::page::{self, Page, PageRequest};
-use crate::{Arg, Batch, Conn, Result, rows};
+use crate::{Arg, Batch, Conn, Db, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Message {
@@ -154,27 +155,30 @@ pub async fn list(
 
 /// Moves the status `from` → `to` with its timestamps; false when it was no longer `from`.
 pub async fn transition(
-    conn: &mut Conn,
+    db: impl Into<Db<'_>>,
     id: &str,
     from: &str,
     to: &str,
     now: i64,
     error: Option<&str>,
 ) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE messages SET status = $3, updated_at = $4, error = COALESCE($5, error),
+    let changed = db
+        .into()
+        .execute(
+            "UPDATE messages SET status = $3, updated_at = $4, error = COALESCE($5, error),
                 sent_at = CASE WHEN $3 = 'sent' OR ($3 = 'delivered' AND sent_at IS NULL) THEN $4 ELSE sent_at END,
                 delivered_at = CASE WHEN $3 = 'delivered' THEN $4 ELSE delivered_at END
-         WHERE id = $1 AND status = $2",
-    )
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .bind(now)
-    .bind(error)
-    .execute(conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+             WHERE id = $1 AND status = $2",
+            &[
+                Arg::from(id),
+                Arg::from(from),
+                Arg::from(to),
+                Arg::from(now),
+                Arg::from(error),
+            ],
+        )
+        .await?;
+    Ok(changed == 1)
 }
 
 /// A status change shared by many messages of one batch of delivery reports.
@@ -249,28 +253,55 @@ pub fn push_handed_off_many(batch: &mut Batch, handed: &[(String, String)], now:
 }
 
 /// Carrier-side lookup of many messages; missing ids are simply absent.
-pub async fn by_ids(conn: &mut Conn, ids: &[String]) -> Result<Vec<Message>> {
+pub async fn by_ids(db: impl Into<Db<'_>>, ids: &[String]) -> Result<Vec<Message>> {
+    let mut db = db.into();
     let mut found = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(rows::CHUNK) {
         let sql = format!(
             "SELECT {COLUMNS} FROM messages WHERE id IN ({})",
             rows::list(chunk.len(), 1)
         );
-        let mut q = sqlx::query_as(&sql);
-        for id in chunk {
-            q = q.bind(id);
+        let args: Vec<Arg> = chunk.iter().map(Arg::from).collect();
+        for row in db.fetch(&sql, &args).await? {
+            found.push(Message::from_row(&row)?);
         }
-        found.extend(q.fetch_all(&mut *conn).await?);
     }
     Ok(found)
 }
 
-pub async fn count_retry(conn: &mut Conn, id: &str, now: i64, error: &str) -> Result<()> {
-    sqlx::query("UPDATE messages SET retry_count = retry_count + 1, error = $3, updated_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .bind(error)
-        .execute(conn)
+impl Message {
+    /// A row of `SELECT {COLUMNS}`.
+    fn from_row(row: &Row) -> Result<Message> {
+        Ok(Message {
+            id: row.get(0)?,
+            account_id: row.get(1)?,
+            mid_id: row.get(2)?,
+            direction: row.get(3)?,
+            from_number: row.get(4)?,
+            to_number: row.get(5)?,
+            body: row.get(6)?,
+            segments: row.get(7)?,
+            encoding: row.get(8)?,
+            cost: row.get(9)?,
+            status: row.get(10)?,
+            created_at: row.get(11)?,
+            handed_at: row.get(12)?,
+            sent_at: row.get(13)?,
+            delivered_at: row.get(14)?,
+            telco_ref: row.get(15)?,
+            retry_count: row.get(16)?,
+            error: row.get(17)?,
+            updated_at: row.get(18)?,
+        })
+    }
+}
+
+pub async fn count_retry(db: impl Into<Db<'_>>, id: &str, now: i64, error: &str) -> Result<()> {
+    db.into()
+        .execute(
+            "UPDATE messages SET retry_count = retry_count + 1, error = $3, updated_at = $2 WHERE id = $1",
+            &[Arg::from(id), Arg::from(now), Arg::from(error)],
+        )
         .await?;
     Ok(())
 }

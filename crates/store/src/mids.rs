@@ -1,7 +1,8 @@
 //! Mobile identities and the agent tokens bound to them.
 
+use crate::db::Row;
 use crate::page::{self, Page, PageRequest};
-use crate::{Conn, Result, rows};
+use crate::{Arg, Conn, Db, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Mid {
@@ -61,7 +62,8 @@ pub async fn get(conn: &mut Conn, account_id: &str, id: &str) -> Result<Option<M
 }
 
 /// [`get`] for many `(account_id, mid_id)` pairs; a pair that does not match is absent.
-pub async fn get_many(conn: &mut Conn, pairs: &[(&str, &str)]) -> Result<Vec<Mid>> {
+pub async fn get_many(db: impl Into<Db<'_>>, pairs: &[(&str, &str)]) -> Result<Vec<Mid>> {
+    let mut db = db.into();
     let mut found = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(rows::CHUNK) {
         let sql = format!(
@@ -69,21 +71,41 @@ pub async fn get_many(conn: &mut Conn, pairs: &[(&str, &str)]) -> Result<Vec<Mid
             rows::list(chunk.len(), 1),
             rows::list(chunk.len(), 1 + chunk.len())
         );
-        let mut q = sqlx::query_as::<_, Mid>(&sql);
-        for (account_id, _) in chunk {
-            q = q.bind(*account_id);
+        let args: Vec<Arg> = chunk
+            .iter()
+            .map(|p| Arg::from(p.0))
+            .chain(chunk.iter().map(|p| Arg::from(p.1)))
+            .collect();
+        for row in db.fetch(&sql, &args).await? {
+            let m = Mid::from_row(&row)?;
+            if chunk.contains(&(m.account_id.as_str(), m.id.as_str())) {
+                found.push(m);
+            }
         }
-        for (_, mid_id) in chunk {
-            q = q.bind(*mid_id);
-        }
-        found.extend(
-            q.fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .filter(|m| chunk.contains(&(m.account_id.as_str(), m.id.as_str()))),
-        );
     }
     Ok(found)
+}
+
+impl Mid {
+    /// A row of `SELECT {COLUMNS}`.
+    fn from_row(row: &Row) -> Result<Mid> {
+        Ok(Mid {
+            id: row.get(0)?,
+            account_id: row.get(1)?,
+            sim_request_id: row.get(2)?,
+            contract_id: row.get(3)?,
+            number_id: row.get(4)?,
+            phone_number: row.get(5)?,
+            country: row.get(6)?,
+            capabilities: row.get(7)?,
+            status: row.get(8)?,
+            inbound_sip_uri: row.get(9)?,
+            limits: row.get(10)?,
+            created_at: row.get(11)?,
+            updated_at: row.get(12)?,
+            released_at: row.get(13)?,
+        })
+    }
 }
 
 pub async fn list(conn: &mut Conn, account_id: &str, req: &PageRequest) -> Result<Page<Mid>> {
@@ -215,7 +237,7 @@ pub async fn revoke_tokens(
 }
 
 /// Everything an agent request needs to know about its caller, in one indexed read.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AgentPrincipal {
     pub token_id: String,
     pub token_prefix: String,
@@ -227,20 +249,33 @@ pub struct AgentPrincipal {
 }
 
 pub async fn agent_by_token_hash(
-    conn: &mut Conn,
+    db: impl Into<Db<'_>>,
     token_hash: &str,
 ) -> Result<Option<AgentPrincipal>> {
-    Ok(sqlx::query_as(
-        "SELECT t.id AS token_id, t.token_prefix, t.created_at AS token_created_at,
-                a.id AS account_id, a.status AS account_status, m.id AS mid_id, m.status AS mid_status
-         FROM agent_tokens t
-         JOIN mobile_identities m ON m.id = t.mid_id AND m.account_id = t.account_id
-         JOIN accounts a ON a.id = t.account_id
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-    )
-    .bind(token_hash)
-    .fetch_optional(conn)
-    .await?)
+    let rows = db
+        .into()
+        .fetch(
+            "SELECT t.id, t.token_prefix, t.created_at, a.id, a.status, m.id, m.status
+             FROM agent_tokens t
+             JOIN mobile_identities m ON m.id = t.mid_id AND m.account_id = t.account_id
+             JOIN accounts a ON a.id = t.account_id
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+            &[Arg::from(token_hash)],
+        )
+        .await?;
+    rows.first()
+        .map(|row| {
+            Ok(AgentPrincipal {
+                token_id: row.get(0)?,
+                token_prefix: row.get(1)?,
+                token_created_at: row.get(2)?,
+                account_id: row.get(3)?,
+                account_status: row.get(4)?,
+                mid_id: row.get(5)?,
+                mid_status: row.get(6)?,
+            })
+        })
+        .transpose()
 }
 
 /// Every stored agent token of an account (hashes excluded), for inspections in tests.

@@ -2,7 +2,7 @@
 //! lease, so a crash loses nothing (an expired lease is claimed again) and replicas never
 //! work the same row at once.
 
-use crate::{Arg, Batch, Conn, Engine, Result, rows};
+use crate::{Arg, Batch, Conn, Db, Result, rows};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Job {
@@ -58,25 +58,31 @@ pub fn push_enqueue_many(batch: &mut Batch, kind: &str, ref_ids: &[&str], due_at
 }
 
 /// Claims up to `batch` due jobs for `lease_ms`.
-pub async fn claim(
-    conn: &mut Conn,
-    engine: Engine,
-    now: i64,
-    lease_ms: i64,
-    batch: i64,
-) -> Result<Vec<Job>> {
-    Ok(sqlx::query_as(&format!(
+pub async fn claim(db: impl Into<Db<'_>>, now: i64, lease_ms: i64, batch: i64) -> Result<Vec<Job>> {
+    let mut db = db.into();
+    let sql = format!(
         "UPDATE outbox SET lease_until = $1, attempts = attempts + 1
          WHERE id IN (SELECT id FROM outbox WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
                       ORDER BY due_at LIMIT $3{})
          RETURNING id, kind, ref_id, due_at, attempts",
-        engine.skip_locked()
-    ))
-    .bind(now + lease_ms)
-    .bind(now)
-    .bind(batch)
-    .fetch_all(conn)
-    .await?)
+        db.engine().skip_locked()
+    );
+    db.fetch(
+        &sql,
+        &[Arg::from(now + lease_ms), Arg::from(now), Arg::from(batch)],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(Job {
+            id: row.get(0)?,
+            kind: row.get(1)?,
+            ref_id: row.get(2)?,
+            due_at: row.get(3)?,
+            attempts: row.get(4)?,
+        })
+    })
+    .collect()
 }
 
 pub async fn done(conn: &mut Conn, id: &str) -> Result<()> {
@@ -100,20 +106,20 @@ pub fn push_done_many(batch: &mut Batch, ids: &[String]) {
     }
 }
 
-pub async fn reschedule(conn: &mut Conn, id: &str, due_at: i64) -> Result<()> {
-    sqlx::query("UPDATE outbox SET due_at = $2, lease_until = NULL WHERE id = $1")
-        .bind(id)
-        .bind(due_at)
-        .execute(conn)
+pub async fn reschedule(db: impl Into<Db<'_>>, id: &str, due_at: i64) -> Result<()> {
+    db.into()
+        .execute(
+            "UPDATE outbox SET due_at = $2, lease_until = NULL WHERE id = $1",
+            &[Arg::from(id), Arg::from(due_at)],
+        )
         .await?;
     Ok(())
 }
 
 /// Drops pending jobs of a resource (a cancelled message).
-pub async fn forget(conn: &mut Conn, ref_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM outbox WHERE ref_id = $1")
-        .bind(ref_id)
-        .execute(conn)
+pub async fn forget(db: impl Into<Db<'_>>, ref_id: &str) -> Result<()> {
+    db.into()
+        .execute("DELETE FROM outbox WHERE ref_id = $1", &[Arg::from(ref_id)])
         .await?;
     Ok(())
 }

@@ -5,7 +5,8 @@ use ami_core::policy::{DestinationUsage, Kind, Usage};
 
 use std::collections::HashMap;
 
-use crate::{Arg, Batch, Conn, Result, rows};
+use crate::db::Row;
+use crate::{Arg, Batch, Conn, Db, Result, rows};
 
 fn kind_str(kind: Kind) -> &'static str {
     match kind {
@@ -48,8 +49,8 @@ impl From<UsageRow> for Usage {
 const COLUMNS: &str = "tat_ms, hour_start, sms_hour, calls_hour, day_start, sms_day, calls_day, month_start, spend_month, call_seconds_month";
 
 /// The MID's counters, locked until the transaction ends (created on first use).
-pub async fn lock(conn: &mut Conn, account_id: &str, mid_id: &str) -> Result<Usage> {
-    let mut all = lock_many(conn, &[(account_id, mid_id)]).await?;
+pub async fn lock(db: impl Into<Db<'_>>, account_id: &str, mid_id: &str) -> Result<Usage> {
+    let mut all = lock_many(db, &[(account_id, mid_id)]).await?;
     Ok(all.remove(mid_id).unwrap_or_default())
 }
 
@@ -57,7 +58,11 @@ pub async fn lock(conn: &mut Conn, account_id: &str, mid_id: &str) -> Result<Usa
 /// statement per chunk creates the missing rows and returns every row, locked: the rows are
 /// taken in MID order, so two transactions locking overlapping sets cannot deadlock. A MID
 /// of another account is left out.
-pub async fn lock_many(conn: &mut Conn, pairs: &[(&str, &str)]) -> Result<HashMap<String, Usage>> {
+pub async fn lock_many(
+    db: impl Into<Db<'_>>,
+    pairs: &[(&str, &str)],
+) -> Result<HashMap<String, Usage>> {
+    let mut db = db.into();
     let mut sorted = pairs.to_vec();
     sorted.sort_by_key(|&(_, mid)| mid);
     sorted.dedup();
@@ -73,25 +78,34 @@ pub async fn lock_many(conn: &mut Conn, pairs: &[(&str, &str)]) -> Result<HashMa
              RETURNING mid_id, account_id, {COLUMNS}",
             rows::values(chunk.len(), 2, 1)
         );
-        let mut q = sqlx::query_as::<_, KeyedUsageRow>(&sql);
-        for (account_id, mid_id) in chunk {
-            q = q.bind(*mid_id).bind(*account_id);
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            if sorted.contains(&(row.account_id.as_str(), row.mid_id.as_str())) {
-                found.insert(row.mid_id, row.usage.into());
+        let args: Vec<Arg> = chunk
+            .iter()
+            .flat_map(|(account_id, mid_id)| [Arg::from(*mid_id), Arg::from(*account_id)])
+            .collect();
+        for row in db.fetch(&sql, &args).await? {
+            let (mid_id, account_id): (String, String) = (row.get(0)?, row.get(1)?);
+            if sorted.contains(&(account_id.as_str(), mid_id.as_str())) {
+                found.insert(mid_id, usage_at(&row, 2)?);
             }
         }
     }
     Ok(found)
 }
 
-#[derive(sqlx::FromRow)]
-struct KeyedUsageRow {
-    mid_id: String,
-    account_id: String,
-    #[sqlx(flatten)]
-    usage: UsageRow,
+/// The counters of `COLUMNS` in a row, from column `first` on.
+fn usage_at(row: &Row, first: usize) -> Result<Usage> {
+    Ok(Usage {
+        tat_ms: row.get(first)?,
+        hour_start: row.get(first + 1)?,
+        sms_hour: row.get(first + 2)?,
+        calls_hour: row.get(first + 3)?,
+        day_start: row.get(first + 4)?,
+        sms_day: row.get(first + 5)?,
+        calls_day: row.get(first + 6)?,
+        month_start: row.get(first + 7)?,
+        spend_month: row.get(first + 8)?,
+        call_seconds_month: row.get(first + 9)?,
+    })
 }
 
 /// The counters without a lock, for snapshots.
@@ -106,15 +120,15 @@ pub async fn read(conn: &mut Conn, account_id: &str, mid_id: &str) -> Result<Usa
     Ok(row.map(Usage::from).unwrap_or_default())
 }
 
-pub async fn save(conn: &mut Conn, account_id: &str, mid_id: &str, u: &Usage) -> Result<()> {
-    save_many(conn, &[(account_id, mid_id, u.clone())]).await
+pub async fn save(db: impl Into<Db<'_>>, account_id: &str, mid_id: &str, u: &Usage) -> Result<()> {
+    save_many(db, &[(account_id, mid_id, u.clone())]).await
 }
 
 /// Writes the counters of many MIDs (rows [`lock_many`] created and locked).
-pub async fn save_many(conn: &mut Conn, all: &[(&str, &str, Usage)]) -> Result<()> {
+pub async fn save_many(db: impl Into<Db<'_>>, all: &[(&str, &str, Usage)]) -> Result<()> {
     let mut batch = Batch::default();
     push_save_many(&mut batch, all);
-    batch.run(conn).await
+    batch.run(db).await
 }
 
 /// [`save_many`] as statements of a batch.
@@ -166,10 +180,11 @@ pub async fn destination(
 /// Counters of many `(mid_id, destination)` pairs, read under their MIDs' locks; pairs never
 /// used are absent.
 pub async fn destinations(
-    conn: &mut Conn,
+    db: impl Into<Db<'_>>,
     kind: Kind,
     pairs: &[(&str, &str)],
 ) -> Result<HashMap<(String, String), DestinationUsage>> {
+    let mut db = db.into();
     let mut found = HashMap::with_capacity(pairs.len());
     for chunk in pairs.chunks(rows::CHUNK) {
         let sql = format!(
@@ -178,23 +193,18 @@ pub async fn destinations(
             rows::list(chunk.len(), 2),
             rows::list(chunk.len(), 2 + chunk.len())
         );
-        let mut q =
-            sqlx::query_as::<_, (String, String, i64, i64, i64, i64)>(&sql).bind(kind_str(kind));
-        for (mid_id, _) in chunk {
-            q = q.bind(*mid_id);
-        }
-        for (_, destination) in chunk {
-            q = q.bind(*destination);
-        }
-        for (mid_id, destination, hour_start, hour_count, day_start, day_count) in
-            q.fetch_all(&mut *conn).await?
-        {
+        let args: Vec<Arg> = std::iter::once(Arg::from(kind_str(kind)))
+            .chain(chunk.iter().map(|p| Arg::from(p.0)))
+            .chain(chunk.iter().map(|p| Arg::from(p.1)))
+            .collect();
+        for row in db.fetch(&sql, &args).await? {
+            let (mid_id, destination): (String, String) = (row.get(0)?, row.get(1)?);
             if chunk.contains(&(mid_id.as_str(), destination.as_str())) {
                 let usage = DestinationUsage {
-                    hour_start,
-                    hour_count,
-                    day_start,
-                    day_count,
+                    hour_start: row.get(2)?,
+                    hour_count: row.get(3)?,
+                    day_start: row.get(4)?,
+                    day_count: row.get(5)?,
                 };
                 found.insert((mid_id, destination), usage);
             }

@@ -8,7 +8,7 @@
 //! an expired lease (a crashed worker) makes the delivery claimable again.
 
 use crate::page::{self, Page, PageRequest};
-use crate::{Conn, Engine, Result, rows};
+use crate::{Arg, Conn, Db, Engine, Result, rows};
 
 pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
@@ -126,21 +126,23 @@ pub struct Attempt {
 }
 
 /// Takes `n` consecutive sequence numbers of a resource; returns the first.
-pub async fn reserve_sequences(conn: &mut Conn, resource_id: &str, n: i64) -> Result<i64> {
-    let last: i64 = sqlx::query_scalar(
-        "INSERT INTO webhook_sequences (resource_id, last_sequence) VALUES ($1, $2)
-         ON CONFLICT (resource_id) DO UPDATE SET last_sequence = webhook_sequences.last_sequence + $2
-         RETURNING last_sequence",
-    )
-    .bind(resource_id)
-    .bind(n)
-    .fetch_one(conn)
-    .await?;
+pub async fn reserve_sequences(db: impl Into<Db<'_>>, resource_id: &str, n: i64) -> Result<i64> {
+    let last: i64 = db
+        .into()
+        .fetch_one(
+            "INSERT INTO webhook_sequences (resource_id, last_sequence) VALUES ($1, $2)
+             ON CONFLICT (resource_id) DO UPDATE SET last_sequence = webhook_sequences.last_sequence + $2
+             RETURNING last_sequence",
+            &[Arg::from(resource_id), Arg::from(n)],
+        )
+        .await?
+        .get(0)?;
     Ok(last - n + 1)
 }
 
 /// Writes deliveries, due at once, in as few statements as the batch needs.
-pub async fn insert_many(conn: &mut Conn, all: &[NewDelivery<'_>]) -> Result<()> {
+pub async fn insert_many(db: impl Into<Db<'_>>, all: &[NewDelivery<'_>]) -> Result<()> {
+    let mut db = db.into();
     for chunk in all.chunks(rows::CHUNK) {
         let sql = format!(
             "INSERT INTO webhook_deliveries (id, account_id, webhook_id, event_id, event, mid_id, sequence,
@@ -148,24 +150,25 @@ pub async fn insert_many(conn: &mut Conn, all: &[NewDelivery<'_>]) -> Result<()>
              VALUES {}",
             rows::values(chunk.len(), 13, 1)
         );
-        let mut q = sqlx::query(&sql);
+        let mut args = Vec::with_capacity(chunk.len() * 13);
         for d in chunk {
-            q = q
-                .bind(&d.id)
-                .bind(d.account_id)
-                .bind(d.webhook_id)
-                .bind(d.event_id)
-                .bind(d.event)
-                .bind(d.mid_id)
-                .bind(d.sequence)
-                .bind(d.payload)
-                .bind(PENDING)
-                .bind(d.now)
-                .bind(d.redelivery_of)
-                .bind(d.now)
-                .bind(d.now);
+            args.extend([
+                Arg::from(&d.id),
+                Arg::from(d.account_id),
+                Arg::from(d.webhook_id),
+                Arg::from(d.event_id),
+                Arg::from(d.event),
+                Arg::from(d.mid_id),
+                Arg::from(d.sequence),
+                Arg::from(d.payload),
+                Arg::from(PENDING),
+                Arg::from(d.now),
+                Arg::from(d.redelivery_of),
+                Arg::from(d.now),
+                Arg::from(d.now),
+            ]);
         }
-        q.execute(&mut *conn).await?;
+        db.execute(&sql, &args).await?;
     }
     Ok(())
 }

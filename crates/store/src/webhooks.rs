@@ -4,7 +4,7 @@
 //! through the account's scope nor through another MID, so a wrong scope is a plain miss.
 
 use crate::page::{self, Page, PageRequest};
-use crate::{Conn, Engine, Result, rows};
+use crate::{Arg, Conn, Db, Engine, Result, rows};
 
 pub const ACTIVE: &str = "active";
 pub const DISABLED: &str = "disabled";
@@ -249,7 +249,11 @@ pub async fn reset_failures(conn: &mut Conn, id: &str, now: i64) -> Result<()> {
 }
 
 /// The active webhooks of these accounts, both scopes.
-pub async fn subscriptions(conn: &mut Conn, account_ids: &[&str]) -> Result<Vec<Subscription>> {
+pub async fn subscriptions(
+    db: impl Into<Db<'_>>,
+    account_ids: &[&str],
+) -> Result<Vec<Subscription>> {
+    let mut db = db.into();
     let mut out = Vec::new();
     for chunk in account_ids.chunks(rows::CHUNK) {
         let sql = format!(
@@ -257,11 +261,15 @@ pub async fn subscriptions(conn: &mut Conn, account_ids: &[&str]) -> Result<Vec<
              WHERE status = 'active' AND account_id IN ({})",
             rows::list(chunk.len(), 1)
         );
-        let mut q = sqlx::query_as(&sql);
-        for id in chunk {
-            q = q.bind(*id);
+        let args: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
+        for row in db.fetch(&sql, &args).await? {
+            out.push(Subscription {
+                id: row.get(0)?,
+                account_id: row.get(1)?,
+                mid_id: row.get(2)?,
+                events: row.get(3)?,
+            });
         }
-        out.extend(q.fetch_all(&mut *conn).await?);
     }
     Ok(out)
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use ami_core::webhook_event::{self, WebhookEvent};
 use ami_store::webhook_deliveries::{self, NewDelivery};
-use ami_store::{Conn, calls, messages, webhooks};
+use ami_store::{Conn, Db, calls, messages, webhooks};
 
 use super::payload::{self, About};
 use crate::Services;
@@ -96,16 +96,17 @@ impl Services {
     /// Writes one delivery per event and hearing webhook, in the caller's transaction.
     pub(crate) async fn emit(
         &self,
-        conn: &mut Conn,
+        db: impl Into<Db<'_>>,
         emissions: Vec<Emission>,
     ) -> crate::Result<()> {
         if emissions.is_empty() {
             return Ok(());
         }
+        let mut db = db.into();
         let mut accounts: Vec<&str> = emissions.iter().map(|e| e.account_id.as_str()).collect();
         accounts.sort_unstable();
         accounts.dedup();
-        let subscriptions = webhooks::subscriptions(conn, &accounts).await?;
+        let subscriptions = webhooks::subscriptions(&mut db, &accounts).await?;
         if subscriptions.is_empty() {
             return Ok(());
         }
@@ -142,7 +143,7 @@ impl Services {
         }
         let mut next: BTreeMap<&str, i64> = BTreeMap::new();
         for (mid, n) in &per_mid {
-            let first = webhook_deliveries::reserve_sequences(conn, mid, *n).await?;
+            let first = webhook_deliveries::reserve_sequences(&mut db, mid, *n).await?;
             next.insert(mid, first);
         }
 
@@ -184,7 +185,7 @@ impl Services {
                 })
             })
             .collect();
-        webhook_deliveries::insert_many(conn, &rows).await?;
+        webhook_deliveries::insert_many(&mut db, &rows).await?;
         // Before the commit: on SQLite the worker's claim waits for this transaction's write
         // lock and then sees the rows; on PostgreSQL a claim that comes too early finds
         // nothing and the next poll takes them.
@@ -207,7 +208,11 @@ impl Services {
     }
 
     /// [`Services::emit`] for one event.
-    pub(crate) async fn emit_one(&self, conn: &mut Conn, emission: Emission) -> crate::Result<()> {
-        self.emit(conn, vec![emission]).await
+    pub(crate) async fn emit_one(
+        &self,
+        db: impl Into<Db<'_>>,
+        emission: Emission,
+    ) -> crate::Result<()> {
+        self.emit(db, vec![emission]).await
     }
 }
