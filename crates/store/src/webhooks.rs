@@ -55,7 +55,7 @@ impl Scope<'_> {
 }
 
 /// What the fan-out of an event needs to know about an active webhook.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Subscription {
     pub id: String,
     pub account_id: String,
