@@ -3,6 +3,7 @@
 //! `0003` gets its delivery reports out of order (delivered before sent), `0004` answers and
 //! stays on the line until it is hung up (a long call, for hang-ups and budget cut-offs).
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +34,10 @@ impl Default for SandboxTimings {
     }
 }
 
+/// Submissions remembered: the most recent ones, so a sandbox server that runs for days
+/// under load does not grow without bound.
+const RECORD_MAX: usize = 100_000;
+
 /// One thing handed to the sandbox network, kept so tests can prove what reached it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submission {
@@ -45,7 +50,7 @@ pub enum Submission {
 pub struct Sandbox {
     events: UnboundedSender<CarrierEvent>,
     timings: SandboxTimings,
-    record: Arc<Mutex<Vec<Submission>>>,
+    record: Arc<Mutex<VecDeque<Submission>>>,
 }
 
 fn magic(to: &str) -> &str {
@@ -61,14 +66,21 @@ impl Sandbox {
         }
     }
 
-    /// Everything handed to the sandbox network so far.
+    /// What was handed to the sandbox network, oldest first: everything, or the last
+    /// `RECORD_MAX` submissions once there were more.
     pub fn submissions(&self) -> Vec<Submission> {
-        self.record.lock().map(|r| r.clone()).unwrap_or_default()
+        self.record
+            .lock()
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn remember(&self, s: Submission) {
         if let Ok(mut r) = self.record.lock() {
-            r.push(s);
+            if r.len() == RECORD_MAX {
+                r.pop_front();
+            }
+            r.push_back(s);
         }
     }
 
@@ -181,5 +193,35 @@ impl Carrier for Sandbox {
             self.remember(Submission::HangUp { telco_ref });
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_keeps_the_most_recent_submissions_only() {
+        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let sandbox = Sandbox::new(events, SandboxTimings::default());
+        for i in 0..=RECORD_MAX {
+            sandbox.remember(Submission::HangUp {
+                telco_ref: i.to_string(),
+            });
+        }
+        let record = sandbox.submissions();
+        assert_eq!(record.len(), RECORD_MAX);
+        assert_eq!(
+            record.first(),
+            Some(&Submission::HangUp {
+                telco_ref: "1".into()
+            })
+        );
+        assert_eq!(
+            record.last(),
+            Some(&Submission::HangUp {
+                telco_ref: RECORD_MAX.to_string()
+            })
+        );
     }
 }
