@@ -7,7 +7,7 @@ use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
-use crate::{Db, Result};
+use crate::{Conn, Db, Engine, Result};
 
 /// Most values bound in one SQLite query, under its limit of 32 766.
 const SQLITE_MAX_ARGS: usize = 30_000;
@@ -66,23 +66,20 @@ impl Batch {
         self.statements.push((sql, args));
     }
 
-    /// Runs every statement inside the caller's transaction.
+    /// Runs every statement inside the caller's transaction: one by one on a direct
+    /// connection (no hop to save) and on PostgreSQL, as one query on a pooled SQLite one.
     pub async fn run(self, db: impl Into<Db<'_>>) -> Result<()> {
-        let conn = match db.into() {
-            Db::Pooled(conn) => conn,
-            mut direct => {
-                for (sql, args) in &self.statements {
-                    direct.execute(sql, args).await?;
-                }
-                return Ok(());
-            }
-        };
-        if conn.backend_name() != "SQLite" {
-            for (sql, args) in &self.statements {
-                bind_all(sqlx::query(sql), args).execute(&mut *conn).await?;
-            }
-            return Ok(());
+        let mut db = db.into();
+        if let (Engine::Sqlite, Db::Pooled(conn)) = (db.engine(), &mut db) {
+            return self.run_as_one(conn).await;
         }
+        for (sql, args) in &self.statements {
+            db.execute(sql, args).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_as_one(self, conn: &mut Conn) -> Result<()> {
         let mut sql = String::new();
         let mut args: Vec<&Arg> = Vec::new();
         for (text, own) in &self.statements {
