@@ -1,7 +1,8 @@
-//! Writes whose results nobody reads, gathered and sent together. On SQLite the statements
-//! travel as one multi-statement query with anonymous placeholders bound in order,
-//! so the tail of a transaction costs one round trip to the connection's thread instead of
-//! one per statement. PostgreSQL runs them one by one.
+//! Writes whose results nobody reads, gathered and sent together. On a pooled SQLite
+//! connection the statements travel as one multi-statement query with anonymous
+//! placeholders bound in order, so the tail of a transaction costs one round trip to the
+//! connection's thread instead of one per statement. A direct connection (no round trips)
+//! and PostgreSQL run them one by one.
 
 use sqlx::Any;
 use sqlx::any::AnyArguments;
