@@ -127,30 +127,36 @@ pub async fn list(
     direction: Option<&str>,
     req: &PageRequest,
 ) -> Result<Page<Message>> {
-    let rows: Vec<Message> = match direction {
-        Some(d) => sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE mid_id = $1 AND account_id = $2 AND direction = $3 AND id < $4
-             ORDER BY id DESC LIMIT $5"
-        ))
-        .bind(mid_id)
-        .bind(account_id)
-        .bind(d)
-        .bind(page::cursor_bound(req))
-        .bind(req.limit + 1)
-        .fetch_all(conn)
-        .await?,
-        None => sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE mid_id = $1 AND account_id = $2 AND id < $3
-             ORDER BY id DESC LIMIT $4"
-        ))
-        .bind(mid_id)
-        .bind(account_id)
-        .bind(page::cursor_bound(req))
-        .bind(req.limit + 1)
-        .fetch_all(conn)
-        .await?,
+    let sql = match direction {
+        Some("inbound") => newest_of("inbound"),
+        Some("outbound") => newest_of("outbound"),
+        Some(_) => return Ok(page::finish(Vec::new(), req.limit, |m: &Message| &m.id)),
+        // Each direction's newest from its own run of messages_mid_direction, then merged:
+        // a page costs two short index walks whatever the mix of directions.
+        None => format!(
+            "SELECT {COLUMNS} FROM ({}) AS inbound UNION ALL SELECT {COLUMNS} FROM ({}) AS outbound
+             ORDER BY id DESC LIMIT $4",
+            newest_of("inbound"),
+            newest_of("outbound"),
+        ),
     };
+    let rows: Vec<Message> = sqlx::query_as(&sql)
+        .bind(mid_id)
+        .bind(account_id)
+        .bind(page::cursor_bound(req))
+        .bind(req.limit + 1)
+        .fetch_all(conn)
+        .await?;
     Ok(page::finish(rows, req.limit, |m| &m.id))
+}
+
+/// A page of one direction's messages, newest first: `$1` MID, `$2` account, `$3` the
+/// cursor, `$4` how many.
+fn newest_of(direction: &'static str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM messages WHERE mid_id = $1 AND account_id = $2 AND direction = '{direction}' AND id < $3
+         ORDER BY id DESC LIMIT $4"
+    )
 }
 
 /// Moves the status `from` → `to` with its timestamps; false when it was no longer `from`.

@@ -9,6 +9,10 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_operations.sql")),
     (3, include_str!("../migrations/sqlite/0003_calls.sql")),
     (4, include_str!("../migrations/sqlite/0004_webhooks.sql")),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_lean_send_path.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -21,6 +25,10 @@ const POSTGRES: &[(i64, &str)] = &[
     ),
     (3, include_str!("../migrations/postgres/0003_calls.sql")),
     (4, include_str!("../migrations/postgres/0004_webhooks.sql")),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_lean_send_path.sql"),
+    ),
 ];
 
 /// Applies what is missing; returns the versions applied now.

@@ -14,7 +14,9 @@ use ami_core::audit::{EventFields, GENESIS, link_hash};
 use ami_core::id::new_id_at;
 use ami_store::idempotency::{self, Claim};
 use ami_store::page::PageRequest;
-use ami_store::{Engine, Store, accounts, audit, calls, commit, contracting, mids, numbers};
+use ami_store::{
+    Engine, Store, accounts, audit, calls, commit, contracting, messages, mids, numbers,
+};
 
 use common::{NOW, engines, fixture, new_account, open, seed_mid};
 
@@ -882,6 +884,107 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
 
 /// The batch reads behind group commit match whole `(account, mid)` pairs only: an account
 /// named next to another account's MID finds nothing, on every batch function.
+fn message(id: String, account: &str, mid: &str, direction: &str) -> messages::Message {
+    messages::Message {
+        id,
+        account_id: account.into(),
+        mid_id: mid.into(),
+        direction: direction.into(),
+        from_number: "+34600000001".into(),
+        to_number: "+34600000009".into(),
+        body: "hello".into(),
+        segments: 1,
+        encoding: "GSM-7".into(),
+        cost: 0,
+        status: "queued".into(),
+        created_at: NOW,
+        handed_at: None,
+        sent_at: None,
+        delivered_at: None,
+        telco_ref: Some(format!("ref-{direction}")),
+        retry_count: 0,
+        error: None,
+        updated_at: NOW,
+    }
+}
+
+#[tokio::test]
+async fn message_pages_merge_both_directions_newest_first() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        new_account(s, "acct_a").await;
+        new_account(s, "acct_b").await;
+        let mid_a = seed_mid(s, engine, "acct_a", "+34600000001").await;
+        let mid_b = seed_mid(s, engine, "acct_b", "+34600000002").await;
+        // Directions interleaved unevenly, so pages cross from one run to the other.
+        let directions = ["outbound", "inbound", "outbound", "outbound", "inbound", "outbound"];
+        let rows: Vec<_> = directions
+            .iter()
+            .enumerate()
+            .map(|(i, d)| message(new_id_at("msg", NOW + i as i64), "acct_a", &mid_a, d))
+            .collect();
+        let mut tx = s.begin().await.unwrap();
+        for m in &rows {
+            messages::insert(&mut tx, m).await.unwrap();
+        }
+        let other = message(new_id_at("msg", NOW + 10), "acct_b", &mid_b, "inbound");
+        messages::insert(&mut tx, &other).await.unwrap();
+        commit(tx).await.unwrap();
+
+        let mut conn = s.reader().await.unwrap();
+        let newest_first: Vec<&String> = rows.iter().rev().map(|m| &m.id).collect();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let req = PageRequest { limit: 4, cursor };
+            let page = messages::list(&mut conn, "acct_a", &mid_a, None, &req)
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 4, "{engine:?}");
+            seen.extend(page.items.into_iter().map(|m| m.id));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(
+            seen.iter().collect::<Vec<_>>(),
+            newest_first,
+            "{engine:?}: both directions, newest first, each once"
+        );
+        let req = PageRequest { limit: 50, cursor: None };
+        let inbound = messages::list(&mut conn, "acct_a", &mid_a, Some("inbound"), &req)
+            .await
+            .unwrap();
+        assert_eq!(
+            inbound.items.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            [&rows[4].id, &rows[1].id],
+            "{engine:?}: one direction"
+        );
+        assert!(
+            messages::list(&mut conn, "acct_b", &mid_a, None, &req)
+                .await
+                .unwrap()
+                .items
+                .is_empty(),
+            "{engine:?}: another account sees none of this MID's messages"
+        );
+        let by_ref = messages::inbound_by_telco_ref(&mut conn, &mid_a, "ref-inbound")
+            .await
+            .unwrap()
+            .map(|m| m.id);
+        assert_eq!(by_ref.as_ref(), Some(&rows[1].id), "{engine:?}: oldest inbound of the reference");
+        assert!(
+            messages::inbound_by_telco_ref(&mut conn, &mid_a, "ref-outbound")
+                .await
+                .unwrap()
+                .is_none(),
+            "{engine:?}: outbound references are not looked up"
+        );
+    }
+}
+
 #[tokio::test]
 async fn batch_reads_match_whole_tenant_pairs() {
     use ami_core::policy::{DestinationUsage, Kind, Usage};
