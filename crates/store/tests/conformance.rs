@@ -918,7 +918,9 @@ async fn message_pages_merge_both_directions_newest_first() {
         let mid_a = seed_mid(s, engine, "acct_a", "+34600000001").await;
         let mid_b = seed_mid(s, engine, "acct_b", "+34600000002").await;
         // Directions interleaved unevenly, so pages cross from one run to the other.
-        let directions = ["outbound", "inbound", "outbound", "outbound", "inbound", "outbound"];
+        let directions = [
+            "outbound", "inbound", "outbound", "outbound", "inbound", "outbound",
+        ];
         let rows: Vec<_> = directions
             .iter()
             .enumerate()
@@ -953,7 +955,10 @@ async fn message_pages_merge_both_directions_newest_first() {
             newest_first,
             "{engine:?}: both directions, newest first, each once"
         );
-        let req = PageRequest { limit: 50, cursor: None };
+        let req = PageRequest {
+            limit: 50,
+            cursor: None,
+        };
         let inbound = messages::list(&mut conn, "acct_a", &mid_a, Some("inbound"), &req)
             .await
             .unwrap();
@@ -974,7 +979,11 @@ async fn message_pages_merge_both_directions_newest_first() {
             .await
             .unwrap()
             .map(|m| m.id);
-        assert_eq!(by_ref.as_ref(), Some(&rows[1].id), "{engine:?}: oldest inbound of the reference");
+        assert_eq!(
+            by_ref.as_ref(),
+            Some(&rows[1].id),
+            "{engine:?}: oldest inbound of the reference"
+        );
         assert!(
             messages::inbound_by_telco_ref(&mut conn, &mid_a, "ref-outbound")
                 .await
