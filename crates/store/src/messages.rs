@@ -313,6 +313,8 @@ pub async fn count_retry(db: impl Into<Db<'_>>, id: &str, now: i64, error: &str)
 }
 
 /// Queued outbound messages of the given MIDs not yet handed to the carrier (kill-switch).
+/// Each of them still has its outbox row, so the search starts there: the outbox holds the
+/// dispatch backlog, the messages table every message ever sent.
 pub async fn cancellable(
     conn: &mut Conn,
     mid_id: Option<&str>,
@@ -320,7 +322,8 @@ pub async fn cancellable(
 ) -> Result<Vec<Message>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM messages
-         WHERE status = 'queued' AND handed_at IS NULL AND direction = 'outbound'
+         WHERE id IN (SELECT ref_id FROM outbox)
+           AND status = 'queued' AND handed_at IS NULL AND direction = 'outbound'
            AND ($1 IS NULL OR mid_id = $1) AND ($2 IS NULL OR account_id = $2)"
     ))
     .bind(mid_id)

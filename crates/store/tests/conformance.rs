@@ -15,7 +15,7 @@ use ami_core::id::new_id_at;
 use ami_store::idempotency::{self, Claim};
 use ami_store::page::PageRequest;
 use ami_store::{
-    Engine, Store, accounts, audit, calls, commit, contracting, messages, mids, numbers,
+    Engine, Store, accounts, audit, calls, commit, contracting, messages, mids, numbers, outbox,
 };
 
 use common::{NOW, engines, fixture, new_account, open, seed_mid};
@@ -990,6 +990,68 @@ async fn message_pages_merge_both_directions_newest_first() {
                 .unwrap()
                 .is_none(),
             "{engine:?}: outbound references are not looked up"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cancellable_messages_are_the_queued_outbound_ones_of_the_scope() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        new_account(s, "acct_a").await;
+        new_account(s, "acct_b").await;
+        let mid_a1 = seed_mid(s, engine, "acct_a", "+34600000001").await;
+        let mid_a2 = seed_mid(s, engine, "acct_a", "+34600000002").await;
+        let mid_b = seed_mid(s, engine, "acct_b", "+34600000003").await;
+        let queued = |n: i64, account: &str, mid: &str| {
+            message(new_id_at("msg", NOW + n), account, mid, "outbound")
+        };
+        let (a1, a2, b) = (
+            queued(0, "acct_a", &mid_a1),
+            queued(1, "acct_a", &mid_a2),
+            queued(2, "acct_b", &mid_b),
+        );
+        let mut handed = queued(3, "acct_a", &mid_a1);
+        handed.handed_at = Some(NOW);
+        let inbound = message(new_id_at("msg", NOW + 4), "acct_a", &mid_a1, "inbound");
+        let mut tx = s.begin().await.unwrap();
+        for m in [&a1, &a2, &b, &handed, &inbound] {
+            messages::insert(&mut tx, m).await.unwrap();
+        }
+        // Accepted messages wait in the outbox until handed off; a handed-off one has left.
+        for m in [&a1, &a2, &b] {
+            outbox::enqueue(&mut tx, "submit_sms", &m.id, NOW, NOW)
+                .await
+                .unwrap();
+        }
+        commit(tx).await.unwrap();
+
+        let mut conn = s.reader().await.unwrap();
+        let mut ids = async |mid: Option<&str>, account: Option<&str>| {
+            let mut ids: Vec<String> = messages::cancellable(&mut conn, mid, account)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            ids(Some(&mid_a1), None).await,
+            [a1.id.clone()],
+            "{engine:?}: one MID"
+        );
+        assert_eq!(
+            ids(None, Some("acct_a")).await,
+            [a1.id.clone(), a2.id.clone()],
+            "{engine:?}: one account"
+        );
+        assert_eq!(
+            ids(None, None).await,
+            [a1.id.clone(), a2.id.clone(), b.id.clone()],
+            "{engine:?}: everywhere"
         );
     }
 }
