@@ -1040,7 +1040,7 @@ async fn cancellable_messages_are_the_queued_outbound_ones_of_the_scope() {
         };
         assert_eq!(
             ids(Some(&mid_a1), None).await,
-            [a1.id.clone()],
+            std::slice::from_ref(&a1.id),
             "{engine:?}: one MID"
         );
         assert_eq!(
