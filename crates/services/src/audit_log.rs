@@ -28,7 +28,8 @@ pub(crate) struct PendingEvent {
     pub mid_id: Option<String>,
     pub entity_type: &'static str,
     pub entity_id: String,
-    pub data: Value,
+    /// Serialised JSON.
+    pub data: String,
 }
 
 /// Appends a batch's events in order, each chain extended once.
@@ -51,11 +52,9 @@ pub(crate) async fn push_events(
     events: &[PendingEvent],
     at: i64,
 ) -> Result<()> {
-    let data: Vec<String> = events.iter().map(|e| e.data.to_string()).collect();
     let new: Vec<NewEvent<'_>> = events
         .iter()
-        .zip(&data)
-        .map(|(e, data)| NewEvent {
+        .map(|e| NewEvent {
             account_id: Some(&e.account_id),
             action: e.action,
             actor_type: e.actor.kind(),
@@ -63,7 +62,7 @@ pub(crate) async fn push_events(
             entity_type: e.entity_type,
             entity_id: &e.entity_id,
             mid: e.mid_id.as_deref(),
-            data,
+            data: &e.data,
             at,
         })
         .collect();

@@ -85,7 +85,7 @@ pub struct Services {
     /// its next poll.
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// Agent sends waiting to be written together.
-    sms_sends: Arc<group_commit::GroupCommit<sms_send::SendJob, Result<sms::Sent>>>,
+    sms_sends: Arc<group_commit::GroupCommit<sms_send::SendJob, Result<sms_send::Accepted>>>,
 }
 
 impl Services {

@@ -162,6 +162,7 @@ impl Services {
         let job = SendJob {
             account_id: agent.account_id.clone(),
             mid_id: agent.mid_id.clone(),
+            to_masked: to.masked(),
             to,
             prefix,
             body,
@@ -169,7 +170,8 @@ impl Services {
             cost,
         };
         let services = self.clone();
-        self.sms_sends
+        let accepted = self
+            .sms_sends
             .submit(
                 job,
                 GROUP_MAX,
@@ -177,7 +179,12 @@ impl Services {
                 move |tx, group| services.clone().write_sends(tx, group),
             )
             .await
-            .unwrap_or_else(|| Err(Error::refused(500, "internal", "send not answered")))
+            .unwrap_or_else(|| Err(Error::refused(500, "internal", "send not answered")))?;
+        Ok(Sent {
+            sms: SmsView::from(accepted.message),
+            remaining_budget_eur: ami_core::money::to_json(accepted.remaining_budget),
+            remaining_sms_this_hour: accepted.remaining_sms_this_hour,
+        })
     }
 
     pub async fn list_sms(
@@ -231,50 +238,63 @@ impl Services {
             telco_ref: telco_ref.map(str::to_owned),
             error: error.map(str::to_owned),
         };
-        let mut answers = self
-            .apply_sms_statuses(actor, std::slice::from_ref(&report))
+        let Applied {
+            mut messages,
+            mut answers,
+        } = self
+            .apply_reports(actor, std::slice::from_ref(&report))
             .await?;
-        answers
-            .pop()
-            .unwrap_or_else(|| Err(Error::not_found("sms")))
+        match answers.pop() {
+            Some(Ok(i)) => Ok(SmsView::from(messages.swap_remove(i))),
+            Some(Err(e)) => Err(e),
+            None => Err(Error::not_found("sms")),
+        }
     }
 
     /// Many delivery reports in one transaction, applied in their order (a `sent` and a
-    /// `delivered` of one message in the same batch both count), each answered on its own.
-    pub async fn apply_sms_statuses(
-        &self,
-        actor: &Actor,
-        reports: &[SmsReport],
-    ) -> Result<Vec<Result<SmsView>>> {
+    /// `delivered` of one message in the same batch both count). A report for a message we
+    /// do not know refuses that report alone; returns how many were refused.
+    pub async fn apply_sms_statuses(&self, actor: &Actor, reports: &[SmsReport]) -> Result<usize> {
+        let applied = self.apply_reports(actor, reports).await?;
+        Ok(applied.answers.iter().filter(|a| a.is_err()).count())
+    }
+
+    /// Applies `reports` in one transaction. Everything a report's answer needs is built by
+    /// the caller after the commit: the write lock is held for the writes alone.
+    async fn apply_reports(&self, actor: &Actor, reports: &[SmsReport]) -> Result<Applied> {
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
         let mut db = tx.db();
         let ids: Vec<String> = reports.iter().map(|r| r.msg_id.clone()).collect();
-        // Each message as it was, and as the reports leave it.
-        let mut found: HashMap<String, (messages::Message, messages::Message)> =
-            messages::by_ids(&mut db, &ids)
-                .await?
-                .into_iter()
-                .map(|m| (m.id.clone(), (m.clone(), m)))
-                .collect();
+        // Each message as the reports leave it, and what it was before them.
+        let mut messages = messages::by_ids(&mut db, &ids).await?;
+        let before: Vec<Before> = messages.iter().map(Before::of).collect();
+        let index: HashMap<String, usize> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
         // A failure returns the message's reservation: the usage rows of all of them are
         // locked at once, in order, as the send path locks them.
         let returning: Vec<(&str, &str)> = reports
             .iter()
             .filter(|r| r.status == SmsStatus::Failed)
-            .filter_map(|r| found.get(&r.msg_id))
-            .map(|(m, _)| (m.account_id.as_str(), m.mid_id.as_str()))
+            .filter_map(|r| index.get(&r.msg_id).map(|&i| &messages[i]))
+            .map(|m| (m.account_id.as_str(), m.mid_id.as_str()))
             .collect();
         usage::lock_many(&mut db, &returning).await?;
+        let accounts: Vec<&str> = messages.iter().map(|m| m.account_id.as_str()).collect();
+        let hearers = self.hearers(&mut db, &accounts).await?;
         let mut answers = Vec::with_capacity(reports.len());
         let mut events = Vec::new();
-        let mut changed: Vec<String> = Vec::new();
+        let mut changed = vec![false; messages.len()];
         let mut emissions = Vec::new();
         for r in reports {
-            let Some((_, m)) = found.get_mut(&r.msg_id) else {
+            let Some(&i) = index.get(&r.msg_id) else {
                 answers.push(Err(Error::not_found("sms")));
                 continue;
             };
+            let m = &mut messages[i];
             let event = |action, data| PendingEvent {
                 actor: actor.clone(),
                 action,
@@ -285,12 +305,13 @@ impl Services {
                 data,
             };
             let from = SmsStatus::parse(&m.status).unwrap_or(SmsStatus::Failed);
+            answers.push(Ok(i));
             if m.direction != "outbound" || !from.can_become(r.status) {
                 events.push(event(
                     "sms_status_ignored",
-                    json!({"from": from.as_str(), "reported": r.status.as_str(), "telco_ref": r.telco_ref}),
+                    json!({"from": from.as_str(), "reported": r.status.as_str(), "telco_ref": r.telco_ref})
+                        .to_string(),
                 ));
-                answers.push(Ok(SmsView::from(m.clone())));
                 continue;
             }
             let action = match r.status {
@@ -298,9 +319,14 @@ impl Services {
                 SmsStatus::Failed => "sms_failed",
                 _ => "sms_sent",
             };
+            // Both values are fixed status names: no escaping needed.
             events.push(event(
                 action,
-                json!({"from": from.as_str(), "to": r.status.as_str()}),
+                format!(
+                    r#"{{"from":"{}","to":"{}"}}"#,
+                    from.as_str(),
+                    r.status.as_str()
+                ),
             ));
             m.status = r.status.as_str().into();
             m.updated_at = now;
@@ -320,20 +346,19 @@ impl Services {
                 self.release_spend(&mut db, &m.account_id, &m.mid_id, m.cost, m.created_at)
                     .await?;
             }
-            if !changed.contains(&m.id) {
-                changed.push(m.id.clone());
-            }
-            if let Some(event) = outcome_event(r.status) {
+            changed[i] = true;
+            if let Some(event) = outcome_event(r.status)
+                && hearers.hear(&m.account_id, &m.mid_id, event)
+            {
                 emissions.push(Emission::sms(event, m));
             }
-            answers.push(Ok(SmsView::from(m.clone())));
         }
         // One statement per kind of change: a batch of reports is mostly one kind.
         let mut changes: Vec<(messages::StatusChange<'_>, Vec<&str>)> = Vec::new();
-        for id in &changed {
-            let Some((before, after)) = found.get(id) else {
+        for (i, (after, before)) in messages.iter().zip(&before).enumerate() {
+            if !changed[i] {
                 continue;
-            };
+            }
             let change = messages::StatusChange {
                 expected: &before.status,
                 status: &after.status,
@@ -346,23 +371,9 @@ impl Services {
                 stamp_delivered: after.delivered_at != before.delivered_at,
                 now,
             };
-            match changes.iter_mut().find(|(c, _)| {
-                (
-                    c.expected,
-                    c.status,
-                    c.error,
-                    c.stamp_sent,
-                    c.stamp_delivered,
-                ) == (
-                    change.expected,
-                    change.status,
-                    change.error,
-                    change.stamp_sent,
-                    change.stamp_delivered,
-                )
-            }) {
-                Some((_, ids)) => ids.push(id),
-                None => changes.push((change, vec![id])),
+            match changes.iter_mut().find(|(c, _)| c.same_as(&change)) {
+                Some((_, ids)) => ids.push(&after.id),
+                None => changes.push((change, vec![&after.id])),
             }
         }
         let mut writes = Batch::default();
@@ -371,9 +382,9 @@ impl Services {
         }
         push_events(&mut db, &mut writes, &events, now).await?;
         writes.run(&mut db).await?;
-        self.emit(&mut db, emissions).await?;
+        self.emit_to(&mut db, &hearers, emissions).await?;
         tx.commit().await?;
-        Ok(answers)
+        Ok(Applied { messages, answers })
     }
 
     /// Returns reserved money, only within the month it was reserved in.
@@ -399,6 +410,32 @@ impl Services {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// What a batch of delivery reports left: the messages they name, and per report the index
+/// of its message or its refusal.
+struct Applied {
+    messages: Vec<messages::Message>,
+    answers: Vec<Result<usize>>,
+}
+
+/// The fields of a message a status change compares against.
+struct Before {
+    status: String,
+    error: Option<String>,
+    sent_at: Option<i64>,
+    delivered_at: Option<i64>,
+}
+
+impl Before {
+    fn of(m: &messages::Message) -> Before {
+        Before {
+            status: m.status.clone(),
+            error: m.error.clone(),
+            sent_at: m.sent_at,
+            delivered_at: m.delivered_at,
+        }
     }
 }
 

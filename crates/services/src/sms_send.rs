@@ -18,7 +18,7 @@ use ami_store::{Batch, Db, WriteTx, kill_switches, messages, mids, outbox, usage
 
 use crate::audit_log::{PendingEvent, push_events};
 use crate::auth::Actor;
-use crate::sms::{JOB_SUBMIT_SMS, Sent, SmsView, limit_refusal};
+use crate::sms::{JOB_SUBMIT_SMS, limit_refusal};
 use crate::webhooks::Emission;
 use crate::{Error, Result, Services};
 
@@ -34,9 +34,19 @@ pub(crate) struct SendJob {
     pub body: String,
     pub seg: Segmentation,
     pub cost: i64,
+    /// The destination as the audit log shows it.
+    pub to_masked: String,
 }
 
-pub(crate) type Group = Vec<(SendJob, oneshot::Sender<Result<Sent>>)>;
+/// An accepted send as its group answers it; the caller builds the response from it after
+/// the commit, outside the write lock.
+pub(crate) struct Accepted {
+    pub message: messages::Message,
+    pub remaining_budget: i64,
+    pub remaining_sms_this_hour: i64,
+}
+
+pub(crate) type Group = Vec<(SendJob, oneshot::Sender<Result<Accepted>>)>;
 
 /// What stands between a MID and its sends, read once per group.
 enum Gate {
@@ -101,13 +111,12 @@ impl Services {
         &self,
         mut tx: WriteTx,
         jobs: &[SendJob],
-    ) -> Result<Vec<Result<Sent>>> {
+    ) -> Result<Vec<Result<Accepted>>> {
         let now = self.now();
         let mut db = tx.db();
         let mut gates = self.gates(&mut db, jobs).await?;
         let mut missing = Gate::Missing;
         let mut answers = Vec::with_capacity(jobs.len());
-        let mut accepted = Vec::new();
         let mut events = Vec::new();
         let mut blocked_by_limits = Vec::new();
         for job in jobs {
@@ -122,7 +131,7 @@ impl Services {
                 mid_id: Some(job.mid_id.clone()),
                 entity_type: "mobile_identity",
                 entity_id: job.mid_id.clone(),
-                data: json!({"reason": reason, "to": job.to.masked()}),
+                data: json!({"reason": reason, "to": job.to_masked}).to_string(),
             };
             let open = match gate {
                 Gate::Missing => {
@@ -169,7 +178,7 @@ impl Services {
                         &job.mid_id,
                         "sms",
                         reason.as_str(),
-                        &job.to.masked(),
+                        &job.to_masked,
                         retry_after_secs,
                     ));
                     answers.push(Err(limit_refusal(
@@ -193,19 +202,18 @@ impl Services {
                         mid_id: Some(job.mid_id.clone()),
                         entity_type: "sms",
                         entity_id: message.id.clone(),
-                        data: json!({"to": job.to.masked(), "segments": job.seg.segments,
+                        data: json!({"to": job.to_masked, "segments": job.seg.segments,
                                      "encoding": job.seg.encoding.as_str(),
-                                     "cost_eur": ami_core::money::to_json(job.cost)}),
+                                     "cost_eur": ami_core::money::to_json(job.cost)})
+                        .to_string(),
                     });
-                    answers.push(Ok(Sent {
-                        remaining_budget_eur: ami_core::money::to_json(
-                            (open.limits.monthly_budget - open.usage.spend_month).max(0),
-                        ),
+                    answers.push(Ok(Accepted {
+                        message,
+                        remaining_budget: (open.limits.monthly_budget - open.usage.spend_month)
+                            .max(0),
                         remaining_sms_this_hour: (open.limits.sms_per_hour - open.usage.sms_hour)
                             .max(0),
-                        sms: SmsView::from(message.clone()),
                     }));
-                    accepted.push(message);
                 }
             }
         }
@@ -230,7 +238,12 @@ impl Services {
         let mut writes = Batch::default();
         usage::push_save_many(&mut writes, &counters);
         usage::push_save_destinations(&mut writes, Kind::Sms, &destinations);
-        messages::push_insert_many(&mut writes, &accepted);
+        let accepted: Vec<&messages::Message> = answers
+            .iter()
+            .filter_map(|a| a.as_ref().ok())
+            .map(|a| &a.message)
+            .collect();
+        messages::push_insert_many(&mut writes, accepted.iter().copied());
         let ids: Vec<&str> = accepted.iter().map(|m| m.id.as_str()).collect();
         outbox::push_enqueue_many(&mut writes, JOB_SUBMIT_SMS, &ids, now, now);
         push_events(&mut db, &mut writes, &events, now).await?;

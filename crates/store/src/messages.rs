@@ -36,12 +36,13 @@ pub async fn insert(conn: &mut Conn, m: &Message) -> Result<()> {
 /// Many messages in as few statements as the batch needs.
 pub async fn insert_many(conn: &mut Conn, all: &[Message]) -> Result<()> {
     let mut batch = Batch::default();
-    push_insert_many(&mut batch, all);
+    push_insert_many(&mut batch, all.iter());
     batch.run(conn).await
 }
 
 /// [`insert_many`] as statements of a batch.
-pub fn push_insert_many(batch: &mut Batch, all: &[Message]) {
+pub fn push_insert_many<'m>(batch: &mut Batch, all: impl Iterator<Item = &'m Message>) {
+    let all: Vec<&Message> = all.collect();
     for chunk in all.chunks(rows::CHUNK) {
         let sql = format!(
             "INSERT INTO messages ({COLUMNS}) VALUES {}",
@@ -196,6 +197,25 @@ pub struct StatusChange<'a> {
     pub stamp_sent: bool,
     pub stamp_delivered: bool,
     pub now: i64,
+}
+
+impl StatusChange<'_> {
+    /// The same change: one statement can apply both.
+    pub fn same_as(&self, other: &StatusChange<'_>) -> bool {
+        (
+            self.expected,
+            self.status,
+            self.error,
+            self.stamp_sent,
+            self.stamp_delivered,
+        ) == (
+            other.expected,
+            other.status,
+            other.error,
+            other.stamp_sent,
+            other.stamp_delivered,
+        )
+    }
 }
 
 /// Applies one status change to the messages that still have `expected`, as statements of

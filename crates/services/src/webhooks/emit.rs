@@ -92,7 +92,59 @@ impl Emission {
     }
 }
 
+/// The active webhooks of some accounts, read once: a batch builds an event's payload only
+/// when one of them hears it.
+pub(crate) struct Hearers {
+    subscriptions: Vec<webhooks::Subscription>,
+    filters: Vec<Vec<String>>,
+}
+
+impl Hearers {
+    /// The webhooks that hear `event` about this MID, by their index.
+    fn of(&self, account_id: &str, mid_id: &str, event: WebhookEvent) -> Vec<usize> {
+        self.subscriptions
+            .iter()
+            .zip(&self.filters)
+            .enumerate()
+            .filter(|(_, (s, filter))| {
+                s.account_id == account_id
+                    && s.mid_id.as_deref().is_none_or(|mid| mid == mid_id)
+                    && webhook_event::matches(filter, event)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    pub(crate) fn hear(&self, account_id: &str, mid_id: &str, event: WebhookEvent) -> bool {
+        !self.of(account_id, mid_id, event).is_empty()
+    }
+}
+
 impl Services {
+    /// The active webhooks of these accounts.
+    pub(crate) async fn hearers(
+        &self,
+        db: impl Into<Db<'_>>,
+        accounts: &[&str],
+    ) -> crate::Result<Hearers> {
+        let mut accounts = accounts.to_vec();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let subscriptions = if accounts.is_empty() {
+            Vec::new()
+        } else {
+            webhooks::subscriptions(db, &accounts).await?
+        };
+        let filters = subscriptions
+            .iter()
+            .map(|s| serde_json::from_str(&s.events).unwrap_or_default())
+            .collect();
+        Ok(Hearers {
+            subscriptions,
+            filters,
+        })
+    }
+
     /// Writes one delivery per event and hearing webhook, in the caller's transaction.
     pub(crate) async fn emit(
         &self,
@@ -103,32 +155,26 @@ impl Services {
             return Ok(());
         }
         let mut db = db.into();
-        let mut accounts: Vec<&str> = emissions.iter().map(|e| e.account_id.as_str()).collect();
-        accounts.sort_unstable();
-        accounts.dedup();
-        let subscriptions = webhooks::subscriptions(&mut db, &accounts).await?;
-        if subscriptions.is_empty() {
+        let accounts: Vec<&str> = emissions.iter().map(|e| e.account_id.as_str()).collect();
+        let hearers = self.hearers(&mut db, &accounts).await?;
+        self.emit_to(db, &hearers, emissions).await
+    }
+
+    /// [`Services::emit`] with the accounts' webhooks already read.
+    pub(crate) async fn emit_to(
+        &self,
+        db: impl Into<Db<'_>>,
+        hearers: &Hearers,
+        emissions: Vec<Emission>,
+    ) -> crate::Result<()> {
+        if hearers.subscriptions.is_empty() {
             return Ok(());
         }
-        let filters: Vec<Vec<String>> = subscriptions
-            .iter()
-            .map(|s| serde_json::from_str(&s.events).unwrap_or_default())
-            .collect();
+        let mut db = db.into();
+        let subscriptions = &hearers.subscriptions;
         let hearers: Vec<Vec<usize>> = emissions
             .iter()
-            .map(|e| {
-                subscriptions
-                    .iter()
-                    .zip(&filters)
-                    .enumerate()
-                    .filter(|(_, (s, filter))| {
-                        s.account_id == e.account_id
-                            && s.mid_id.as_deref().is_none_or(|mid| mid == e.mid_id)
-                            && webhook_event::matches(filter, e.event)
-                    })
-                    .map(|(i, _)| i)
-                    .collect()
-            })
+            .map(|e| hearers.of(&e.account_id, &e.mid_id, e.event))
             .collect();
 
         // The next sequence numbers of each MID, for the events somebody hears.

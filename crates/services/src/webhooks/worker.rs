@@ -161,7 +161,7 @@ impl Services {
                 continue;
             }
             attempts.push((r, number, error));
-            let event = |action: &'static str, data| PendingEvent {
+            let event = |action: &'static str, data: String| PendingEvent {
                 actor: Actor::System,
                 action,
                 account_id: d.account_id.clone(),
@@ -172,7 +172,8 @@ impl Services {
             };
             let about = json!({"delivery_id": d.id, "event": d.event, "event_id": d.event_id,
                                "attempts": number, "status_code": status_code,
-                               "error": o.error.as_ref().map(AttemptError::kind)});
+                               "error": o.error.as_ref().map(AttemptError::kind)})
+            .to_string();
             match next {
                 Next::Delivered => {
                     recorded.delivered += 1;
@@ -206,7 +207,8 @@ impl Services {
                             action,
                             json!({"reason": reason, "delivery_id": d.id,
                                    "consecutive_failures_limit": AUTO_DISABLE_AFTER,
-                                   "parked_deliveries": parked}),
+                                   "parked_deliveries": parked})
+                            .to_string(),
                         ));
                     }
                 }
