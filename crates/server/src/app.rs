@@ -278,24 +278,35 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     };
     let app = router(state, &config);
     let shutdown = CancellationToken::new();
+    // The workers stop once the HTTP server has drained: a request answered during the drain
+    // may still hand them work.
+    let workers_stop = CancellationToken::new();
     let webhooks = crate::workers::WebhookDelivery {
         sender: webhook_sender(&config, services.settings.webhooks.guard.clone())?,
         concurrency: config.webhook_concurrency as usize,
     };
-    crate::workers::spawn(
+    let dispatcher = crate::workers::spawn(
         services.clone(),
         Arc::new(carrier.clone()),
         events_rx,
-        shutdown.clone(),
+        workers_stop.clone(),
         config.dispatch_enabled,
         webhooks,
     );
-    let task = tokio::spawn(crate::serve::run(
+    let served = crate::serve::run(
         listener,
         app,
         config.header_read_timeout(),
         shutdown.clone(),
-    ));
+    );
+    let task = tokio::spawn(async move {
+        let served = served.await;
+        workers_stop.cancel();
+        if let Some(dispatcher) = dispatcher {
+            let _ = dispatcher.await;
+        }
+        served
+    });
     Ok(Running {
         addr,
         shutdown,

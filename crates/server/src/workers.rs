@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use ami_carrier::{Carrier, CarrierEvent};
@@ -16,7 +17,7 @@ use ami_webhooks::Sender;
 
 /// How often the dispatcher looks for due jobs when nobody wakes it (retries, other replicas).
 const POLL: Duration = Duration::from_millis(200);
-const BATCH: i64 = 64;
+const BATCH: usize = 64;
 /// How long a worker lets work gather after being woken, so that one transaction carries a
 /// batch instead of one item.
 const LINGER: Duration = Duration::from_millis(10);
@@ -29,6 +30,8 @@ pub struct WebhookDelivery {
     pub concurrency: usize,
 }
 
+/// Starts the workers; returns the dispatcher, whose end the server awaits: on its way out it
+/// gives back the leases of the sends it was handed and did not run.
 pub fn spawn(
     services: Services,
     carrier: Arc<dyn Carrier>,
@@ -36,9 +39,14 @@ pub fn spawn(
     shutdown: CancellationToken,
     dispatch_enabled: bool,
     webhooks: WebhookDelivery,
-) {
+) -> Option<JoinHandle<()>> {
+    let mut dispatcher = None;
     if dispatch_enabled {
-        tokio::spawn(dispatch(services.clone(), carrier, shutdown.clone()));
+        dispatcher = Some(tokio::spawn(dispatch(
+            services.clone(),
+            carrier,
+            shutdown.clone(),
+        )));
         crate::webhook_worker::spawn(
             services.clone(),
             webhooks.sender,
@@ -51,25 +59,54 @@ pub fn spawn(
         );
     }
     tokio::spawn(carrier_events(services, events, shutdown));
+    dispatcher
 }
 
 async fn dispatch(services: Services, carrier: Arc<dyn Carrier>, shutdown: CancellationToken) {
+    services.dispatch_own_sends();
     let wakeup = services.dispatch_wakeup.clone();
+    // Not restarted by wakeups: retries and other replicas' expired leases are claimed on
+    // time even while sends keep the dispatcher busy.
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = wakeup.notified() => tokio::time::sleep(LINGER).await,
-            () = tokio::time::sleep(POLL) => {}
+        let claim = tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = services.own_jobs_ready() => false,
+            () = wakeup.notified() => true,
+            _ = poll.tick() => true,
+        };
+        tokio::time::sleep(LINGER).await;
+        let own = drain(&shutdown, || services.run_own_jobs(carrier.as_ref(), BATCH)).await;
+        if !own
+            || (claim
+                && !drain(&shutdown, || {
+                    services.run_due_jobs(carrier.as_ref(), BATCH as i64)
+                })
+                .await)
+        {
+            break;
         }
-        loop {
-            match services.run_due_jobs(carrier.as_ref(), BATCH).await {
-                Ok(0) => break,
-                Ok(_) if shutdown.is_cancelled() => return,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "dispatch failed; retrying after the next poll");
-                    break;
-                }
+    }
+    if let Err(e) = services.release_own_jobs().await {
+        tracing::warn!(error = %e, "leases of unsent jobs not released; they are claimed again when they end");
+    }
+}
+
+/// Runs `step` until it finds nothing to do; false once the server is stopping.
+async fn drain<F, Fut>(shutdown: &CancellationToken, step: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ami_services::Result<usize>>,
+{
+    loop {
+        match step().await {
+            Ok(0) => return true,
+            Ok(_) if shutdown.is_cancelled() => return false,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "dispatch failed; retrying after the next poll");
+                return true;
             }
         }
     }

@@ -27,6 +27,12 @@ impl Services {
             tx.commit().await?;
             jobs
         };
+        self.run_jobs(carrier, &jobs).await?;
+        Ok(jobs.len())
+    }
+
+    /// Runs jobs this process holds the lease of.
+    pub(crate) async fn run_jobs(&self, carrier: &dyn Carrier, jobs: &[outbox::Job]) -> Result<()> {
         let (sms, others): (Vec<_>, Vec<_>) = jobs.iter().partition(|j| j.kind == JOB_SUBMIT_SMS);
         self.submit_sms(carrier, &sms).await?;
         for job in others {
@@ -37,7 +43,7 @@ impl Services {
                 other => tracing::warn!(kind = other, "unknown outbox job kind"),
             }
         }
-        Ok(jobs.len())
+        Ok(())
     }
 
     /// Hands a batch of queued SMS to the carrier, all at once, and records the hand-offs in

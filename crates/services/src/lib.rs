@@ -16,6 +16,7 @@ mod group_commit;
 pub mod inbound_calls;
 pub mod kill_switch;
 pub mod mids;
+mod own_jobs;
 pub mod sms;
 mod sms_send;
 pub mod telco;
@@ -84,6 +85,8 @@ pub struct Services {
     /// Rung when webhook deliveries become due, so the delivery worker need not wait for
     /// its next poll.
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
+    /// Sends leased to this process's own dispatcher.
+    own_jobs: Arc<own_jobs::OwnJobs>,
     /// Agent sends waiting to be written together.
     sms_sends: Arc<group_commit::GroupCommit<sms_send::SendJob, Result<sms_send::Accepted>>>,
 }
@@ -102,6 +105,7 @@ impl Services {
             admin_key_hash: Arc::new(admin_key_hash),
             dispatch_wakeup: Arc::default(),
             webhook_wakeup: Arc::default(),
+            own_jobs: Arc::default(),
             sms_sends: Arc::default(),
         }
     }

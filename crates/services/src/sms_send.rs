@@ -104,7 +104,6 @@ impl Services {
                 }
             }
         }
-        self.dispatch_wakeup.notify_one();
     }
 
     async fn write_send_group(
@@ -245,11 +244,17 @@ impl Services {
             .collect();
         messages::push_insert_many(&mut writes, accepted.iter().copied());
         let ids: Vec<&str> = accepted.iter().map(|m| m.id.as_str()).collect();
-        outbox::push_enqueue_many(&mut writes, JOB_SUBMIT_SMS, &ids, now, now);
+        let lease = self.own_lease(now);
+        let jobs = outbox::push_enqueue_many(&mut writes, JOB_SUBMIT_SMS, &ids, now, now, lease);
         push_events(&mut db, &mut writes, &events, now).await?;
         writes.run(&mut db).await?;
         self.emit(&mut db, blocked_by_limits).await?;
         tx.commit().await?;
+        if lease.is_some() {
+            self.hand_to_own_dispatcher(jobs);
+        } else {
+            self.dispatch_wakeup.notify_one();
+        }
         Ok(answers)
     }
 

@@ -32,29 +32,65 @@ pub async fn enqueue_many(
     now: i64,
 ) -> Result<()> {
     let mut batch = Batch::default();
-    push_enqueue_many(&mut batch, kind, ref_ids, due_at, now);
+    push_enqueue_many(&mut batch, kind, ref_ids, due_at, now, None);
     batch.run(conn).await
 }
 
-/// [`enqueue_many`] as statements of a batch.
-pub fn push_enqueue_many(batch: &mut Batch, kind: &str, ref_ids: &[&str], due_at: i64, now: i64) {
+/// [`enqueue_many`] as statements of a batch; returns the jobs. With `lease_until`, the jobs
+/// are leased from the start to the caller's own worker, which runs them without claiming
+/// them; should it never run them, they are claimed again once the lease ends, like any
+/// other lease.
+pub fn push_enqueue_many(
+    batch: &mut Batch,
+    kind: &str,
+    ref_ids: &[&str],
+    due_at: i64,
+    now: i64,
+    lease_until: Option<i64>,
+) -> Vec<Job> {
+    let mut jobs = Vec::with_capacity(ref_ids.len());
     for chunk in ref_ids.chunks(rows::CHUNK) {
         let sql = format!(
-            "INSERT INTO outbox (id, kind, ref_id, due_at, created_at) VALUES {}",
-            rows::values(chunk.len(), 5, 1)
+            "INSERT INTO outbox (id, kind, ref_id, due_at, created_at, lease_until, attempts) VALUES {}",
+            rows::values(chunk.len(), 7, 1)
         );
-        let mut args = Vec::with_capacity(chunk.len() * 5);
+        let mut args = Vec::with_capacity(chunk.len() * 7);
         for ref_id in chunk {
+            let job = Job {
+                id: ami_core::id::new_id_at("job", now),
+                kind: kind.to_owned(),
+                ref_id: (*ref_id).to_owned(),
+                due_at,
+                attempts: i64::from(lease_until.is_some()),
+            };
             args.extend([
-                Arg::from(ami_core::id::new_id_at("job", now).as_str()),
+                Arg::from(&job.id),
                 Arg::from(kind),
                 Arg::from(*ref_id),
                 Arg::from(due_at),
                 Arg::from(now),
+                Arg::from(lease_until),
+                Arg::from(job.attempts),
             ]);
+            jobs.push(job);
         }
         batch.push(sql, args);
     }
+    jobs
+}
+
+/// Ends the leases of jobs a worker will not run after all: they are due again at once.
+pub async fn release(db: impl Into<Db<'_>>, ids: &[&str]) -> Result<()> {
+    let mut db = db.into();
+    for chunk in ids.chunks(rows::CHUNK) {
+        let sql = format!(
+            "UPDATE outbox SET lease_until = NULL WHERE id IN ({})",
+            rows::list(chunk.len(), 1)
+        );
+        let args: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
+        db.execute(&sql, &args).await?;
+    }
+    Ok(())
 }
 
 /// Claims up to `batch` due jobs for `lease_ms`.
