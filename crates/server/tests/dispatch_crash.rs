@@ -355,3 +355,70 @@ async fn a_kill_switch_cancels_the_queue_but_not_an_sms_the_carrier_is_taking() 
         server.stop().await;
     }
 }
+
+/// A dispatching process leases its own sends at acceptance and runs them without a claim:
+/// nobody else may take them meanwhile, and on a clean stop their leases are given back, so
+/// the next dispatcher takes them at once instead of after the lease.
+#[tokio::test]
+async fn own_sends_are_leased_to_their_dispatcher_and_given_back_on_a_clean_stop() {
+    for engine in engines() {
+        // The dispatch steps are run by the test, on the services of a process that leases.
+        let server =
+            common::TestServer::start_with(engine, &[("AMI_DISPATCH_ENABLED", "false")]).await;
+        let services = server.running.services.clone();
+        services.dispatch_own_sends();
+        let (_, key) = server.customer("Own").await;
+        let flow = server.provision(&key).await;
+        let (s, v) = server
+            .post(
+                &format!("/v1/mobile-identities/{}/limits", flow.mid),
+                &key,
+                json!({"rate_per_second": 100}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let mut ids = Vec::new();
+        for to in ["+34611005678", "+34611005679"] {
+            let (s, sms) = server
+                .post(
+                    "/v1/agent/sms/send",
+                    &flow.agent_token,
+                    json!({"to": to, "body": "own"}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{engine:?} {sms}");
+            ids.push(sms["id"].as_str().unwrap().to_owned());
+        }
+        let carrier = &server.running.carrier;
+        // Leased: a claim finds nothing.
+        assert_eq!(services.run_due_jobs(carrier, 64).await.unwrap(), 0);
+        // The first goes to the carrier from memory; the second is left when the process stops.
+        assert_eq!(services.run_own_jobs(carrier, 1).await.unwrap(), 1);
+        services.release_own_jobs().await.unwrap();
+        assert_eq!(services.run_own_jobs(carrier, 64).await.unwrap(), 0);
+        // Given back: the next claim takes it, and each was handed to the carrier once.
+        assert_eq!(services.run_due_jobs(carrier, 64).await.unwrap(), 1);
+        let mut submitted: Vec<String> = carrier
+            .submissions()
+            .into_iter()
+            .filter_map(|s| match s {
+                ami_carrier::Submission::Sms { msg_id, .. } => Some(msg_id),
+                _ => None,
+            })
+            .collect();
+        submitted.sort();
+        ids.sort();
+        assert_eq!(submitted, ids, "{engine:?}");
+        // Not leased any more: what it accepts now waits for a claim.
+        let (s, sms) = server
+            .post(
+                "/v1/agent/sms/send",
+                &flow.agent_token,
+                json!({"to": "+34611005680", "body": "after"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{engine:?} {sms}");
+        assert_eq!(services.run_due_jobs(carrier, 64).await.unwrap(), 1);
+        server.stop().await;
+    }
+}
