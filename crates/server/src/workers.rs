@@ -105,7 +105,7 @@ where
             Ok(_) if shutdown.is_cancelled() => return false,
             Ok(_) => {}
             Err(e) => {
-                tracing::error!(error = %e, "dispatch failed; retrying after the next poll");
+                tracing::error!(error = %e, "dispatch failed; jobs it held are taken again when their leases end");
                 return true;
             }
         }
