@@ -3,6 +3,7 @@
 //! the carrier was built with. The sandbox carrier is the default; SMPP and SIP adapters
 //! implement the same trait.
 
+mod clock;
 mod sandbox;
 
 use std::future::Future;

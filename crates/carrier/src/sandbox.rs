@@ -4,13 +4,14 @@
 //! stays on the line until it is hung up (a long call, for hang-ups and budget cut-offs).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use ami_core::delivery::{CallStatus, SmsStatus};
 
+use crate::clock::Clock;
 use crate::{BoxFuture, Carrier, CarrierEvent, OutboundCall, OutboundSms, SubmitError};
 
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +52,8 @@ pub struct Sandbox {
     events: UnboundedSender<CarrierEvent>,
     timings: SandboxTimings,
     record: Arc<Mutex<VecDeque<Submission>>>,
+    /// Started with the first event, from inside the runtime.
+    clock: Arc<OnceLock<Clock>>,
 }
 
 fn magic(to: &str) -> &str {
@@ -63,6 +66,7 @@ impl Sandbox {
             events,
             timings,
             record: Arc::default(),
+            clock: Arc::default(),
         }
     }
 
@@ -103,11 +107,9 @@ impl Sandbox {
     }
 
     fn later(&self, after: Duration, event: CarrierEvent) {
-        let tx = self.events.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            let _ = tx.send(event);
-        });
+        self.clock
+            .get_or_init(|| Clock::start(self.events.clone()))
+            .send_after(after, event);
     }
 }
 

@@ -23,8 +23,12 @@ use crate::http::{hygiene, idempotency, json, request_id};
 use crate::pages::{self, Pages};
 use crate::routes;
 
+/// What every route shares, behind one handle: the router clones its state for each
+/// request and each layer that takes it.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub services: Services,
     pub pages: Arc<Pages>,
     pub body_limit: usize,
@@ -54,6 +58,14 @@ pub struct AppState {
     )
 )]
 struct ApiDoc;
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
 
 struct SecuritySchemes;
 
@@ -264,7 +276,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     };
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let carrier = ami_carrier::Sandbox::new(events_tx, ami_carrier::SandboxTimings::default());
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         services: services.clone(),
         pages: Arc::new(pages),
         body_limit: config.body_limit_bytes,
@@ -275,7 +287,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             .as_ref()
             .map(|k| ami_core::secret::hash(k.expose())),
         sandbox: carrier.clone(),
-    };
+    }));
     let app = router(state, &config);
     let shutdown = CancellationToken::new();
     // The workers stop once the HTTP server has drained: a request answered during the drain

@@ -73,22 +73,25 @@ impl Clock for SystemClock {
     }
 }
 
+/// The services, shared: every request and worker holds a clone of one handle.
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<Shared>);
+
+pub struct Shared {
     pub store: Store,
     pub settings: Arc<Settings>,
     clock: Arc<dyn Clock>,
     /// SHA-256 of the operator key, loaded at start.
-    admin_key_hash: Arc<String>,
+    admin_key_hash: String,
     /// Rung when a job is queued, so the dispatcher need not wait for its next poll.
     pub dispatch_wakeup: Arc<tokio::sync::Notify>,
     /// Rung when webhook deliveries become due, so the delivery worker need not wait for
     /// its next poll.
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// Sends leased to this process's own dispatcher.
-    own_jobs: Arc<own_jobs::OwnJobs>,
+    own_jobs: own_jobs::OwnJobs,
     /// Agent sends waiting to be written together.
-    sms_sends: Arc<group_commit::GroupCommit<sms_send::SendJob, Result<sms_send::Accepted>>>,
+    sms_sends: group_commit::GroupCommit<sms_send::SendJob, Result<sms_send::Accepted>>,
 }
 
 impl Services {
@@ -98,19 +101,27 @@ impl Services {
         clock: Arc<dyn Clock>,
         admin_key_hash: String,
     ) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             store,
             settings: Arc::new(settings),
             clock,
-            admin_key_hash: Arc::new(admin_key_hash),
+            admin_key_hash,
             dispatch_wakeup: Arc::default(),
             webhook_wakeup: Arc::default(),
-            own_jobs: Arc::default(),
-            sms_sends: Arc::default(),
-        }
+            own_jobs: Default::default(),
+            sms_sends: Default::default(),
+        }))
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+}
+
+impl std::ops::Deref for Services {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }

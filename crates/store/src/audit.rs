@@ -161,35 +161,37 @@ pub struct Filter {
 }
 
 /// `account_id: Some` → that tenant's events only; `None` → every event (operator view).
-/// Ordered by the insertion sequence, so events written in the same millisecond (one
-/// transaction often writes several) still list newest first; the cursor is an event id.
+/// Ordered by insertion, so events written in the same millisecond (one transaction often
+/// writes several) still list newest first; the cursor is an event id.
 pub async fn list(
     conn: &mut Conn,
     account_id: Option<&str>,
     f: &Filter,
     req: &PageRequest,
 ) -> Result<Page<Event>> {
-    // Two fixed shapes, so the tenant's query can use its (account_id, seq) index; the
-    // optional filters are "parameter IS NULL OR ..." guards, never text built from input.
-    let scope = if account_id.is_some() {
-        "account_id = $1"
-    } else {
-        "$1 IS NULL"
+    // Two fixed shapes: a tenant's events are its own chain, read through the chain's index
+    // in chain order; the operator's are every chain, in the global order. The optional
+    // filters are "parameter IS NULL OR ..." guards, never text built from input.
+    let (scope, order) = match account_id {
+        Some(_) => ("chain_id = $1", "chain_seq"),
+        None => ("$1 IS NULL", "seq"),
     };
     let sql = format!(
         "SELECT {COLUMNS} FROM audit_events
          WHERE {scope}
-           AND ($2 IS NULL OR seq < (SELECT c.seq FROM audit_events c WHERE c.id = $2))
+           AND ($2 IS NULL OR {order} < (SELECT c.{order} FROM audit_events c
+                                         WHERE c.id = $2 AND ({scope_c})))
            AND ($3 IS NULL OR action = $3)
            AND ($4 IS NULL OR entity_type = $4)
            AND ($5 IS NULL OR entity_id = $5)
            AND ($6 IS NULL OR mid = $6)
            AND ($7 IS NULL OR at >= $7)
            AND ($8 IS NULL OR at <= $8)
-         ORDER BY seq DESC LIMIT $9"
+         ORDER BY {order} DESC LIMIT $9",
+        scope_c = scope.replace("chain_id", "c.chain_id"),
     );
     let rows: Vec<Event> = sqlx::query_as(&sql)
-        .bind(account_id)
+        .bind(account_id.map(|a| audit::chain_id(Some(a))))
         .bind(req.cursor.as_deref())
         .bind(f.action.as_deref())
         .bind(f.entity_type.as_deref())

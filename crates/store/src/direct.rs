@@ -4,9 +4,11 @@
 //! on SQLite instead runs on a connection of the store's own, in the caller's thread: a
 //! transaction of a dozen statements holds the lock for the time SQLite needs and no more.
 //!
-//! The direct connection and the sqlx write pool take turns: a direct transaction first
-//! takes the pool's one write connection and keeps it until it ends, so no other writer of
-//! this process is ever inside SQLite's write lock at the same time.
+//! The direct connection and the sqlx write pool take turns through the pool's one write
+//! connection, so no other writer of this process is ever inside SQLite's write lock at the
+//! same time. The direct writer keeps that connection between its transactions: sqlx tests
+//! a connection on every return to its pool, a hop to the connection's thread that every
+//! next writer would wait for. A pooled writer takes it back (`take_pool_writer`).
 //!
 //! Reads on the hot paths (every agent request's credential, the dispatcher's look at what
 //! it hands off) take a `ReadConn`, on SQLite a direct connection from a small set of
@@ -26,13 +28,32 @@ use crate::{Result, Tx, dialect};
 /// up to a group's size.
 const STATEMENT_CACHE: usize = 512;
 
-pub(crate) type Shared = Arc<Mutex<rusqlite::Connection>>;
+pub(crate) type Shared = Arc<Mutex<Writer>>;
+
+/// The direct write connection, and the pool's write connection while the direct side
+/// holds it.
+pub(crate) struct Writer {
+    conn: rusqlite::Connection,
+    pool_writer: Option<PoolConnection<Any>>,
+}
 
 /// Idle read connections kept; more are opened while more readers run at once.
 const IDLE_READERS: usize = 8;
 
 pub(crate) fn open(path: &Path) -> Result<Shared> {
-    Ok(Arc::new(Mutex::new(connect(path)?)))
+    Ok(Arc::new(Mutex::new(Writer {
+        conn: connect(path)?,
+        pool_writer: None,
+    })))
+}
+
+/// Runs `begin` (which takes the pool's write connection) with the direct writer held off
+/// and without the pool connection it kept, so the pooled writer does not wait for a direct
+/// transaction that may never come.
+pub(crate) async fn take_pool_writer<T>(direct: &Shared, begin: impl Future<Output = T>) -> T {
+    let mut writer = direct.lock().await;
+    drop(writer.pool_writer.take());
+    begin.await
 }
 
 fn connect(path: &Path) -> Result<rusqlite::Connection> {
@@ -129,25 +150,22 @@ impl<'c> From<&'c mut ReadConn> for Db<'c> {
 
 /// A write transaction on the direct connection; rolled back if dropped uncommitted.
 pub struct DirectTx {
-    conn: OwnedMutexGuard<rusqlite::Connection>,
-    _writer: PoolConnection<Any>,
+    writer: OwnedMutexGuard<Writer>,
     open: bool,
 }
 
 impl DirectTx {
     pub(crate) async fn begin(direct: &Shared, write: &AnyPool) -> Result<DirectTx> {
-        let writer = write.acquire().await?;
-        let conn = direct.clone().lock_owned().await;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(DirectTx {
-            conn,
-            _writer: writer,
-            open: true,
-        })
+        let mut writer = direct.clone().lock_owned().await;
+        if writer.pool_writer.is_none() {
+            writer.pool_writer = Some(write.acquire().await?);
+        }
+        writer.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(DirectTx { writer, open: true })
     }
 
     fn commit(mut self) -> Result<()> {
-        self.conn.execute_batch("COMMIT")?;
+        self.writer.conn.execute_batch("COMMIT")?;
         self.open = false;
         Ok(())
     }
@@ -155,8 +173,8 @@ impl DirectTx {
 
 impl Drop for DirectTx {
     fn drop(&mut self) {
-        if self.open && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
+        if self.open && !self.writer.conn.is_autocommit() {
+            let _ = self.writer.conn.execute_batch("ROLLBACK");
         }
     }
 }
@@ -172,7 +190,7 @@ impl WriteTx {
     pub fn db(&mut self) -> Db<'_> {
         match self {
             WriteTx::Pooled(tx) => Db::Pooled(tx),
-            WriteTx::Direct(tx) => Db::Direct(&mut tx.conn),
+            WriteTx::Direct(tx) => Db::Direct(&mut tx.writer.conn),
         }
     }
 

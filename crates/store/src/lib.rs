@@ -157,9 +157,11 @@ impl Store {
     /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE) so
     /// that no transaction can fail half-way on a lock upgrade.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match self.engine {
-            Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
-            Engine::Postgres => self.write.begin().await?,
+        Ok(match &self.direct {
+            Some((direct, _)) => {
+                direct::take_pool_writer(direct, self.write.begin_with("BEGIN IMMEDIATE")).await?
+            }
+            None => self.write.begin().await?,
         })
     }
 
@@ -193,6 +195,10 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some((direct, _)) = &self.direct {
+            // Closing the pool waits for every connection to come back.
+            direct::take_pool_writer(direct, async {}).await;
+        }
         self.read.close().await;
         self.write.close().await;
     }

@@ -13,6 +13,10 @@ const SQLITE: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/sqlite/0005_lean_send_path.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_audit_by_chain.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -28,6 +32,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         5,
         include_str!("../migrations/postgres/0005_lean_send_path.sql"),
+    ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_audit_by_chain.sql"),
     ),
 ];
 

@@ -91,6 +91,29 @@ async fn fast_and_pooled_sqlite_writers_take_turns_without_losing_an_update() {
     f.close().await;
 }
 
+/// The direct writer keeps the pool's write connection between its transactions; a pooled
+/// writer, and closing the store, must not wait for another direct transaction to free it.
+#[tokio::test]
+async fn the_write_connection_the_direct_writer_keeps_is_given_back_when_asked() {
+    let f = common::fixture(Engine::Sqlite).await;
+    let limit = std::time::Duration::from_secs(5);
+    let mut tx = f.store.begin_write().await.unwrap();
+    set_counter(tx.db(), 1).await;
+    tx.commit().await.unwrap();
+    let mut pooled = tokio::time::timeout(limit, f.store.begin())
+        .await
+        .expect("a pooled writer waited for the direct writer's kept connection")
+        .unwrap();
+    set_counter(&mut pooled, 2).await;
+    commit(pooled).await.unwrap();
+    let mut tx = f.store.begin_write().await.unwrap();
+    assert_eq!(counter(tx.db()).await, Some(2));
+    tx.commit().await.unwrap();
+    tokio::time::timeout(limit, f.close())
+        .await
+        .expect("closing waited for the direct writer's kept connection");
+}
+
 #[tokio::test]
 async fn a_duplicate_key_on_the_fast_path_is_a_unique_violation() {
     for engine in common::engines() {
