@@ -169,15 +169,9 @@ impl Services {
             seg,
             cost,
         };
-        let services = self.clone();
         let accepted = self
             .sms_sends
-            .submit(
-                job,
-                GROUP_MAX,
-                || self.store.begin_write(),
-                move |tx, group| services.clone().write_sends(tx, group),
-            )
+            .submit(job, GROUP_MAX, || self.send_writer())
             .await
             .unwrap_or_else(|| Err(Error::refused(500, "internal", "send not answered")))?;
         Ok(Sent {

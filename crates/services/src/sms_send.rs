@@ -6,9 +6,11 @@
 //! statement per table. Refusals are audited in the same transaction and reach no carrier.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use serde_json::json;
-use tokio::sync::oneshot;
 
 use ami_core::delivery::SmsStatus;
 use ami_core::phone::E164;
@@ -18,6 +20,7 @@ use ami_store::{Batch, Db, WriteTx, kill_switches, messages, mids, outbox, usage
 
 use crate::audit_log::{PendingEvent, push_events};
 use crate::auth::Actor;
+use crate::group_commit::Waiting;
 use crate::sms::{JOB_SUBMIT_SMS, limit_refusal};
 use crate::webhooks::Emission;
 use crate::{Error, Result, Services};
@@ -46,7 +49,10 @@ pub(crate) struct Accepted {
     pub remaining_sms_this_hour: i64,
 }
 
-pub(crate) type Group = Vec<(SendJob, oneshot::Sender<Result<Accepted>>)>;
+pub(crate) type Group = Vec<Waiting<SendJob, Result<Accepted>>>;
+
+/// The services and the transaction a group is written in.
+type Opened = (Services, ami_store::Result<WriteTx>);
 
 /// What stands between a MID and its sends, read once per group.
 enum Gate {
@@ -68,6 +74,28 @@ struct OpenMid {
 }
 
 impl Services {
+    /// The steps of the task that writes the groups of sends. It holds the services weakly,
+    /// so it ends with them.
+    pub(crate) fn send_writer(
+        &self,
+    ) -> (
+        impl Fn() -> BoxFuture<'static, Option<Opened>> + use<>,
+        impl Fn(Opened, Group) -> BoxFuture<'static, ()> + use<>,
+    ) {
+        let shared = Arc::downgrade(&self.0);
+        let open = move || {
+            let services = shared.upgrade().map(Services);
+            async move {
+                let services = services?;
+                let tx = services.store.begin_write().await;
+                Some((services, tx))
+            }
+            .boxed()
+        };
+        let write = |(services, tx): Opened, group| services.write_sends(tx, group).boxed();
+        (open, write)
+    }
+
     /// Writes a group of sends in `tx` and answers each. If the group's transaction fails,
     /// each send is tried again on its own, so one send's failure is that send's alone.
     pub(crate) async fn write_sends(self, tx: ami_store::Result<WriteTx>, group: Group) {
