@@ -42,7 +42,7 @@ const IDLE_READERS: usize = 8;
 
 pub(crate) fn open(path: &Path) -> Result<Shared> {
     Ok(Arc::new(Mutex::new(Writer {
-        conn: connect(path)?,
+        conn: connect_writer(path)?,
         pool_writer: None,
     })))
 }
@@ -56,11 +56,32 @@ pub(crate) async fn take_pool_writer<T>(direct: &Shared, begin: impl Future<Outp
     begin.await
 }
 
+const FLAGS: rusqlite::OpenFlags =
+    rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE.union(rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
 fn connect(path: &Path) -> Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open_with_flags(
+    settle(rusqlite::Connection::open_with_flags(path, FLAGS)?)
+}
+
+/// The writer hands each commit's WAL frames to the kernel in one write (`ami_sqlite_wal`),
+/// whose one condition is a page cache that never spills mid-transaction.
+fn connect_writer(path: &Path) -> Result<rusqlite::Connection> {
+    ami_sqlite_wal::register().map_err(|code| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            Some("registering the WAL VFS".into()),
+        )
+    })?;
+    let conn = settle(rusqlite::Connection::open_with_flags_and_vfs(
         path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+        FLAGS,
+        ami_sqlite_wal::NAME,
+    )?)?;
+    conn.execute_batch("PRAGMA cache_spill = OFF")?;
+    Ok(conn)
+}
+
+fn settle(conn: rusqlite::Connection) -> Result<rusqlite::Connection> {
     conn.execute_batch(dialect::SQLITE_PRAGMAS)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
