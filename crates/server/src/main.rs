@@ -10,7 +10,8 @@ use ami_server::cli::{
 use ami_server::config::Config;
 
 /// jemalloc rather than glibc's allocator: every request allocates and frees on both cores,
-/// and glibc's allocator was about a fifth of the server's CPU.
+/// and glibc's allocator was about a fifth of the server's CPU. Its unprefixed symbols make
+/// it the `malloc` of the C code too (SQLite).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
