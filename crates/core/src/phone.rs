@@ -11,7 +11,7 @@ pub struct InvalidPhone;
 #[derive(Debug, Clone)]
 pub struct E164 {
     number: String,
-    /// What the numbering plan says of it, looked up on first use: a lookup runs the plan's
+    /// Its country per the numbering plan, looked up on first use: a lookup runs the plan's
     /// patterns, which costs more than the rest of a send's validation together.
     country: OnceLock<Option<Country>>,
 }
@@ -67,7 +67,7 @@ impl E164 {
         &self.number
     }
 
-    /// ISO country and calling code per the numbering plan, if the number is valid there.
+    /// ISO country and calling code per the numbering plan.
     pub fn country(&self) -> Option<Country> {
         self.country
             .get_or_init(|| {
@@ -75,10 +75,18 @@ impl E164 {
                 Some(Country {
                     iso: parsed.country().id().map(|id| id.as_ref().to_owned()),
                     calling_code: parsed.code().value(),
-                    valid: phonenumber::is_valid(&parsed),
                 })
             })
             .clone()
+    }
+
+    /// The ISO country of a number the numbering plan accepts in full (length and ranges),
+    /// which is what numbers taken into stock must be. Sends and calls need only the
+    /// country: this check runs every pattern of the plan's number types.
+    pub fn valid_country(&self) -> Option<String> {
+        let parsed = phonenumber::parse(None, &self.number).ok()?;
+        let id = phonenumber::is_valid(&parsed).then(|| parsed.country().id())??;
+        Some(id.as_ref().to_owned())
     }
 
     /// The country calling code with `+`, e.g. `+34`; what allowlists match on.
@@ -114,8 +122,6 @@ pub struct Country {
     /// ISO 3166-1 alpha-2, when the calling code maps to a region.
     pub iso: Option<String>,
     pub calling_code: u16,
-    /// Whether the numbering plan accepts the full number (length, ranges).
-    pub valid: bool,
 }
 
 #[cfg(test)]
@@ -155,10 +161,18 @@ mod tests {
     #[test]
     fn country_comes_from_the_numbering_plan() {
         let es = E164::parse("+34600123456").unwrap().country().unwrap();
+        assert_eq!((es.iso.as_deref(), es.calling_code), (Some("ES"), 34));
         assert_eq!(
-            (es.iso.as_deref(), es.calling_code, es.valid),
-            (Some("ES"), 34, true)
+            E164::parse("+34600123456")
+                .unwrap()
+                .valid_country()
+                .as_deref(),
+            Some("ES")
         );
+        // Too short for the Spanish plan: its country is known, but it is no valid number.
+        let short = E164::parse("+34600123").unwrap();
+        assert_eq!(short.country().and_then(|c| c.iso).as_deref(), Some("ES"));
+        assert_eq!(short.valid_country(), None);
         let co = E164::parse("+573001234567").unwrap().country().unwrap();
         assert_eq!(co.iso.as_deref(), Some("CO"));
         // +1 is shared by many regions: the plan tells them apart.

@@ -883,11 +883,12 @@ impl<'a> Reader<'a> {
 /// A number the numbering plan accepts as belonging to `country`.
 fn plausible_number(raw: &str, country: &str) -> Result<E164, String> {
     let n = E164::parse(raw).map_err(|_| format!("`{}` is not an E.164 number", shown(raw)))?;
-    match n.country() {
-        Some(c) if c.valid && c.iso.as_deref() == Some(country) => Ok(n),
-        _ => Err(format!(
+    if n.valid_country().as_deref() == Some(country) {
+        Ok(n)
+    } else {
+        Err(format!(
             "{n} is not a valid {country} number per the numbering plan"
-        )),
+        ))
     }
 }
 

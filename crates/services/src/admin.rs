@@ -264,9 +264,7 @@ impl Services {
             }
         };
         for n in &list {
-            let in_country = n
-                .country()
-                .is_some_and(|c| c.valid && c.iso.as_deref() == Some(country.as_str()));
+            let in_country = n.valid_country().as_deref() == Some(country.as_str());
             if !in_country {
                 return Err(Error::bad_request(
                     "number_country_mismatch",
@@ -402,16 +400,12 @@ impl Services {
         }
         let phone = E164::parse(input.phone_number.as_deref().unwrap_or_default())
             .map_err(|_| Error::invalid("phone_number", "phone_number must be E.164"))?;
-        let country = phone
-            .country()
-            .filter(|c| c.valid)
-            .and_then(|c| c.iso)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "phone_number",
-                    "phone_number is not valid in the numbering plan",
-                )
-            })?;
+        let country = phone.valid_country().ok_or_else(|| {
+            Error::invalid(
+                "phone_number",
+                "phone_number is not valid in the numbering plan",
+            )
+        })?;
         let inbound = crate::mids::parse_sip_uri(input.inbound_sip_uri.as_deref())?;
         let capabilities = crate::contracting::capabilities(input.capabilities, &["sms", "voice"])?;
         let account_id = input.account_id.unwrap_or_default();

@@ -1,5 +1,8 @@
 //! Mobile identity administration by its customer (PROTOCOL §3.4).
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -348,17 +351,29 @@ impl Services {
     }
 }
 
+/// A MID's limits as stored. They are decoded once per distinct text: every group of sends
+/// needs them, and the text changes only when the customer sets new limits.
 pub(crate) fn stored_limits(mid: &mids::Mid) -> Result<Limits> {
-    let v: Value = serde_json::from_str(&mid.limits).map_err(|e| {
+    /// Decoded texts kept; past this the memo starts over.
+    const MEMO_MAX: usize = 4096;
+    static MEMO: LazyLock<Mutex<HashMap<String, Limits>>> = LazyLock::new(Mutex::default);
+    // A map of finished decodings cannot be left half-changed by a panic.
+    let memo = || MEMO.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(limits) = memo().get(&mid.limits) {
+        return Ok(limits.clone());
+    }
+    let corrupt = |e: &dyn std::fmt::Display| {
         Error::Internal(ami_store::StoreError::Corrupt(format!(
             "limits of {}: {e}",
             mid.id
         )))
-    })?;
-    Limits::from_json(&v).map_err(|e| {
-        Error::Internal(ami_store::StoreError::Corrupt(format!(
-            "limits of {}: {e}",
-            mid.id
-        )))
-    })
+    };
+    let v: Value = serde_json::from_str(&mid.limits).map_err(|e| corrupt(&e))?;
+    let limits = Limits::from_json(&v).map_err(|e| corrupt(&e))?;
+    let mut memo = memo();
+    if memo.len() >= MEMO_MAX {
+        memo.clear();
+    }
+    memo.insert(mid.limits.clone(), limits.clone());
+    Ok(limits)
 }

@@ -6,7 +6,7 @@ use ami_core::policy::{DestinationUsage, Kind, Usage};
 use std::collections::HashMap;
 
 use crate::db::Row;
-use crate::{Arg, Batch, Conn, Db, Result, rows};
+use crate::{Arg, Batch, Conn, Db, Engine, Result, rows};
 
 fn kind_str(kind: Kind) -> &'static str {
     match kind {
@@ -54,10 +54,13 @@ pub async fn lock(db: impl Into<Db<'_>>, account_id: &str, mid_id: &str) -> Resu
     Ok(all.remove(mid_id).unwrap_or_default())
 }
 
-/// [`lock`] for many `(account_id, mid_id)` pairs of existing MIDs, keyed by MID. One
-/// statement per chunk creates the missing rows and returns every row, locked: the rows are
-/// taken in MID order, so two transactions locking overlapping sets cannot deadlock. A MID
-/// of another account is left out.
+/// [`lock`] for many `(account_id, mid_id)` pairs of existing MIDs, keyed by MID. A MID of
+/// another account is left out.
+///
+/// One statement per chunk creates the missing rows and returns every row, locked: the rows
+/// are taken in MID order, so two transactions locking overlapping sets cannot deadlock. A
+/// SQLite write transaction already holds the database's one write lock (BEGIN IMMEDIATE),
+/// so there a plain read comes first, and the statement runs only when a row is missing.
 pub async fn lock_many(
     db: impl Into<Db<'_>>,
     pairs: &[(&str, &str)],
@@ -71,18 +74,30 @@ pub async fn lock_many(
     by_mid.dedup_by_key(|&mut (_, mid)| mid);
     let mut found = HashMap::with_capacity(sorted.len());
     for chunk in by_mid.chunks(rows::CHUNK) {
-        // The no-op update is what locks an existing row and makes RETURNING include it.
-        let sql = format!(
-            "INSERT INTO mid_usage (mid_id, account_id) VALUES {}
-             ON CONFLICT (mid_id) DO UPDATE SET account_id = mid_usage.account_id
-             RETURNING mid_id, account_id, {COLUMNS}",
-            rows::values(chunk.len(), 2, 1)
-        );
-        let args: Vec<Arg> = chunk
-            .iter()
-            .flat_map(|(account_id, mid_id)| [Arg::from(*mid_id), Arg::from(*account_id)])
-            .collect();
-        for row in db.fetch(&sql, &args).await? {
+        let mut rows = Vec::new();
+        if db.engine() == Engine::Sqlite {
+            let sql = format!(
+                "SELECT mid_id, account_id, {COLUMNS} FROM mid_usage WHERE mid_id IN ({})",
+                rows::list(chunk.len(), 1)
+            );
+            let args: Vec<Arg> = chunk.iter().map(|(_, mid_id)| Arg::from(*mid_id)).collect();
+            rows = db.fetch(&sql, &args).await?;
+        }
+        if rows.len() < chunk.len() {
+            // The no-op update is what locks an existing row and makes RETURNING include it.
+            let sql = format!(
+                "INSERT INTO mid_usage (mid_id, account_id) VALUES {}
+                 ON CONFLICT (mid_id) DO UPDATE SET account_id = mid_usage.account_id
+                 RETURNING mid_id, account_id, {COLUMNS}",
+                rows::values(chunk.len(), 2, 1)
+            );
+            let args: Vec<Arg> = chunk
+                .iter()
+                .flat_map(|(account_id, mid_id)| [Arg::from(*mid_id), Arg::from(*account_id)])
+                .collect();
+            rows = db.fetch(&sql, &args).await?;
+        }
+        for row in rows {
             let (mid_id, account_id): (String, String) = (row.get(0)?, row.get(1)?);
             if sorted.contains(&(account_id.as_str(), mid_id.as_str())) {
                 found.insert(mid_id, usage_at(&row, 2)?);
