@@ -112,7 +112,7 @@ pub async fn run(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
     // Live: deliveries run alongside the sends.
     let backlog = tokio::spawn(sample_backlog(sqlite_path.to_owned(), secs));
     let started = Instant::now();
-    let lat = send_sms_for(base, &tokens, secs, "+3461").await?;
+    let lat = send_sms_for(base, &tokens, secs, "+3461", 0).await?;
     let window = started.elapsed();
     let in_window = counts.received.load(Ordering::SeqCst);
     let sends = lat.len() as u64;
@@ -135,7 +135,7 @@ pub async fn run(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
     counts.hold.send_replace(true);
     let hold_secs = secs.min(HOLD_LIMIT.as_secs() - 1);
     let started = Instant::now();
-    let held_lat = send_sms_for(base, &tokens, hold_secs, "+3462").await?;
+    let held_lat = send_sms_for(base, &tokens, hold_secs, "+3462", 0).await?;
     let held_rps = held_lat.len() as f64 / started.elapsed().as_secs_f64();
     let held = held_lat.len() as u64;
     let backlog = wait_for_backlog(sqlite_path, held).await?;
