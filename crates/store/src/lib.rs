@@ -195,12 +195,18 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Some((direct, _)) = &self.direct {
-            // Closing the pool waits for every connection to come back.
-            direct::take_pool_writer(direct, async {}).await;
+        let close = async {
+            self.read.close().await;
+            self.write.close().await;
+        };
+        match &self.direct {
+            // Closing a pool waits for every connection to come back. The direct writer gives
+            // back the write connection it keeps and is held off until both pools are
+            // closed: a transaction of a worker still running would take it again and keep
+            // it, and the stop would wait forever.
+            Some((direct, _)) => direct::take_pool_writer(direct, close).await,
+            None => close.await,
         }
-        self.read.close().await;
-        self.write.close().await;
     }
 }
 

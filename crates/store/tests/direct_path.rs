@@ -114,6 +114,34 @@ async fn the_write_connection_the_direct_writer_keeps_is_given_back_when_asked()
         .expect("closing waited for the direct writer's kept connection");
 }
 
+/// A worker still writing while the server stops: closing the store must not wait for the
+/// write connection that worker's transactions take again and keep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_closes_while_a_direct_writer_keeps_writing() {
+    let f = common::fixture(Engine::Sqlite).await;
+    let store = f.store.clone();
+    let writer = tokio::spawn(async move {
+        let mut written = 0;
+        while let Ok(mut tx) = store.begin_write().await {
+            set_counter(tx.db(), written).await;
+            if tx.commit().await.is_err() {
+                break;
+            }
+            written += 1;
+        }
+        written
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), f.store.close())
+        .await
+        .expect("closing waited for the connection a running direct writer keeps");
+    let written = tokio::time::timeout(std::time::Duration::from_secs(10), writer)
+        .await
+        .expect("the direct writer stopped once the store was closed")
+        .unwrap();
+    assert!(written > 0, "the writer never wrote");
+}
+
 #[tokio::test]
 async fn a_duplicate_key_on_the_fast_path_is_a_unique_violation() {
     for engine in common::engines() {
