@@ -1,28 +1,37 @@
 //! The sandbox network's clock: events due later, sent when due by one task. A task and a
 //! timer for each event would cost the runtime more than the events themselves under load,
 //! and events due at the same instant would race each other.
+//!
+//! Like a real network, it sends again what the server did not acknowledge: an event whose
+//! [`Ack`] is dropped unanswered comes back after [`REDELIVERY`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::time::Instant;
 
-use crate::CarrierEvent;
+use crate::{Ack, CarrierEvent, Inbound};
 
 /// Most events taken from the queue at once.
 const INTAKE: usize = 256;
+/// How long an event the server did not commit waits before it is sent again.
+pub(crate) const REDELIVERY: Duration = Duration::from_secs(1);
+
+/// Told of each event the server committed.
+pub(crate) type OnCommitted = Arc<dyn Fn(&CarrierEvent) + Send + Sync>;
 
 pub(crate) struct Clock {
     queue: UnboundedSender<(Instant, CarrierEvent)>,
 }
 
 impl Clock {
-    /// Starts the task that sends to `events`. It ends once every event is sent and the clock
-    /// is gone, or when `events` is closed.
-    pub(crate) fn start(events: UnboundedSender<CarrierEvent>) -> Clock {
+    /// Starts the task that sends to `events`. It ends once every event is sent and
+    /// acknowledged and the clock is gone, or when `events` is closed.
+    pub(crate) fn start(events: UnboundedSender<Inbound>, on_committed: OnCommitted) -> Clock {
         let (queue, incoming) = unbounded_channel();
-        tokio::spawn(run(incoming, events));
+        tokio::spawn(run(incoming, queue.clone(), events, on_committed));
         Clock { queue }
     }
 
@@ -33,8 +42,17 @@ impl Clock {
 
 async fn run(
     mut incoming: UnboundedReceiver<(Instant, CarrierEvent)>,
-    events: UnboundedSender<CarrierEvent>,
+    queue: UnboundedSender<(Instant, CarrierEvent)>,
+    events: UnboundedSender<Inbound>,
+    on_committed: OnCommitted,
 ) {
+    // The task's own sender lives only in the acknowledgements it hands out, so the intake
+    // closes once the clock is gone and every event is answered.
+    let queue = {
+        let weak = queue.downgrade();
+        drop(queue);
+        weak
+    };
     // By due time, then by arrival: events due together keep the order they were given in.
     let mut pending: BTreeMap<(Instant, u64), CarrierEvent> = BTreeMap::new();
     let mut arrival = 0u64;
@@ -55,17 +73,36 @@ async fn run(
             if entry.key().0 > now {
                 break;
             }
-            if events.send(entry.remove()).is_err() {
+            let event = entry.remove();
+            let ack = acknowledgement(&event, queue.upgrade(), on_committed.clone());
+            if events.send(Inbound { event, ack }).is_err() {
                 return;
             }
         }
     }
 }
 
+/// The acknowledgement of `event`: committed, the sandbox is told; not, it comes back later.
+fn acknowledgement(
+    event: &CarrierEvent,
+    queue: Option<UnboundedSender<(Instant, CarrierEvent)>>,
+    on_committed: OnCommitted,
+) -> Ack {
+    let again = event.clone();
+    Ack::new(move |committed| {
+        if committed {
+            on_committed(&again);
+        } else if let Some(queue) = queue {
+            let _ = queue.send((Instant::now() + REDELIVERY, again));
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ami_core::delivery::SmsStatus;
+    use std::sync::Mutex;
 
     fn report(msg_id: &str, status: SmsStatus) -> CarrierEvent {
         CarrierEvent::Sms {
@@ -76,17 +113,21 @@ mod tests {
         }
     }
 
-    fn id_of(e: &CarrierEvent) -> &str {
+    fn id_of(e: &CarrierEvent) -> String {
         match e {
-            CarrierEvent::Sms { msg_id, .. } => msg_id,
-            _ => "",
+            CarrierEvent::Sms { msg_id, .. } => msg_id.clone(),
+            _ => String::new(),
         }
+    }
+
+    fn ignore() -> OnCommitted {
+        Arc::new(|_| {})
     }
 
     #[tokio::test(start_paused = true)]
     async fn events_are_sent_when_due_in_due_order_and_ties_in_arrival_order() {
         let (tx, mut rx) = unbounded_channel();
-        let clock = Clock::start(tx);
+        let clock = Clock::start(tx, ignore());
         clock.send_after(
             Duration::from_millis(450),
             report("late", SmsStatus::Delivered),
@@ -102,15 +143,43 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(2)).await;
         for i in 0..100 {
             let e = rx.recv().await.unwrap();
-            assert_eq!(id_of(&e), format!("m{i}"));
+            assert_eq!(id_of(&e.event), format!("m{i}"));
+            e.ack.done();
         }
         assert!(rx.try_recv().is_err(), "the later event waits");
         drop(clock);
         let e = rx.recv().await.unwrap();
-        assert_eq!(id_of(&e), "late", "sent even after the clock is gone");
+        assert_eq!(id_of(&e.event), "late", "sent even after the clock is gone");
+        e.ack.done();
         assert!(
             rx.recv().await.is_none(),
             "the task ends once nothing is left"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_event_not_committed_comes_back_and_a_committed_one_is_reported() {
+        let committed = Arc::new(Mutex::new(Vec::new()));
+        let seen = committed.clone();
+        let (tx, mut rx) = unbounded_channel();
+        let clock = Clock::start(
+            tx,
+            Arc::new(move |e: &CarrierEvent| seen.lock().unwrap().push(id_of(e))),
+        );
+        clock.send_after(Duration::ZERO, report("m", SmsStatus::Delivered));
+        let first = rx.recv().await.unwrap();
+        let sent_at = Instant::now();
+        drop(first.ack);
+        let again = rx.recv().await.unwrap();
+        assert_eq!(id_of(&again.event), "m");
+        assert!(Instant::now() - sent_at >= REDELIVERY);
+        assert!(committed.lock().unwrap().is_empty());
+        again.ack.done();
+        assert_eq!(*committed.lock().unwrap(), vec!["m".to_owned()]);
+        drop(clock);
+        assert!(
+            rx.recv().await.is_none(),
+            "nothing comes back once committed"
         );
     }
 }

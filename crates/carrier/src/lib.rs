@@ -1,14 +1,18 @@
 //! The carrier boundary (DESIGN §2). Everything that reaches a telephone network goes through
-//! [`Carrier`]; everything the network tells us comes back as a [`CarrierEvent`] on the channel
-//! the carrier was built with. The sandbox carrier is the default; SMPP and SIP adapters
-//! implement the same trait.
+//! [`Carrier`]; everything the network tells us comes back as an [`Inbound`] on the channel
+//! the carrier was built with, carrying an [`Ack`] that the server answers only once the
+//! event is committed. The sandbox carrier is the default; SMPP and SIP adapters implement
+//! the same trait.
 
+mod ack;
 mod clock;
+mod record;
 mod sandbox;
 
 use std::future::Future;
 use std::pin::Pin;
 
+pub use ack::{Ack, Inbound};
 pub use sandbox::{Sandbox, SandboxTimings, Submission};
 
 use ami_core::delivery::{CallStatus, SmsStatus};
@@ -37,8 +41,24 @@ pub struct OutboundCall {
 pub enum SubmitError {
     /// The carrier refused the submission for good (bad destination, barred, ...).
     Rejected(String),
-    /// The carrier could not be reached or asked us to come back later.
+    /// The carrier did not take it: it could not be reached, or asked us to come back later.
+    /// Submitting again cannot make a duplicate.
     Unavailable(String),
+    /// The submission may or may not have reached the network (no answer in time, the
+    /// connection dropped after sending). Submitting again could make a duplicate.
+    Unknown(String),
+}
+
+/// What a carrier knows of one of our submissions, asked after an attempt whose outcome we
+/// never recorded (a crash, a lost lease, a timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The network has it, under this reference.
+    Found(String),
+    /// The network certainly does not have it: submitting it cannot make a duplicate.
+    NotFound,
+    /// The carrier cannot tell.
+    Unknown,
 }
 
 /// What the network reports.
@@ -69,11 +89,56 @@ pub enum CarrierEvent {
     },
 }
 
+impl CarrierEvent {
+    /// A short name of the event's kind, for logs and the operator's list of parked events.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CarrierEvent::Sms { .. } => "sms_status",
+            CarrierEvent::InboundSms { .. } => "sms_inbound",
+            CarrierEvent::Call { .. } => "call_status",
+            CarrierEvent::InboundCall { .. } => "call_inbound",
+        }
+    }
+}
+
 pub trait Carrier: Send + Sync {
     fn name(&self) -> &'static str;
+
+    /// Whether [`Carrier::find_sms`] and [`Carrier::find_call`] can answer `Found` or
+    /// `NotFound`. A carrier that can is asked after every attempt whose outcome was not
+    /// recorded, so the dispatcher needs no record of its own of which attempts started; one
+    /// that cannot gets that record before each submission, and an attempt that may have
+    /// started is never submitted again.
+    fn looks_up(&self) -> bool {
+        false
+    }
+
     /// Hands an SMS to the network; returns the carrier's reference.
     fn submit_sms(&self, sms: OutboundSms) -> BoxFuture<'_, Result<String, SubmitError>>;
+
+    /// Hands several SMS to the network; one answer per message, in order.
+    fn submit_sms_batch(
+        &self,
+        batch: Vec<OutboundSms>,
+    ) -> BoxFuture<'_, Vec<Result<String, SubmitError>>> {
+        Box::pin(futures_util::future::join_all(
+            batch.into_iter().map(|sms| self.submit_sms(sms)),
+        ))
+    }
+
+    /// Whether the network has our SMS `msg_id`.
+    fn find_sms(&self, _msg_id: &str) -> BoxFuture<'_, Lookup> {
+        Box::pin(async { Lookup::Unknown })
+    }
+
     /// Starts a call; returns the carrier's reference.
     fn place_call(&self, call: OutboundCall) -> BoxFuture<'_, Result<String, SubmitError>>;
+
+    /// Whether the network has our call `call_id`.
+    fn find_call(&self, _call_id: &str) -> BoxFuture<'_, Lookup> {
+        Box::pin(async { Lookup::Unknown })
+    }
+
+    /// Drops a call. Asking twice is harmless.
     fn hang_up(&self, telco_ref: String) -> BoxFuture<'_, Result<(), SubmitError>>;
 }

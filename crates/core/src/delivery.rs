@@ -5,6 +5,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmsStatus {
     Queued,
+    /// The carrier may or may not have taken it: an attempt's answer never came, and the
+    /// carrier cannot be asked. Never submitted again; a later report settles it.
+    Unknown,
     Sent,
     Delivered,
     Failed,
@@ -12,8 +15,9 @@ pub enum SmsStatus {
     Received,
 }
 
-const SMS_ALL: [SmsStatus; 6] = [
+const SMS_ALL: [SmsStatus; 7] = [
     SmsStatus::Queued,
+    SmsStatus::Unknown,
     SmsStatus::Sent,
     SmsStatus::Delivered,
     SmsStatus::Failed,
@@ -25,6 +29,7 @@ impl SmsStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             SmsStatus::Queued => "queued",
+            SmsStatus::Unknown => "unknown",
             SmsStatus::Sent => "sent",
             SmsStatus::Delivered => "delivered",
             SmsStatus::Failed => "failed",
@@ -44,13 +49,16 @@ impl SmsStatus {
         )
     }
 
-    /// Never backwards: queued → sent | delivered | failed | cancelled (a DLR may overtake
-    /// the `sent` event), sent → delivered | failed; nothing else.
+    /// Never backwards: queued → unknown | sent | delivered | failed | cancelled (a DLR may
+    /// overtake the `sent` event), unknown → sent | delivered | failed, sent → delivered |
+    /// failed; nothing else.
     pub fn can_become(self, to: SmsStatus) -> bool {
         use SmsStatus::*;
         matches!(
             (self, to),
-            (Queued, Sent | Delivered | Failed | Cancelled) | (Sent, Delivered | Failed)
+            (Queued, Unknown | Sent | Delivered | Failed | Cancelled)
+                | (Unknown | Sent, Delivered | Failed)
+                | (Unknown, Sent)
         )
     }
 }
@@ -189,6 +197,10 @@ mod tests {
     fn sms_transitions_exactly() {
         use SmsStatus::*;
         let allowed = [
+            (Queued, Unknown),
+            (Unknown, Sent),
+            (Unknown, Delivered),
+            (Unknown, Failed),
             (Queued, Sent),
             (Queued, Delivered),
             (Queued, Failed),

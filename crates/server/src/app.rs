@@ -199,6 +199,7 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
         sandbox: config.sandbox,
         public_base_url: base_url,
         webhooks: webhook_settings(config),
+        dispatch: ami_services::dispatch::DispatchSettings::default(),
     }
 }
 
@@ -254,18 +255,27 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 /// `start` with a clock of the caller's choosing (tests move time forward).
 pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    if !config.sandbox {
+        anyhow::bail!(
+            "sandbox = false needs a real carrier, and none is configured: the sandbox is the only carrier of this build"
+        );
+    }
     let store = open_store(&config).await?;
     let admin_key = config.admin_key.as_ref().map(|k| k.expose().to_owned());
     let (admin_hash, generated_admin_key) =
         ami_services::auth::bootstrap_admin_key(&store, admin_key.as_deref()).await?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let services = Services::new(
-        store,
-        settings(&config, config.base_url(addr)),
-        clock,
-        admin_hash,
-    );
+    let mut settings = settings(&config, config.base_url(addr));
+    settings.dispatch.holder = replica_name(addr);
+    // Leases are taken back only by their owner: on SQLite the one dispatching process, on
+    // PostgreSQL the one live process of a replica name.
+    let ownership = if config.dispatch_enabled {
+        Some(ami_store::ownership::own(&config.database_url, &settings.dispatch.holder).await?)
+    } else {
+        None
+    };
+    let services = Services::new(store, settings, clock, admin_hash);
     bootstrap(&services, &config).await?;
     let (_, api) = api();
     let openapi_json = serde_json::to_string_pretty(&api)?;
@@ -275,7 +285,18 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         openapi_json,
     };
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let carrier = ami_carrier::Sandbox::new(events_tx, ami_carrier::SandboxTimings::default());
+    let carrier = sandbox_carrier(&config, events_tx)?;
+    if ownership.is_some() {
+        let taken = services.take_back_leases().await?;
+        let resumed = carrier.resume();
+        if taken > 0 || resumed > 0 {
+            tracing::info!(
+                leases = taken,
+                unreported = resumed,
+                "took back what the previous process held"
+            );
+        }
+    }
     let state = AppState(Arc::new(Shared {
         services: services.clone(),
         pages: Arc::new(pages),
@@ -317,6 +338,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         if let Some(dispatcher) = dispatcher {
             let _ = dispatcher.await;
         }
+        drop(ownership);
         served
     });
     Ok(Running {
@@ -327,4 +349,36 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         services,
         carrier,
     })
+}
+
+/// The sandbox carrier, with its record of what reached its network in a file when the
+/// database is a SQLite file (next to it), so that it survives restarts as a real
+/// network's does.
+fn sandbox_carrier(
+    config: &Config,
+    events: tokio::sync::mpsc::UnboundedSender<ami_carrier::Inbound>,
+) -> anyhow::Result<ami_carrier::Sandbox> {
+    let timings = ami_carrier::SandboxTimings::default();
+    match ami_store::ownership::sqlite_path(&config.database_url) {
+        Some(db) => {
+            let mut path = db.into_os_string();
+            path.push(".sandbox");
+            Ok(ami_carrier::Sandbox::with_record_file(
+                events,
+                timings,
+                std::path::Path::new(&path),
+            )?)
+        }
+        None => Ok(ami_carrier::Sandbox::new(events, timings)),
+    }
+}
+
+/// The name this process holds leases under: the host and the port it serves on.
+fn replica_name(addr: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", addr.port())
 }

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use ami_carrier::{Carrier, CarrierEvent};
+use ami_carrier::{Carrier, Inbound};
 use ami_services::Services;
 use ami_webhooks::Sender;
 
@@ -35,7 +35,7 @@ pub struct WebhookDelivery {
 pub fn spawn(
     services: Services,
     carrier: Arc<dyn Carrier>,
-    events: UnboundedReceiver<CarrierEvent>,
+    events: UnboundedReceiver<Inbound>,
     shutdown: CancellationToken,
     dispatch_enabled: bool,
     webhooks: WebhookDelivery,
@@ -105,16 +105,19 @@ where
             Ok(_) if shutdown.is_cancelled() => return false,
             Ok(_) => {}
             Err(e) => {
-                tracing::error!(error = %e, "dispatch failed; jobs it held are taken again when their leases end");
+                tracing::error!(error = %e, "dispatch failed; the jobs it held are claimed again");
                 return true;
             }
         }
     }
 }
 
+/// Applies what the network reports, a batch per transaction where it can, and answers each
+/// event's acknowledgement only once it is committed or parked: the network resends what it
+/// was not told we have, so a crash or a failed transaction loses nothing.
 async fn carrier_events(
     services: Services,
-    mut events: UnboundedReceiver<CarrierEvent>,
+    mut events: UnboundedReceiver<Inbound>,
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(EVENT_BATCH);
@@ -135,11 +138,25 @@ async fn carrier_events(
                 Err(_) => break,
             }
         }
-        if let Err(e) = services
-            .apply_carrier_events(std::mem::take(&mut batch))
-            .await
-        {
-            tracing::error!(error = %e, "carrier events not applied");
+        let (events_now, acks): (Vec<_>, Vec<_>) =
+            batch.drain(..).map(|i| (i.event, i.ack)).unzip();
+        let answers = services.apply_carrier_events(&events_now).await;
+        for ((event, ack), answer) in events_now.iter().zip(acks).zip(answers) {
+            // A failure may have been the moment's (a busy database): once more, alone.
+            let answer = match answer {
+                Err(_) => services.apply_carrier_event(event.clone()).await,
+                ok => ok,
+            };
+            match answer {
+                Ok(()) => ack.done(),
+                Err(e) => match services.park_carrier_event(event, &e).await {
+                    Ok(()) => ack.done(),
+                    // Not acknowledged: the network sends it again.
+                    Err(park) => {
+                        tracing::error!(kind = event.kind(), error = %e, park_error = %park, "carrier event neither applied nor parked; left to the network to resend")
+                    }
+                },
+            }
         }
     }
 }

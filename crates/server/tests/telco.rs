@@ -854,58 +854,33 @@ async fn the_sandbox_inject_serves_only_the_callers_own_mids() {
     }
 }
 
+/// A server that is not a sandbox must speak to a real network: with none configured it
+/// refuses to start, instead of quietly running the sandbox carrier.
 #[tokio::test]
-async fn sandbox_routes_do_not_exist_on_a_server_that_is_not_a_sandbox() {
-    for engine in engines() {
-        let server = TestServer::start_with(
-            engine,
-            &[
-                ("AMI_SANDBOX", "false"),
-                ("AMI_TELCO_INBOUND_KEY", TELCO_KEY),
-            ],
-        )
-        .await;
-        let (account, key) = server.customer("Production").await;
-        let (s, mid) = server
-            .post(
-                "/v1/admin/mobile-identities/manual",
-                ADMIN_KEY,
-                json!({"phone_number": "+34600999003", "account_id": account}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{engine:?} {mid}");
-        let mid_id = mid["id"].as_str().unwrap();
-        let (_, no_route) = server
-            .call(
-                Method::POST,
-                "/v1/no/such/route",
-                Some(&key),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(no_route["error"], "not_found", "{no_route}");
-        let path = format!("/v1/mobile-identities/{mid_id}/sandbox/inbound-sms");
-        for credential in [Some(key.as_str()), None] {
-            let (s, v) = server
-                .call(
-                    Method::POST,
-                    &path,
-                    credential,
-                    Some(json!({"from": "+34611000001", "body": "hi"})),
-                )
-                .await;
-            assert_eq!((s, &v), (StatusCode::NOT_FOUND, &no_route), "{engine:?}");
-        }
-        // The real network still reaches the MID.
-        let (s, v) = inbound(
-            &server,
-            json!({"from": "+34611000001", "to": "+34600999003", "body": "hi"}),
-        )
-        .await;
-        assert_eq!(s, StatusCode::CREATED, "{engine:?} {v}");
-        assert_eq!(v["mid"], mid_id, "{v}");
-        server.stop().await;
-    }
+async fn a_server_that_is_not_a_sandbox_refuses_to_start_without_a_real_carrier() {
+    let dir = tempfile::tempdir().unwrap();
+    let env: std::collections::HashMap<String, String> = [
+        ("AMI_LISTEN", "127.0.0.1:0".to_owned()),
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}/ami.db", dir.path().display()),
+        ),
+        ("AMI_ADMIN_KEY", ADMIN_KEY.to_owned()),
+        ("AMI_SANDBOX", "false".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = ami_server::config::Config::load_from(&env).unwrap();
+    let refused = ami_server::app::start(config).await.err().expect("refused");
+    assert!(
+        refused.to_string().contains("needs a real carrier"),
+        "{refused}"
+    );
+    assert!(
+        !dir.path().join("ami.db").exists(),
+        "nothing was created before the refusal"
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use ami_carrier::{Carrier, OutboundCall, SubmitError};
+use ami_carrier::{Carrier, Lookup, OutboundCall, SubmitError};
 use ami_core::delivery::{self, CallStatus};
 use ami_core::phone::E164;
 use ami_core::policy::{self, Decision, Kind};
@@ -27,6 +27,7 @@ use ami_store::{Conn, calls, kill_switches, mids, outbox, usage};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, AgentCaller};
+use crate::dispatch::LOOKUP_AFTER_MS;
 use crate::sms::{limit_refusal, parse_destination};
 use crate::webhooks::Emission;
 use crate::{Error, Result, Services, validate};
@@ -44,6 +45,8 @@ pub const HANGUP_BY_AGENT: &str = "hangup_by_agent";
 pub const BUDGET_EXHAUSTED: &str = "budget_exhausted";
 /// `hangup_cause` of a call ended by a kill-switch.
 pub const KILL_SWITCH: &str = "kill_switch";
+/// A call the carrier may have placed but cannot account for: failed, never placed again.
+pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
 
 const MINUTE_MS: i64 = 60_000;
 /// The budget is checked this long before each new minute of a running call starts, so a
@@ -678,16 +681,56 @@ impl Services {
             self.dispatch_wakeup.notify_one();
             return Ok(());
         }
-        let outcome = carrier
-            .place_call(OutboundCall {
-                id: call.id.clone(),
-                from: call.from_number.clone(),
-                to: call.to_number.clone(),
-                callback_sip_uri: call.callback_sip_uri.clone().unwrap_or_default(),
-            })
-            .await;
+        let looks_up = carrier.looks_up();
+        // An earlier holder may have placed it: the carrier says whether it did.
+        let settled = if job.maybe_started(looks_up) {
+            let lookup = if looks_up {
+                self.within_timeout(carrier.find_call(&call.id))
+                    .await
+                    .unwrap_or(Lookup::Unknown)
+            } else {
+                Lookup::Unknown
+            };
+            match lookup {
+                Lookup::Found(telco_ref) => Some(Ok(telco_ref)),
+                Lookup::NotFound => None,
+                Lookup::Unknown => Some(Err(SubmitError::Unknown(
+                    "an earlier attempt's outcome is unknown".into(),
+                ))),
+            }
+        } else {
+            None
+        };
+        let outcome = match settled {
+            Some(outcome) => outcome,
+            None => {
+                if !self
+                    .prepare_attempts(carrier, &[job])
+                    .await?
+                    .contains(&job.id)
+                {
+                    // Another worker holds it now.
+                    return Ok(());
+                }
+                let placing = carrier.place_call(OutboundCall {
+                    id: call.id.clone(),
+                    from: call.from_number.clone(),
+                    to: call.to_number.clone(),
+                    callback_sip_uri: call.callback_sip_uri.clone().unwrap_or_default(),
+                });
+                self.within_timeout(placing).await.unwrap_or_else(|| {
+                    Err(SubmitError::Unknown(
+                        "the carrier did not answer in time".into(),
+                    ))
+                })
+            }
+        };
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        if !outbox::held(&mut tx, &[job]).await?.contains(&job.id) {
+            tracing::warn!(job = %job.id, "lease lost while the carrier placed the call; its next holder settles it");
+            return ami_store::commit(tx).await.map_err(Into::into);
+        }
         let Some(mut current) = calls::lock(&mut tx, self.store.engine(), &call.id).await? else {
             outbox::done(&mut tx, &job.id).await?;
             return ami_store::commit(tx).await.map_err(Into::into);
@@ -755,6 +798,22 @@ impl Services {
                     .await?;
                 }
             }
+            Err(SubmitError::Unknown(_)) if waiting && looks_up => {
+                // Asked again shortly: the carrier will say whether it placed it.
+                outbox::reschedule(&mut tx, &job.id, now + LOOKUP_AFTER_MS).await?;
+                return ami_store::commit(tx).await.map_err(Into::into);
+            }
+            Err(SubmitError::Unknown(_)) if waiting => {
+                // Never placed twice: a call the carrier cannot account for has failed.
+                self.settle(
+                    &mut tx,
+                    &Actor::System,
+                    &mut current,
+                    CallStatus::Failed,
+                    OUTCOME_UNKNOWN,
+                )
+                .await?;
+            }
             Err(_) => {}
         }
         outbox::done(&mut tx, &job.id).await?;
@@ -775,17 +834,28 @@ impl Services {
         let Some(telco_ref) = telco_ref else {
             return self.close_job(&job.id).await;
         };
-        match carrier.hang_up(telco_ref).await {
+        let outcome = self
+            .within_timeout(carrier.hang_up(telco_ref))
+            .await
+            .unwrap_or_else(|| {
+                Err(SubmitError::Unknown(
+                    "the carrier did not answer in time".into(),
+                ))
+            });
+        match outcome {
             // Rejected: the carrier no longer has the call, which is what we wanted.
             Ok(()) | Err(SubmitError::Rejected(_)) => self.close_job(&job.id).await,
-            Err(SubmitError::Unavailable(why)) if job.attempts < HANG_UP_ATTEMPTS => {
+            // Asking again is harmless: a hang-up may reach the carrier more than once.
+            Err(SubmitError::Unavailable(why) | SubmitError::Unknown(why))
+                if job.attempts < HANG_UP_ATTEMPTS =>
+            {
                 let delay = 1000_i64 << job.attempts.clamp(1, 10);
                 tracing::warn!(call = %job.ref_id, error = %why, "hang-up not delivered; retrying");
                 let mut tx = self.store.begin().await?;
                 outbox::reschedule(&mut tx, &job.id, self.now() + delay).await?;
                 ami_store::commit(tx).await.map_err(Into::into)
             }
-            Err(SubmitError::Unavailable(why)) => {
+            Err(SubmitError::Unavailable(why) | SubmitError::Unknown(why)) => {
                 tracing::error!(call = %job.ref_id, error = %why, "hang-up never delivered; giving up");
                 self.close_job(&job.id).await
             }

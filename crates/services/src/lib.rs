@@ -7,6 +7,7 @@ pub mod agent;
 pub mod audit_log;
 pub mod auth;
 pub mod calls;
+pub mod carrier_events;
 pub mod catalogue;
 pub mod contracting;
 pub mod demo;
@@ -43,6 +44,7 @@ pub struct Settings {
     /// Base of the signing-page links handed out in contracts.
     pub public_base_url: String,
     pub webhooks: webhooks::WebhookSettings,
+    pub dispatch: dispatch::DispatchSettings,
 }
 
 impl Default for Settings {
@@ -56,6 +58,7 @@ impl Default for Settings {
             sandbox: true,
             public_base_url: "http://127.0.0.1:8080".into(),
             webhooks: webhooks::WebhookSettings::default(),
+            dispatch: dispatch::DispatchSettings::default(),
         }
     }
 }

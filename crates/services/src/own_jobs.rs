@@ -15,7 +15,6 @@ use tokio::sync::Notify;
 use ami_carrier::Carrier;
 use ami_store::outbox;
 
-use crate::dispatch::LEASE_MS;
 use crate::{Result, Services};
 
 #[derive(Default)]
@@ -42,11 +41,15 @@ impl Services {
     }
 
     /// The lease a send's jobs start with: this process's own, while its dispatcher runs.
-    pub(crate) fn own_lease(&self, now: i64) -> Option<i64> {
+    pub(crate) fn own_lease(&self, now: i64) -> Option<outbox::Lease<'_>> {
+        let d = &self.settings.dispatch;
         self.own_jobs
             .enabled
             .load(Ordering::SeqCst)
-            .then_some(now + LEASE_MS)
+            .then_some(outbox::Lease {
+                until: now + d.lease_ms,
+                holder: &d.holder,
+            })
     }
 
     /// Hands committed, self-leased jobs to this process's dispatcher.
@@ -82,9 +85,9 @@ impl Services {
         if jobs.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        let held: Vec<&outbox::Job> = jobs.iter().collect();
         let mut tx = self.store.begin_write().await?;
-        outbox::release(tx.db(), &ids).await?;
+        outbox::release(tx.db(), &held).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod audit;
 pub mod batch;
 pub mod calls;
+pub mod carrier_events;
 mod checkpoint;
 pub mod contracting;
 pub mod db;
@@ -21,6 +22,7 @@ mod migrate;
 pub mod numbers;
 mod open;
 pub mod outbox;
+pub mod ownership;
 pub mod page;
 mod rows;
 pub mod settings;
@@ -50,6 +52,8 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Owned(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]

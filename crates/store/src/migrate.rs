@@ -17,6 +17,10 @@ const SQLITE: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_audit_by_chain.sql"),
     ),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_fenced_dispatch.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -36,6 +40,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         6,
         include_str!("../migrations/postgres/0006_audit_by_chain.sql"),
+    ),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_fenced_dispatch.sql"),
     ),
 ];
 

@@ -181,10 +181,11 @@ pub async fn claim(
     now: i64,
     lease_ms: i64,
     batch: i64,
+    holder: &str,
 ) -> Result<Vec<Claimed>> {
     let token = ami_core::id::new_id_at("tok", now);
     let rows: Vec<ClaimedRow> = sqlx::query_as(&format!(
-        "UPDATE webhook_deliveries SET lease_until = $1, lease_token = $2
+        "UPDATE webhook_deliveries SET lease_until = $1, lease_token = $2, lease_holder = $5
          WHERE id IN (SELECT d.id FROM webhook_deliveries d
                       WHERE d.due_at IS NOT NULL AND d.due_at <= $3
                         AND (d.lease_until IS NULL OR d.lease_until <= $3)
@@ -197,6 +198,7 @@ pub async fn claim(
     .bind(&token)
     .bind(now)
     .bind(batch)
+    .bind(holder)
     .fetch_all(&mut *conn)
     .await?;
     if rows.is_empty() {
@@ -393,4 +395,28 @@ pub async fn backlog(conn: &mut Conn) -> Result<i64> {
             .fetch_one(conn)
             .await?,
     )
+}
+
+/// Voids the leases a dead process held: every one when `holder` is None (the one process
+/// of a SQLite database), else those held under that name. The deliveries are attempted
+/// again at once (at least once; receivers drop duplicates by `webhook-id`).
+pub async fn take_back(db: impl Into<crate::Db<'_>>, holder: Option<&str>) -> Result<u64> {
+    let mut db = db.into();
+    match holder {
+        None => {
+            db.execute(
+                "UPDATE webhook_deliveries SET lease_until = NULL, lease_token = NULL WHERE lease_until IS NOT NULL",
+                &[],
+            )
+            .await
+        }
+        Some(holder) => {
+            db.execute(
+                "UPDATE webhook_deliveries SET lease_until = NULL, lease_token = NULL
+                 WHERE lease_holder = $1 AND lease_until IS NOT NULL",
+                &[crate::Arg::from(holder)],
+            )
+            .await
+        }
+    }
 }

@@ -72,7 +72,7 @@ async fn deliveries_of(store: &Store, w: &Webhook, n: usize) -> Vec<String> {
 
 async fn claim(store: &Store, now: i64, batch: i64) -> Vec<deliveries::Claimed> {
     let mut tx = store.begin().await.unwrap();
-    let claimed = deliveries::claim(&mut tx, store.engine(), now, LEASE, batch)
+    let claimed = deliveries::claim(&mut tx, store.engine(), now, LEASE, batch, "test")
         .await
         .unwrap();
     commit(tx).await.unwrap();

@@ -48,7 +48,7 @@ async fn health(State(s): State<AppState>) -> (StatusCode, Json<Health>) {
         version: env!("CARGO_PKG_VERSION"),
         time: ami_core::time::rfc3339(s.services.now()),
         storage: serde_json::json!({"engine": s.services.store.engine().name(), "ok": storage_ok}),
-        telco: serde_json::json!({"carrier": "sandbox", "inbound_callbacks": s.telco_inbound_enabled}),
+        telco: serde_json::json!({"carrier": ami_carrier::Carrier::name(&s.sandbox), "inbound_callbacks": s.telco_inbound_enabled}),
     };
     let status = if storage_ok {
         StatusCode::OK

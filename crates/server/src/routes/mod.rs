@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod agent;
 pub mod calls;
+pub mod carrier_events;
 pub mod contracting;
 pub mod discovery;
 pub mod events;
@@ -91,6 +92,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(discovery::router())
         .merge(events::router())
         .merge(admin::router())
+        .merge(carrier_events::router())
         .merge(contracting::router())
         .merge(mids::router())
         .merge(agent::router())

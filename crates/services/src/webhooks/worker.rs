@@ -70,6 +70,7 @@ impl Services {
             self.now(),
             self.settings.webhooks.lease_ms,
             i64::try_from(max).unwrap_or(i64::MAX),
+            &self.settings.dispatch.holder,
         )
         .await?;
         ami_store::commit(tx).await?;
