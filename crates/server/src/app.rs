@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -126,7 +125,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             config.body_limit_bytes,
         ))
-        .layer(hygiene::timeout_layer(config.request_timeout()))
+        .layer(hygiene::timeout_layer(config.request_timeout_ms.duration()))
         .layer(from_fn(hygiene::json_errors))
         .layer(from_fn(hygiene::security_headers))
         .layer(from_fn(request_id::request_id))
@@ -168,7 +167,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         allow_insecure_permissions: config.allow_insecure_db_permissions,
         max_connections: config.db_max_connections,
     };
-    let store = Store::open(&config.database_url, &options).await?;
+    let store = Store::open(config.database_url.as_str(), &options).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -206,8 +205,8 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
 /// What every process serving the tools needs in its store: the single-tenant account when
 /// `api_key` is set, and the sandbox number pool on a sandbox.
 pub async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<()> {
-    if let Some(key) = &config.api_key {
-        services.ensure_default_account(key.expose()).await?;
+    if let Some(key) = config.api_key.expose() {
+        services.ensure_default_account(key).await?;
     }
     if config.sandbox {
         for range in &config.sandbox_pool {
@@ -221,28 +220,26 @@ pub async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<(
 
 /// The guard, retry schedule and lease of webhook deliveries.
 pub fn webhook_settings(config: &Config) -> WebhookSettings {
-    let ms = Duration::from_millis;
     WebhookSettings {
         guard: Guard::new(config.webhook_allow_subnets.clone()),
         schedule: RetrySchedule {
             delays: config
                 .webhook_retry_delays_ms
                 .iter()
-                .copied()
-                .map(ms)
+                .map(|delay| delay.duration())
                 .collect(),
-            retry_after_cap: ms(config.webhook_retry_after_cap_ms),
+            retry_after_cap: config.webhook_retry_after_cap_ms.duration(),
             ..RetrySchedule::default()
         },
-        lease_ms: i64::try_from(config.webhook_lease_ms).unwrap_or(i64::MAX),
+        lease_ms: config.webhook_lease_ms.as_i64(),
     }
 }
 
 /// The one HTTP client of webhook deliveries, behind the same guard as registration.
 pub fn webhook_sender(config: &Config, guard: Guard) -> anyhow::Result<Sender> {
     let sender_config = SenderConfig {
-        connect_timeout: Duration::from_millis(config.webhook_connect_timeout_ms),
-        total_timeout: Duration::from_millis(config.webhook_timeout_ms),
+        connect_timeout: config.webhook_connect_timeout_ms.duration(),
+        total_timeout: config.webhook_timeout_ms.duration(),
         ..SenderConfig::default()
     };
     Ok(Sender::new(guard, sender_config)?)
@@ -261,9 +258,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         );
     }
     let store = open_store(&config).await?;
-    let admin_key = config.admin_key.as_ref().map(|k| k.expose().to_owned());
     let (admin_hash, generated_admin_key) =
-        ami_services::auth::bootstrap_admin_key(&store, admin_key.as_deref()).await?;
+        ami_services::auth::bootstrap_admin_key(&store, config.admin_key.expose()).await?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let mut settings = settings(&config, config.base_url(addr));
@@ -302,11 +298,11 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         pages: Arc::new(pages),
         body_limit: config.body_limit_bytes,
         idempotency_ttl_ms: i64::from(config.idempotency_ttl_hours) * 3_600_000,
-        telco_inbound_enabled: config.telco_inbound_key.is_some(),
+        telco_inbound_enabled: config.telco_inbound_key.is_set(),
         telco_key_hash: config
             .telco_inbound_key
-            .as_ref()
-            .map(|k| ami_core::secret::hash(k.expose())),
+            .expose()
+            .map(ami_core::secret::hash),
         sandbox: carrier.clone(),
     }));
     let app = router(state, &config);
@@ -329,7 +325,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let served = crate::serve::run(
         listener,
         app,
-        config.header_read_timeout(),
+        config.header_read_timeout_ms.duration(),
         shutdown.clone(),
     );
     let task = tokio::spawn(async move {

@@ -246,7 +246,7 @@ pub async fn run_audit_verify(config: &Config) -> anyhow::Result<bool> {
 
 pub async fn run_migrate(config: &Config) -> anyhow::Result<()> {
     let store = ami_store::Store::open(
-        &config.database_url,
+        config.database_url.as_str(),
         &ami_store::OpenOptions {
             allow_insecure_permissions: config.allow_insecure_db_permissions,
             max_connections: 2,
