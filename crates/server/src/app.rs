@@ -198,7 +198,11 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
         sandbox: config.sandbox,
         public_base_url: base_url,
         webhooks: webhook_settings(config),
-        dispatch: ami_services::dispatch::DispatchSettings::default(),
+        dispatch: ami_services::dispatch::DispatchSettings {
+            holder: config.replica_id.clone(),
+            lease_ms: config.dispatch_lease_ms.as_i64(),
+            carrier_timeout: config.carrier_timeout_ms.duration(),
+        },
     }
 }
 
@@ -263,11 +267,16 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let mut settings = settings(&config, config.base_url(addr));
-    settings.dispatch.holder = replica_name(addr);
+    if settings.dispatch.holder.is_empty() {
+        settings.dispatch.holder = replica_name(addr);
+    }
     // Leases are taken back only by their owner: on SQLite the one dispatching process, on
     // PostgreSQL the one live process of a replica name.
     let ownership = if config.dispatch_enabled {
-        Some(ami_store::ownership::own(&config.database_url, &settings.dispatch.holder).await?)
+        Some(
+            ami_store::ownership::own(config.database_url.as_str(), &settings.dispatch.holder)
+                .await?,
+        )
     } else {
         None
     };
@@ -347,24 +356,25 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     })
 }
 
-/// The sandbox carrier, with its record of what reached its network in a file when the
-/// database is a SQLite file (next to it), so that it survives restarts as a real
-/// network's does.
+/// The sandbox carrier, with its record of what reached its network in a file
+/// (`sandbox_record_file`, or next to a SQLite database), so that it survives restarts as a
+/// real network's does; in memory only otherwise.
 fn sandbox_carrier(
     config: &Config,
     events: tokio::sync::mpsc::UnboundedSender<ami_carrier::Inbound>,
 ) -> anyhow::Result<ami_carrier::Sandbox> {
     let timings = ami_carrier::SandboxTimings::default();
-    match ami_store::ownership::sqlite_path(&config.database_url) {
-        Some(db) => {
+    let next_to_database = || {
+        ami_store::ownership::sqlite_path(config.database_url.as_str()).map(|db| {
             let mut path = db.into_os_string();
             path.push(".sandbox");
-            Ok(ami_carrier::Sandbox::with_record_file(
-                events,
-                timings,
-                std::path::Path::new(&path),
-            )?)
-        }
+            std::path::PathBuf::from(path)
+        })
+    };
+    match config.sandbox_record_file.clone().or_else(next_to_database) {
+        Some(path) => Ok(ami_carrier::Sandbox::with_record_file(
+            events, timings, &path,
+        )?),
         None => Ok(ami_carrier::Sandbox::new(events, timings)),
     }
 }
