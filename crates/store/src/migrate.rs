@@ -17,6 +17,10 @@ const SQLITE: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_audit_by_chain.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_idempotency_sweep.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -36,6 +40,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         6,
         include_str!("../migrations/postgres/0006_audit_by_chain.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_idempotency_sweep.sql"),
     ),
 ];
 
