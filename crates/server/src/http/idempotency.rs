@@ -309,6 +309,173 @@ fn open(credential: &str, key: &str, stored: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    use crate::http::auth::Level;
+
+    /// The layer over a synthetic route, on a store of its own, with a hand-moved clock;
+    /// `/sized/{n}` answers a JSON string of `n` bytes and counts its runs, `/fail` answers 500.
+    struct Harness {
+        app: Router,
+        clock: Arc<AtomicI64>,
+        runs: Arc<AtomicUsize>,
+        store: Store,
+        _dir: tempfile::TempDir,
+    }
+
+    const TIMEOUT: Duration = Duration::from_secs(30);
+
+    async fn harness() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/ami.db", dir.path().display());
+        let store = Store::open(&url, &ami_store::OpenOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let clock = Arc::new(AtomicI64::new(1_700_000_000_000));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let now = {
+            let clock = clock.clone();
+            move || clock.load(Ordering::SeqCst)
+        };
+        let layer = Idempotency::new(store.clone(), now, 86_400_000, TIMEOUT, 1 << 20);
+        let counted = runs.clone();
+        let app = Router::new()
+            .route(
+                "/sized/{n}",
+                post(move |axum::extract::Path(n): axum::extract::Path<usize>| {
+                    let run = counted.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        // A JSON string of n bytes, different on every run.
+                        let fill = char::from(b'a' + (run % 26) as u8);
+                        let text = format!("\"{}\"", fill.to_string().repeat(n - 2));
+                        ([(header::CONTENT_TYPE, "application/json")], text)
+                    }
+                }),
+            )
+            .route(
+                "/fail",
+                post(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+            )
+            .route_layer(from_fn_with_state(layer, idempotency))
+            .layer(axum::middleware::from_fn(
+                |mut req: Request, next: Next| async move {
+                    req.extensions_mut()
+                        .insert(Credential::new(Level::Customer, "amik_live_test"));
+                    next.run(req).await
+                },
+            ));
+        Harness {
+            app,
+            clock,
+            runs,
+            store,
+            _dir: dir,
+        }
+    }
+
+    async fn call(h: &Harness, path: &str, key: &str) -> (StatusCode, Vec<u8>) {
+        let req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header(HEADER, key)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        let res = h.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        (
+            status,
+            to_bytes(res.into_body(), 8 << 20).await.unwrap().to_vec(),
+        )
+    }
+
+    fn code(body: &[u8]) -> String {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        v["error"].as_str().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_large_response_replays_whole_and_a_too_large_one_is_refused_not_cut() {
+        let h = harness().await;
+        // Over the 256 KiB the layer used to keep, under its limit: replayed byte for byte.
+        let first = call(&h, "/sized/300000", "big").await;
+        assert_eq!((first.0, first.1.len()), (StatusCode::OK, 300_000));
+        let again = call(&h, "/sized/300000", "big").await;
+        assert_eq!(again, first, "the replay is not the first answer");
+        assert_eq!(h.runs.load(Ordering::SeqCst), 1);
+
+        // Over the limit: the first request still gets all of it; a retry runs nothing and
+        // is told why there is nothing to replay.
+        let n = MAX_STORED_RESPONSE + 1;
+        let first = call(&h, &format!("/sized/{n}"), "huge").await;
+        assert_eq!((first.0, first.1.len()), (StatusCode::OK, n));
+        let again = call(&h, &format!("/sized/{n}"), "huge").await;
+        assert_eq!(
+            (again.0, code(&again.1)),
+            (
+                StatusCode::CONFLICT,
+                "idempotency_response_too_large".into()
+            )
+        );
+        assert_eq!(h.runs.load(Ordering::SeqCst), 2);
+        h.store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_server_error_releases_its_key() {
+        let h = harness().await;
+        for _ in 0..2 {
+            let (status, _) = call(&h, "/fail", "retry-me").await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        let mut conn = h.store.reader().await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
+        drop(conn);
+        h.store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_claim_expires_after_the_request_timeout_and_its_margin() {
+        let h = harness().await;
+        // A claim left by a request that never finished, as a dead process leaves it.
+        let (status, _) = call(&h, "/sized/10", "stuck").await;
+        assert_eq!(status, StatusCode::OK);
+        let now = h.clock.load(Ordering::SeqCst);
+        let lease = i64::try_from((TIMEOUT + IN_FLIGHT_MARGIN).as_millis()).unwrap();
+        let mut tx = h.store.begin().await.unwrap();
+        sqlx::query(
+            "UPDATE idempotency_keys SET status_code = NULL, response_body = NULL,
+                 lease_until = $1, claim_token = 'dead'",
+        )
+        .bind(now + lease)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        ami_store::commit(tx).await.unwrap();
+
+        h.clock.fetch_add(lease - 1, Ordering::SeqCst);
+        let (status, body) = call(&h, "/sized/10", "stuck").await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "idempotency_key_in_flight".into())
+        );
+        h.clock.fetch_add(1, Ordering::SeqCst);
+        let taken = call(&h, "/sized/10", "stuck").await;
+        assert_eq!(taken.0, StatusCode::OK);
+        assert_eq!(h.runs.load(Ordering::SeqCst), 2, "the request ran again");
+        assert_eq!(call(&h, "/sized/10", "stuck").await, taken);
+        h.store.close().await;
+    }
 
     #[test]
     fn sealed_responses_open_only_with_the_same_credential_and_key() {
