@@ -41,10 +41,10 @@ pub async fn sweep_once(services: &Services, ttl_ms: i64) -> Result<u64, StoreEr
     let mut total = 0;
     loop {
         let mut tx = services.store.begin().await?;
-        let n = idempotency::sweep(&mut tx, services.now(), ttl_ms, BATCH).await?;
+        let swept = idempotency::sweep(&mut tx, services.now(), ttl_ms, BATCH).await?;
         ami_store::commit(tx).await?;
-        total += n;
-        if n < BATCH as u64 {
+        total += swept.deleted;
+        if !swept.more {
             return Ok(total);
         }
         // Let other writers in between two batches.

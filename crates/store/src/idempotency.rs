@@ -150,19 +150,37 @@ pub async fn release(conn: &mut Conn, scope: &str, key: &str, token: &str) -> Re
     Ok(())
 }
 
-/// Deletes up to `limit` rows the window has forgotten, oldest first, through the index on
-/// `created_at`; returns how many went. Live claims stay, whatever their age.
-pub async fn sweep(conn: &mut Conn, now: i64, ttl_ms: i64, limit: i64) -> Result<u64> {
-    let deleted = sqlx::query(&format!(
-        "DELETE FROM idempotency_keys WHERE (scope, key) IN (
-             SELECT scope, key FROM idempotency_keys WHERE {EXPIRED}
-             ORDER BY created_at LIMIT $3)"
-    ))
-    .bind(now - ttl_ms)
-    .bind(now)
-    .bind(limit)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(deleted)
+/// What one batch of [`sweep`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub deleted: u64,
+    /// Older keys than this batch reached may still be waiting for the next one.
+    pub more: bool,
+}
+
+/// Deletes a batch of about `limit` rows the window has forgotten, oldest first; live claims
+/// stay, whatever their age. Both statements are range scans of the index on `created_at`
+/// (a `(scope, key) IN (subquery)` delete scans the whole table on PostgreSQL).
+pub async fn sweep(conn: &mut Conn, now: i64, ttl_ms: i64, limit: i64) -> Result<Swept> {
+    let cutoff = now - ttl_ms;
+    // The age of the `limit`-th oldest forgotten key bounds this batch.
+    let bound: Option<i64> = sqlx::query_scalar(
+        "SELECT created_at FROM idempotency_keys WHERE created_at < $1
+         ORDER BY created_at LIMIT 1 OFFSET $2",
+    )
+    .bind(cutoff)
+    .bind(limit.max(1) - 1)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let upto = bound.map_or(cutoff, |age| cutoff.min(age.saturating_add(1)));
+    let deleted = sqlx::query(&format!("DELETE FROM idempotency_keys WHERE {EXPIRED}"))
+        .bind(upto)
+        .bind(now)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(Swept {
+        deleted,
+        more: upto < cutoff,
+    })
 }
