@@ -18,7 +18,7 @@ use ami_store::{OpenOptions, Store};
 use ami_webhooks::{Guard, RetrySchedule, Sender, SenderConfig};
 
 use crate::config::Config;
-use crate::http::{hygiene, idempotency, json, request_id};
+use crate::http::{auth, hygiene, idempotency, json, request_id};
 use crate::pages::{self, Pages};
 use crate::routes;
 
@@ -106,7 +106,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {
-    let (router, _) = api();
+    let (router, doc) = api();
     let mcp = ami_mcp::McpConfig {
         allowed_hosts: mcp_hosts(config, &state.services.settings.public_base_url),
         allowed_origins: Vec::new(),
@@ -117,15 +117,34 @@ pub fn router(state: AppState, config: &Config) -> Router {
         json::BodyLimit(config.body_limit_bytes),
         json::MaxJsonDepth(config.max_json_depth),
     );
+    let services = state.services.clone();
+    let idempotent = idempotency::Idempotency::new(
+        services.store.clone(),
+        move || services.now(),
+        state.idempotency_ttl_ms,
+        config.request_timeout_ms.duration(),
+        config.body_limit_bytes,
+    );
     router
+        // Route layers wrap every route (not the fallback, nor a wrong method's 405); the
+        // last one added runs first: the credential is checked before idempotency reads the
+        // body or writes a key, and before the handler reads anything.
+        .route_layer(from_fn_with_state(idempotent, idempotency::idempotency))
+        .route_layer(from_fn_with_state(
+            auth::Gate::new(state.clone(), &doc),
+            auth::authenticate,
+        ))
         .fallback(hygiene::fallback)
-        .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(axum::Extension(limits.0))
         .layer(axum::Extension(limits.1))
         .layer(axum::extract::DefaultBodyLimit::max(
             config.body_limit_bytes,
         ))
         .layer(hygiene::timeout_layer(config.request_timeout_ms.duration()))
+        .layer(from_fn_with_state(
+            hygiene::Drain::for_body_limit(config.body_limit_bytes),
+            hygiene::drain_refused_bodies,
+        ))
         .layer(from_fn(hygiene::json_errors))
         .layer(from_fn(hygiene::security_headers))
         .layer(from_fn(request_id::request_id))
@@ -290,6 +309,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         openapi_json,
     };
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let idempotency_ttl_ms = i64::from(config.idempotency_ttl_hours) * 3_600_000;
     let carrier = sandbox_carrier(&config, events_tx)?;
     if ownership.is_some() {
         let taken = services.take_back_leases().await?;
@@ -306,7 +326,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         services: services.clone(),
         pages: Arc::new(pages),
         body_limit: config.body_limit_bytes,
-        idempotency_ttl_ms: i64::from(config.idempotency_ttl_hours) * 3_600_000,
+        idempotency_ttl_ms,
         telco_inbound_enabled: config.telco_inbound_key.is_set(),
         telco_key_hash: config
             .telco_inbound_key
@@ -331,6 +351,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         config.dispatch_enabled,
         webhooks,
     );
+    let sweeper =
+        crate::idempotency_sweep::spawn(services.clone(), idempotency_ttl_ms, workers_stop.clone());
     let served = crate::serve::run(
         listener,
         app,
@@ -343,6 +365,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         if let Some(dispatcher) = dispatcher {
             let _ = dispatcher.await;
         }
+        let _ = sweeper.await;
         drop(ownership);
         served
     });

@@ -4,6 +4,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod idempotency_sweep;
 pub mod pages;
 pub mod routes;
 pub mod serve;

@@ -115,7 +115,7 @@ where
 /// Applies what the network reports, a batch per transaction where it can, and answers each
 /// event's acknowledgement only once it is committed or parked: the network resends what it
 /// was not told we have, so a crash or a failed transaction loses nothing.
-async fn carrier_events(
+pub async fn carrier_events(
     services: Services,
     mut events: UnboundedReceiver<Inbound>,
     shutdown: CancellationToken,

@@ -34,6 +34,7 @@ struct Ctx {
     account: String,
     number: String,
     kill_switch: String,
+    parked: String,
 }
 
 /// A valid request (path, body) for a route, given what earlier calls produced.
@@ -102,6 +103,15 @@ const ROUTES: &[(&str, Build)] = &[
     ("GET /v1/admin/kill-switch", |_| {
         get("/v1/admin/kill-switch")
     }),
+    ("GET /v1/admin/carrier-events/parked", |_| {
+        get("/v1/admin/carrier-events/parked")
+    }),
+    ("POST /v1/admin/carrier-events/parked/{id}/retry", |c| {
+        post(
+            format!("/v1/admin/carrier-events/parked/{}/retry", c.parked),
+            json!({}),
+        )
+    }),
     ("POST /v1/admin/kill-switch/{id}/release", |c| {
         post(
             format!("/v1/admin/kill-switch/{}/release", c.kill_switch),
@@ -150,6 +160,19 @@ async fn every_admin_route_writes_an_admin_audit_row_and_no_secret() {
     for engine in engines() {
         let server = TestServer::start(engine).await;
         let mut ctx = Ctx::default();
+        // One carrier event the operator can see and retry.
+        let event = ami_carrier::CarrierEvent::InboundSms {
+            from: "+34611000001".into(),
+            to: "+34699999999".into(),
+            body: "parked".into(),
+            telco_ref: "parked-1".into(),
+        };
+        server
+            .running
+            .services
+            .park_carrier_event(&event, &ami_services::Error::refused(500, "x", "test"))
+            .await
+            .unwrap();
         let mut secrets: Vec<String> = Vec::new();
         for (route, build) in ROUTES {
             let method: Method = route.split_once(' ').unwrap().0.parse().unwrap();
@@ -172,6 +195,9 @@ async fn every_admin_route_writes_an_admin_audit_row_and_no_secret() {
                 "POST /v1/admin/customers" => ctx.account = v["id"].as_str().unwrap().to_owned(),
                 "POST /v1/admin/kill-switch" => {
                     ctx.kill_switch = v["id"].as_str().unwrap().to_owned()
+                }
+                "GET /v1/admin/carrier-events/parked" => {
+                    ctx.parked = v["events"][0]["id"].as_str().unwrap().to_owned()
                 }
                 "GET /v1/admin/numbers" => {
                     let loaded = v["numbers"]

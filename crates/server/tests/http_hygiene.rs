@@ -214,6 +214,88 @@ async fn the_body_cap_is_configurable_and_holds_without_a_content_length() {
     server.stop().await;
 }
 
+/// A client that writes its whole request before reading (as most do) gets the 413 JSON body,
+/// not a broken pipe: the server reads and discards the rest of a body it refused for its
+/// size. Each try sends the rest of the body only once the answer is there, the moment at
+/// which a server that closed without reading would reset the connection. Declared or
+/// chunked, with or without an `Idempotency-Key`, on a customer or a public route.
+#[tokio::test]
+async fn an_oversized_body_sent_whole_gets_its_413_every_time() {
+    const TRIES: usize = 20;
+    let server = TestServer::start(engines()[0]).await;
+    let (_, key) = server.customer("Uploader").await;
+    let body = pad(r#"{"country":"ES"}"#, 2 << 20);
+    let auth = format!("Authorization: Bearer {key}\r\n");
+    // (what, the request up to the point where the server answers, the rest of it)
+    let declared = |path: &str, extra: &str| {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{extra}\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        (head.into_bytes(), body.as_bytes().to_vec())
+    };
+    let chunked = {
+        let mut r = format!(
+            "POST /v1/sim-requests HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        for piece in body.as_bytes().chunks(64 << 10) {
+            r.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            r.extend_from_slice(piece);
+            r.extend_from_slice(b"\r\n");
+        }
+        r.extend_from_slice(b"0\r\n\r\n");
+        // The server answers once it has read past its 1 MiB limit.
+        let rest = r.split_off(r.len() / 2 + (128 << 10));
+        (r, rest)
+    };
+    let cases = [
+        ("declared", declared("/v1/sim-requests", &auth)),
+        (
+            "declared, with a key",
+            declared(
+                "/v1/sim-requests",
+                &format!("{auth}Idempotency-Key: big-1\r\n"),
+            ),
+        ),
+        ("chunked", chunked),
+        ("public route", declared("/v1/demo/quick", "")),
+    ];
+    for (what, (first, rest)) in &cases {
+        for attempt in 0..TRIES {
+            let mut stream = TcpStream::connect(server.running.addr).await.unwrap();
+            stream.write_all(first).await.unwrap();
+            let mut peek = [0u8; 1];
+            let answered = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut peek))
+                .await
+                .expect("answered within 10 s");
+            assert!(matches!(answered, Ok(1)), "{what}: {answered:?}");
+            let written = stream.write_all(rest).await;
+            assert!(
+                written.is_ok(),
+                "{what}, try {attempt}: writing the body failed: {written:?}"
+            );
+            let mut answer = Vec::new();
+            let read =
+                tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+                    .await
+                    .expect("closed within 10 s");
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(
+                read.is_ok() && answer.starts_with("HTTP/1.1 413"),
+                "{what}, try {attempt}: {read:?} {answer}"
+            );
+            assert!(
+                answer.contains(r#""error":"payload_too_large""#),
+                "{what}, try {attempt}: {answer}"
+            );
+        }
+    }
+    server.stop().await;
+}
+
 /// Writes `bytes` on a fresh connection and reads until the server closes it or `limit`
 /// passes; returns how long the server took to close and what it sent.
 async fn raw(server: &TestServer, bytes: &[u8], limit: Duration) -> Option<(Duration, String)> {

@@ -1,12 +1,17 @@
 //! `Idempotency-Key` on mutating POSTs (PROTOCOL §0): a retry with the same key and body
 //! replays the first answer byte for byte and creates nothing more; the same key with another
 //! body is `409 idempotency_key_reused` and creates nothing; keys belong to one credential;
-//! malformed keys are `400 invalid_idempotency_key`.
+//! malformed keys are `400 invalid_idempotency_key`; a claim never completed (its process died)
+//! is taken over after the request timeout and a margin, not after the window; `ami serve`
+//! sweeps keys past the window.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{ADMIN_KEY, TestServer, engines};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::{ADMIN_KEY, AmiProcess, Engine, TestServer, engines};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -331,5 +336,144 @@ async fn a_rotated_credential_gets_no_replay() {
         let (s, v) = post(&server, "/v1/sim-requests", &key, Some("k-rotate"), &body).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{engine:?} {v}");
         server.stop().await;
+    }
+}
+
+/// A key claimed by a request that never completed (its process died mid-request) answers
+/// `409 idempotency_key_in_flight` until the request timeout and the margin have passed, and
+/// is then taken over by the same request, which runs.
+#[tokio::test]
+async fn an_abandoned_claim_is_taken_over_after_the_in_flight_timeout() {
+    const TIMEOUT_MS: i64 = 20_000;
+    let lease = TIMEOUT_MS
+        + i64::try_from(ami_server::http::idempotency::IN_FLIGHT_MARGIN.as_millis()).unwrap();
+    for engine in engines() {
+        let server = TestServer::start_with(engine, &[("AMI_REQUEST_TIMEOUT_MS", "20000")]).await;
+        let (_, key) = server.customer("Crashed").await;
+        let body = json!({"country": "ES"}).to_string();
+        let first = post(&server, "/v1/sim-requests", &key, Some("crashed"), &body).await;
+        assert_eq!(first.0, StatusCode::CREATED, "{engine:?} {}", first.1);
+        // Now leave the key as a process that died after claiming it leaves it.
+        let now = server.clock.0.load(Ordering::SeqCst);
+        let store = &server.running.services.store;
+        let mut tx = store.begin().await.unwrap();
+        let changed = sqlx::query(
+            "UPDATE idempotency_keys SET status_code = NULL, response_body = NULL,
+                 created_at = $1, lease_until = $2, claim_token = 'dead-process'
+             WHERE key = 'crashed'",
+        )
+        .bind(now)
+        .bind(now + lease)
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
+        ami_store::commit(tx).await.unwrap();
+        assert_eq!(changed, 1);
+
+        for advance in [0, lease - 1] {
+            server.clock.0.fetch_add(advance, Ordering::SeqCst);
+            let (s, b) = post(&server, "/v1/sim-requests", &key, Some("crashed"), &body).await;
+            assert_eq!(
+                (s, error(&b)),
+                (StatusCode::CONFLICT, json!("idempotency_key_in_flight")),
+                "{engine:?} {b}"
+            );
+        }
+        server.clock.0.fetch_add(1, Ordering::SeqCst);
+        let taken = post(&server, "/v1/sim-requests", &key, Some("crashed"), &body).await;
+        assert_eq!(taken.0, StatusCode::CREATED, "{engine:?} {}", taken.1);
+        assert_ne!(
+            taken.1, first.1,
+            "{engine:?}: the request did not run again"
+        );
+        assert_eq!(created(&server, &key).await, 2, "{engine:?}");
+        // The new answer is the one kept.
+        let again = post(&server, "/v1/sim-requests", &key, Some("crashed"), &body).await;
+        assert_eq!(again, taken, "{engine:?}");
+        server.stop().await;
+    }
+}
+
+/// The keys in the table, read over a connection of the test's own.
+async fn stored_keys(url: &str) -> Vec<String> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let mut keys: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    keys.sort();
+    keys
+}
+
+/// `ami serve` sweeps the keys past the window (24 h by default), finished or abandoned, and
+/// keeps the others.
+#[tokio::test]
+async fn ami_serve_sweeps_expired_keys_and_keeps_live_ones() {
+    const HOUR: i64 = 3_600_000;
+    for engine in engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match engine {
+            Engine::Sqlite => format!("sqlite://{}/ami.db", dir.path().display()),
+            Engine::Postgres => common::fresh_pg_database().await,
+        };
+        let store = ami_store::Store::open(&url, &ami_store::OpenOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = ami_core::time::now_ms();
+        // (key, created_at, status, lease_until)
+        let rows: [(&str, i64, Option<i64>, Option<i64>); 5] = [
+            ("expired-done", now - 25 * HOUR, Some(201), None),
+            (
+                "expired-abandoned",
+                now - 25 * HOUR,
+                None,
+                Some(now - 25 * HOUR + 35_000),
+            ),
+            ("expired-before-leases", now - 30 * HOUR, None, None),
+            ("live-done", now - HOUR, Some(200), None),
+            ("live-claim", now, None, Some(now + 35_000)),
+        ];
+        let mut tx = store.begin().await.unwrap();
+        for (key, created_at, status, lease_until) in rows {
+            sqlx::query(
+                "INSERT INTO idempotency_keys
+                     (scope, key, request_hash, status_code, response_body, created_at, lease_until, claim_token)
+                 VALUES ('scope', $1, 'hash', $2, $3, $4, $5, 'token')",
+            )
+            .bind(key)
+            .bind(status)
+            .bind(status.map(|_| "sealed"))
+            .bind(created_at)
+            .bind(lease_until)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        ami_store::commit(tx).await.unwrap();
+        store.close().await;
+
+        let mut ami = AmiProcess::spawn(&url, &[], &[]);
+        ami.ready().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut keys = stored_keys(&url).await;
+        while keys.len() > 2 {
+            assert!(
+                Instant::now() < deadline,
+                "{engine:?}: not swept: {keys:?}\n{}",
+                ami.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            keys = stored_keys(&url).await;
+        }
+        assert_eq!(keys, ["live-claim", "live-done"], "{engine:?}");
+        let (status, _) = ami.terminate().await;
+        assert!(status.success(), "{engine:?}");
+        if engine == Engine::Postgres {
+            common::drop_pg_database(&url).await;
+        }
     }
 }

@@ -20,7 +20,7 @@ use ami_carrier::Submission;
 /// PostgreSQL.
 async fn two_replicas() -> Option<(TestServer, TestServer)> {
     if !std::env::var("AMI_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
-        println!("replicas: skipped, AMI_TEST_DATABASE_URL is not set (PostgreSQL only)");
+        common::require_postgres("replicas");
         return None;
     }
     let a = TestServer::start(Engine::Postgres).await;

@@ -23,7 +23,7 @@ const EVENTS: usize = 24;
 #[tokio::test]
 async fn two_replicas_share_the_deliveries_and_never_send_one_twice() {
     if !std::env::var("AMI_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
-        println!("webhook replicas: skipped, AMI_TEST_DATABASE_URL is not set (PostgreSQL only)");
+        common::require_postgres("webhook replicas");
         return;
     }
     // Two attempts at a time each, to a slow receiver: neither replica can take it all.

@@ -18,6 +18,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0006_audit_by_chain.sql"),
     ),
     (
+        7,
+        include_str!("../migrations/sqlite/0007_idempotency_sweep.sql"),
+    ),
+    (
         8,
         include_str!("../migrations/sqlite/0008_fenced_dispatch.sql"),
     ),
@@ -40,6 +44,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         6,
         include_str!("../migrations/postgres/0006_audit_by_chain.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_idempotency_sweep.sql"),
     ),
     (
         8,

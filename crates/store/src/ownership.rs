@@ -11,6 +11,9 @@ use sqlx::{AnyConnection, Connection};
 
 use crate::{Engine, Result, StoreError};
 
+/// How long a replica name held by a process that just died may take to be released.
+const PREDECESSOR_GONE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Held for as long as the server runs; released when dropped or when the process dies.
 pub enum Ownership {
     /// An exclusive lock on the SQLite file (`flock`, independent of SQLite's own locks).
@@ -38,18 +41,26 @@ pub async fn own(url: &str, holder: &str) -> Result<Ownership> {
         }
         Engine::Postgres => {
             let mut conn = AnyConnection::connect(url).await?;
-            let taken: bool = sqlx::query_scalar(
-                "SELECT pg_try_advisory_lock(hashtextextended('ami replica ' || $1, 7274730002))",
-            )
-            .bind(holder)
-            .fetch_one(&mut conn)
-            .await?;
-            if !taken {
-                return Err(StoreError::Owned(format!(
-                    "another running server holds the replica name {holder:?} in this database"
-                )));
+            // A predecessor killed a moment ago holds the name until the server notices its
+            // connection is gone.
+            let deadline = std::time::Instant::now() + PREDECESSOR_GONE;
+            loop {
+                let taken: bool = sqlx::query_scalar(
+                    "SELECT pg_try_advisory_lock(hashtextextended('ami replica ' || $1, 7274730002))",
+                )
+                .bind(holder)
+                .fetch_one(&mut conn)
+                .await?;
+                if taken {
+                    return Ok(Ownership::Postgres(conn));
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::Owned(format!(
+                        "another running server holds the replica name {holder:?} in this database"
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
-            Ok(Ownership::Postgres(conn))
         }
     }
 }

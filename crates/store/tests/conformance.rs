@@ -571,19 +571,48 @@ async fn concurrent_appends_keep_the_chain_gap_free() {
     }
 }
 
-async fn claim(store: &Store, scope: &str, key: &str, hash: &str, now: i64) -> Claim {
-    const TTL: i64 = 86_400_000;
+const TTL: i64 = 86_400_000;
+const LEASE: i64 = 35_000;
+
+fn window(now: i64) -> idempotency::Window {
+    idempotency::Window {
+        now,
+        ttl_ms: TTL,
+        lease_ms: LEASE,
+    }
+}
+
+async fn claim_as(
+    store: &Store,
+    scope: &str,
+    key: &str,
+    hash: &str,
+    token: &str,
+    now: i64,
+) -> Claim {
     let mut tx = store.begin().await.unwrap();
-    let c = idempotency::claim(&mut tx, scope, key, hash, now, TTL)
+    let c = idempotency::claim(&mut tx, scope, key, hash, token, window(now))
         .await
         .unwrap();
     commit(tx).await.unwrap();
     c
 }
 
+async fn claim(store: &Store, scope: &str, key: &str, hash: &str, now: i64) -> Claim {
+    claim_as(store, scope, key, hash, "t", now).await
+}
+
+async fn complete(store: &Store, scope: &str, key: &str, token: &str, body: &str) -> bool {
+    let mut tx = store.begin().await.unwrap();
+    let done = idempotency::complete(&mut tx, scope, key, token, 201, body)
+        .await
+        .unwrap();
+    commit(tx).await.unwrap();
+    done
+}
+
 #[tokio::test]
 async fn idempotency_claim_replay_mismatch_and_expiry() {
-    const TTL: i64 = 86_400_000;
     for engine in engines() {
         let f = fixture(engine).await;
         let s = &f.store;
@@ -598,11 +627,7 @@ async fn idempotency_claim_replay_mismatch_and_expiry() {
             ),
             "{engine:?}"
         );
-        let mut tx = s.begin().await.unwrap();
-        idempotency::complete(&mut tx, "scope_a", "k1", 201, r#"{"ok":true}"#)
-            .await
-            .unwrap();
-        commit(tx).await.unwrap();
+        assert!(complete(s, "scope_a", "k1", "t", r#"{"ok":true}"#).await);
         match claim(s, "scope_a", "k1", "h1", NOW + 2).await {
             Claim::Replay { status, body } => {
                 assert_eq!((status, body.as_str()), (201, r#"{"ok":true}"#))
@@ -634,6 +659,146 @@ async fn idempotency_claim_replay_mismatch_and_expiry() {
                 claim(s, "scope_a", "k1", "h2", NOW + TTL + 1).await,
                 Claim::Fresh
             ),
+            "{engine:?}"
+        );
+        f.close().await;
+    }
+}
+
+#[tokio::test]
+async fn idempotency_claims_expire_after_their_lease_and_belong_to_their_token() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        assert!(matches!(
+            claim_as(s, "sc", "k", "h", "first", NOW).await,
+            Claim::Fresh
+        ));
+        // Within the lease the key is held; another request is refused.
+        assert!(
+            matches!(
+                claim_as(s, "sc", "k", "h", "second", NOW + LEASE - 1).await,
+                Claim::InFlight
+            ),
+            "{engine:?}"
+        );
+        // After it, the same request takes the key over; another body still may not.
+        assert!(
+            matches!(
+                claim_as(s, "sc", "k", "other", "third", NOW + LEASE).await,
+                Claim::Mismatch
+            ),
+            "{engine:?}"
+        );
+        assert!(
+            matches!(
+                claim_as(s, "sc", "k", "h", "second", NOW + LEASE).await,
+                Claim::Fresh
+            ),
+            "{engine:?}"
+        );
+        assert!(
+            matches!(
+                claim_as(s, "sc", "k", "h", "third", NOW + LEASE + 1).await,
+                Claim::InFlight
+            ),
+            "{engine:?}: the takeover holds a fresh lease"
+        );
+        // The first holder, late, neither completes nor releases the successor's claim.
+        assert!(!complete(s, "sc", "k", "first", "late").await, "{engine:?}");
+        let mut tx = s.begin().await.unwrap();
+        idempotency::release(&mut tx, "sc", "k", "first")
+            .await
+            .unwrap();
+        commit(tx).await.unwrap();
+        assert!(complete(s, "sc", "k", "second", "mine").await, "{engine:?}");
+        match claim(s, "sc", "k", "h", NOW + LEASE + 2).await {
+            Claim::Replay { body, .. } => assert_eq!(body, "mine", "{engine:?}"),
+            _ => panic!("{engine:?}: expected the successor's answer"),
+        }
+        f.close().await;
+    }
+}
+
+async fn keys(store: &Store) -> BTreeSet<String> {
+    let mut conn = store.reader().await.unwrap();
+    sqlx::query_scalar::<_, String>("SELECT key FROM idempotency_keys")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test]
+async fn idempotency_sweep_removes_what_the_window_forgot() {
+    for engine in engines() {
+        let f = fixture(engine).await;
+        let s = &f.store;
+        // Five finished keys past the window, one finished and one in flight inside it, and
+        // an old claim whose lease (as long as a request may run) is still live.
+        for i in 0..5 {
+            claim(s, "sc", &format!("old-{i}"), "h", NOW + i).await;
+            complete(s, "sc", &format!("old-{i}"), "t", "{}").await;
+        }
+        let late = NOW + TTL;
+        claim(s, "sc", "recent", "h", late).await;
+        complete(s, "sc", "recent", "t", "{}").await;
+        claim(s, "sc", "running", "h", late).await;
+        let mut tx = s.begin().await.unwrap();
+        idempotency::claim(
+            &mut tx,
+            "sc",
+            "slow",
+            "h",
+            "t",
+            idempotency::Window {
+                now: NOW,
+                ttl_ms: TTL,
+                lease_ms: TTL + 3_600_000,
+            },
+        )
+        .await
+        .unwrap();
+        commit(tx).await.unwrap();
+
+        let sweep = |limit: i64| async move {
+            let mut tx = s.begin().await.unwrap();
+            let swept = idempotency::sweep(&mut tx, late + 10, TTL, limit)
+                .await
+                .unwrap();
+            commit(tx).await.unwrap();
+            swept
+        };
+        // Batches of about two, oldest first, until the cutoff is reached.
+        let mut deleted = 0;
+        let mut batches = 0;
+        loop {
+            let swept = sweep(2).await;
+            assert!(swept.deleted <= 2, "{engine:?}: {swept:?}");
+            deleted += swept.deleted;
+            batches += 1;
+            if !swept.more {
+                break;
+            }
+            assert!(batches < 10, "{engine:?}: the sweep does not end");
+        }
+        assert_eq!(deleted, 5, "{engine:?}");
+        assert!(batches >= 3, "{engine:?}: {batches} batches of at most two");
+        assert_eq!(
+            sweep(100).await,
+            idempotency::Swept {
+                deleted: 0,
+                more: false
+            },
+            "{engine:?}"
+        );
+        assert_eq!(
+            keys(s).await,
+            ["recent", "running", "slow"]
+                .map(String::from)
+                .into_iter()
+                .collect(),
             "{engine:?}"
         );
         f.close().await;

@@ -1,15 +1,23 @@
 //! Router-wide hygiene: the 404 fallback, §2 bodies for errors produced outside handlers
-//! (axum rejections, timeouts, panics caught by a layer), request timeout, security headers.
+//! (axum rejections, timeouts, panics caught by a layer), request timeout, security headers,
+//! and the unread rest of a body refused for its size or type.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
+use tokio::sync::oneshot;
 use tower_http::timeout::TimeoutLayer;
 
 use super::error::ApiError;
+use super::json;
 
 /// `Router::fallback(fallback)`: unknown paths get a §2 body.
 pub async fn fallback() -> ApiError {
@@ -78,6 +86,124 @@ fn code_for(status: StatusCode) -> (String, &'static str) {
 /// A request running longer than `d` is answered 408; `json_errors` gives it its body.
 pub fn timeout_layer(d: Duration) -> TimeoutLayer {
     TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, d)
+}
+
+/// How much of a refused body is read and thrown away so that its client sees the answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Drain {
+    pub max_bytes: u64,
+    pub max_time: Duration,
+}
+
+/// Bodies up to this many times the body limit are drained.
+const DRAIN_FACTOR: u64 = 4;
+/// For at most this long.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+impl Drain {
+    pub fn for_body_limit(limit: usize) -> Drain {
+        Drain {
+            max_bytes: (limit as u64).saturating_mul(DRAIN_FACTOR),
+            max_time: DRAIN_TIME,
+        }
+    }
+}
+
+/// Middleware: a request refused for its body's size or type (413, 415) before the body was
+/// read gets the rest of it read and discarded, up to [`Drain`]'s bounds, while its answer
+/// goes out. Closing a socket with unread data resets it, and a client still writing its
+/// body (most do, before they read) would see a broken pipe instead of the 413. Nothing is
+/// kept, so this costs bandwidth, never memory. Other refusals, those of a credential above
+/// all, read nothing more: hyper closes the connection after answering them.
+pub async fn drain_refused_bodies(
+    State(drain): State<Drain>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    // A client waiting for `100 Continue` has not sent its body; reading would invite it.
+    let waits = req
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let drainable =
+        !waits && json::content_length(req.headers()).is_none_or(|n| n <= drain.max_bytes);
+    let (back, mut returned) = oneshot::channel();
+    let req = req.map(|body| {
+        Body::new(Returning {
+            inner: Some(body),
+            back: Some(back),
+        })
+    });
+    let res = next.run(req).await;
+    let refused_for_body = matches!(
+        res.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    if refused_for_body
+        && drainable
+        && let Ok(rest) = returned.try_recv()
+    {
+        tokio::spawn(discard(rest, drain));
+    }
+    res
+}
+
+async fn discard(mut body: Body, drain: Drain) {
+    let read = async move {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if seen > drain.max_bytes {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(drain.max_time, read).await;
+}
+
+/// A request body that, dropped before its end, hands what is left back to
+/// `drain_refused_bodies`.
+struct Returning {
+    inner: Option<Body>,
+    back: Option<oneshot::Sender<Body>>,
+}
+
+impl HttpBody for Returning {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        match self.get_mut().inner.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        if let (Some(body), Some(back)) = (self.inner.take(), self.back.take())
+            && !body.is_end_stream()
+        {
+            let _ = back.send(body);
+        }
+    }
 }
 
 /// Middleware: conservative security headers on every response, unless a handler set its own.

@@ -4,12 +4,21 @@
 //! Keys belong to the credential that sent them. A stored response may hold a secret shown
 //! once (an API key, an agent token, a signing link), and the store never keeps a secret in
 //! plaintext, so responses are sealed with ChaCha20-Poly1305 under a key derived from the
-//! credential, which the store only knows hashed. A replay is served only while that
-//! credential still authenticates: a rotated or suspended credential gets its 401/403.
+//! credential, which the store only knows hashed. The layer runs after authentication
+//! (`auth::authenticate`), so nothing is read or written for a request whose credential fails,
+//! and a replay is served only while that credential still authenticates: a rotated or
+//! suspended credential gets its 401/403.
+//!
+//! A claim holds its key for the request timeout plus a margin, not for the whole window: a
+//! request that never finished (its process died) no longer blocks its key for a day.
+//! Expired keys are swept by `idempotency_sweep`.
 
-use axum::body::{Body, to_bytes};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, HttpBody, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -18,35 +27,83 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use ami_core::secret;
-use ami_store::idempotency::{self, Claim};
+use ami_store::Store;
+use ami_store::idempotency::{self, Claim, Window};
 
-use crate::app::AppState;
-use crate::http::auth::{TELCO_KEY_HEADER, bearer_of, check_telco_key};
+use crate::http::auth::Credential;
 use crate::http::error::ApiError;
+use crate::http::json;
 
 const HEADER: &str = "idempotency-key";
-/// Responses larger than this are not kept for replay (none of ours come close).
-const MAX_STORED_RESPONSE: usize = 256 * 1024;
+/// The largest response kept for replay. Ours are far smaller; a larger one is delivered
+/// whole to its request, and its key then answers `409 idempotency_response_too_large`
+/// instead of running the request again or replaying part of it.
+pub const MAX_STORED_RESPONSE: usize = 1 << 20;
+/// Kept instead of a response larger than [`MAX_STORED_RESPONSE`].
+const TOO_LARGE: &str = "too-large";
 const SEALED: &str = "sealed-v2:";
+/// How long a claim outlives the request timeout: time for what a timed-out request left
+/// queued (a send group's commit) and for the write of its answer.
+pub const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(5);
 
-pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The layer's settings and what it writes to.
+#[derive(Clone)]
+pub struct Idempotency {
+    store: Store,
+    now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    ttl_ms: i64,
+    in_flight_ms: i64,
+    body_limit: usize,
+}
+
+impl Idempotency {
+    /// Keys are remembered for `ttl_ms`; a claim holds its key for the request timeout plus
+    /// [`IN_FLIGHT_MARGIN`]. The request timeout layer ends every request by then, so two
+    /// live requests never hold one key.
+    pub fn new(
+        store: Store,
+        now: impl Fn() -> i64 + Send + Sync + 'static,
+        ttl_ms: i64,
+        request_timeout: Duration,
+        body_limit: usize,
+    ) -> Self {
+        let in_flight = request_timeout.saturating_add(IN_FLIGHT_MARGIN);
+        Idempotency {
+            store,
+            now: Arc::new(now),
+            ttl_ms,
+            in_flight_ms: i64::try_from(in_flight.as_millis()).unwrap_or(i64::MAX / 2),
+            body_limit,
+        }
+    }
+
+    fn window(&self) -> Window {
+        Window {
+            now: (self.now)(),
+            ttl_ms: self.ttl_ms,
+            lease_ms: self.in_flight_ms,
+        }
+    }
+}
+
+/// Route layer, inside `auth::authenticate`: a POST with an `Idempotency-Key` from an
+/// authenticated credential is claimed, then replayed or run and stored. A request without a
+/// credential (a public route) has no key space, so it simply runs.
+pub async fn idempotency(State(layer): State<Idempotency>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST || !req.headers().contains_key(HEADER) {
         return next.run(req).await;
     }
-    match handle(state, req, next).await {
+    match handle(layer, req, next).await {
         Ok(res) | Err(res) => res,
     }
 }
 
-/// The credential a request carries, whatever its level.
-fn credential(headers: &HeaderMap) -> Option<String> {
-    [header::AUTHORIZATION.as_str(), TELCO_KEY_HEADER]
-        .into_iter()
-        .find_map(|h| headers.get(h))
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+/// What keys and seals are derived from: the credential and the level it authenticated at.
+fn key_material(credential: &Credential) -> String {
+    format!("{}\0{}", credential.level.name(), credential.secret())
 }
 
-async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, Response> {
+async fn handle(layer: Idempotency, req: Request, next: Next) -> Result<Response, Response> {
     let key = req
         .headers()
         .get(HEADER)
@@ -61,54 +118,50 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, R
             )
             .into_response()
         })?;
-    // Without a credential there is no key space to keep it in: the request simply runs.
-    let Some(credential) = credential(req.headers()) else {
+    let Some(material) = req.extensions().get::<Credential>().map(key_material) else {
         return Ok(next.run(req).await);
     };
-    let scope = secret::hash(&credential);
+    let scope = secret::hash(&material);
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, state.body_limit).await.map_err(|_| {
-        ApiError::new(413, "payload_too_large", "the request body is too large").into_response()
-    })?;
+    if json::content_length(&parts.headers).is_some_and(|n| n > layer.body_limit as u64) {
+        return Err(json::too_large(layer.body_limit).into_response());
+    }
+    let bytes = json::read_body(body, layer.body_limit)
+        .await
+        .map_err(IntoResponse::into_response)?;
     let fingerprint = {
         let mut h = Sha256::new();
-        h.update(format!("{} {}\n", parts.method, parts.uri.path()));
+        let target = parts.uri.path_and_query().map_or("", |p| p.as_str());
+        h.update(format!("{} {target}\n", parts.method));
         h.update(&bytes);
         hex::encode(h.finalize())
     };
-    let store = &state.services.store;
-    let internal =
-        |e: ami_store::StoreError| ApiError(ami_services::Error::Internal(e)).into_response();
+    let token = {
+        let mut t = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut t);
+        hex::encode(t)
+    };
+    let internal = |e: ami_store::StoreError| ApiError(e.into()).into_response();
     let claim = {
-        let mut tx = store.begin().await.map_err(internal)?;
-        let now = state.services.now();
-        let claim = idempotency::claim(
-            &mut tx,
-            &scope,
-            &key,
-            &fingerprint,
-            now,
-            state.idempotency_ttl_ms,
-        )
-        .await
-        .map_err(internal)?;
+        let mut tx = layer.store.begin().await.map_err(internal)?;
+        let claim = idempotency::claim(&mut tx, &scope, &key, &fingerprint, &token, layer.window())
+            .await
+            .map_err(internal)?;
         ami_store::commit(tx).await.map_err(internal)?;
         claim
     };
     match claim {
         Claim::Fresh => {}
+        Claim::Replay { body, .. } if body == TOO_LARGE => {
+            return Err(ApiError::new(
+                409,
+                "idempotency_response_too_large",
+                "the response to this Idempotency-Key was too large to keep; it was delivered to the first request",
+            )
+            .into_response());
+        }
         Claim::Replay { status, body } => {
-            // The credential the key space belongs to, checked at its own level.
-            if parts.headers.contains_key(header::AUTHORIZATION) {
-                state
-                    .services
-                    .authenticate_any(bearer_of(&parts.headers))
-                    .await
-                    .map_err(|e| ApiError(e).into_response())?;
-            } else {
-                check_telco_key(&parts.headers, &state).map_err(IntoResponse::into_response)?;
-            }
-            let body = open(&credential, &key, &body).ok_or_else(|| {
+            let body = open(&material, &key, &body).ok_or_else(|| {
                 internal(ami_store::StoreError::Corrupt(
                     "a stored idempotent response does not open".into(),
                 ))
@@ -143,24 +196,81 @@ async fn handle(state: AppState, req: Request, next: Next) -> Result<Response, R
     let res = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
+    let claimed = Claimed {
+        store: layer.store.clone(),
+        scope,
+        key,
+        token,
+    };
     let (parts, body) = res.into_parts();
-    let body = to_bytes(body, MAX_STORED_RESPONSE)
-        .await
-        .unwrap_or_default();
-    let mut tx = store.begin().await.map_err(internal)?;
     // Server errors are not final: forget the key so a retry runs again.
     if parts.status.is_server_error() {
-        idempotency::release(&mut tx, &scope, &key)
-            .await
-            .map_err(internal)?;
-    } else {
-        let sealed = seal(&credential, &key, &body);
-        idempotency::complete(&mut tx, &scope, &key, parts.status.as_u16(), &sealed)
-            .await
-            .map_err(internal)?;
+        claimed.settle(None).await;
+        return Ok(Response::from_parts(parts, body));
     }
-    ami_store::commit(tx).await.map_err(internal)?;
-    Ok(Response::from_parts(parts, Body::from(body)))
+    let fits = body
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n <= MAX_STORED_RESPONSE as u64);
+    if !fits {
+        claimed
+            .settle(Some((parts.status.as_u16(), TOO_LARGE.to_owned())))
+            .await;
+        return Ok(Response::from_parts(parts, body));
+    }
+    match to_bytes(body, MAX_STORED_RESPONSE).await {
+        Ok(bytes) => {
+            let sealed = seal(&material, &claimed.key, &bytes);
+            claimed.settle(Some((parts.status.as_u16(), sealed))).await;
+            Ok(Response::from_parts(parts, Body::from(bytes)))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a response body failed while being stored");
+            claimed.settle(None).await;
+            Err(ApiError::new(500, "internal_error", "internal error").into_response())
+        }
+    }
+}
+
+/// A claim this request holds.
+struct Claimed {
+    store: Store,
+    scope: String,
+    key: String,
+    token: String,
+}
+
+impl Claimed {
+    /// Completes the claim with `(status, stored body)`, or releases it (None). The write runs
+    /// in a task of its own, so a request timeout striking now cannot lose an answer that
+    /// was already produced; a failure leaves the claim to expire with its lease.
+    async fn settle(self, outcome: Option<(u16, String)>) {
+        let write = tokio::spawn(async move {
+            let mut tx = self.store.begin().await?;
+            match outcome {
+                Some((status, body)) => {
+                    idempotency::complete(
+                        &mut tx,
+                        &self.scope,
+                        &self.key,
+                        &self.token,
+                        status,
+                        &body,
+                    )
+                    .await?;
+                }
+                None => {
+                    idempotency::release(&mut tx, &self.scope, &self.key, &self.token).await?;
+                }
+            }
+            ami_store::commit(tx).await
+        });
+        match write.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "an idempotency key could not be settled"),
+            Err(e) => tracing::error!(error = %e, "an idempotency key could not be settled"),
+        }
+    }
 }
 
 fn cipher(credential: &str, key: &str) -> ChaCha20Poly1305 {
@@ -199,6 +309,173 @@ fn open(credential: &str, key: &str, stored: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    use crate::http::auth::Level;
+
+    /// The layer over a synthetic route, on a store of its own, with a hand-moved clock;
+    /// `/sized/{n}` answers a JSON string of `n` bytes and counts its runs, `/fail` answers 500.
+    struct Harness {
+        app: Router,
+        clock: Arc<AtomicI64>,
+        runs: Arc<AtomicUsize>,
+        store: Store,
+        _dir: tempfile::TempDir,
+    }
+
+    const TIMEOUT: Duration = Duration::from_secs(30);
+
+    async fn harness() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/ami.db", dir.path().display());
+        let store = Store::open(&url, &ami_store::OpenOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let clock = Arc::new(AtomicI64::new(1_700_000_000_000));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let now = {
+            let clock = clock.clone();
+            move || clock.load(Ordering::SeqCst)
+        };
+        let layer = Idempotency::new(store.clone(), now, 86_400_000, TIMEOUT, 1 << 20);
+        let counted = runs.clone();
+        let app = Router::new()
+            .route(
+                "/sized/{n}",
+                post(move |axum::extract::Path(n): axum::extract::Path<usize>| {
+                    let run = counted.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        // A JSON string of n bytes, different on every run.
+                        let fill = char::from(b'a' + (run % 26) as u8);
+                        let text = format!("\"{}\"", fill.to_string().repeat(n - 2));
+                        ([(header::CONTENT_TYPE, "application/json")], text)
+                    }
+                }),
+            )
+            .route(
+                "/fail",
+                post(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+            )
+            .route_layer(from_fn_with_state(layer, idempotency))
+            .layer(axum::middleware::from_fn(
+                |mut req: Request, next: Next| async move {
+                    req.extensions_mut()
+                        .insert(Credential::new(Level::Customer, "amik_live_test"));
+                    next.run(req).await
+                },
+            ));
+        Harness {
+            app,
+            clock,
+            runs,
+            store,
+            _dir: dir,
+        }
+    }
+
+    async fn call(h: &Harness, path: &str, key: &str) -> (StatusCode, Vec<u8>) {
+        let req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header(HEADER, key)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        let res = h.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        (
+            status,
+            to_bytes(res.into_body(), 8 << 20).await.unwrap().to_vec(),
+        )
+    }
+
+    fn code(body: &[u8]) -> String {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        v["error"].as_str().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_large_response_replays_whole_and_a_too_large_one_is_refused_not_cut() {
+        let h = harness().await;
+        // Over the 256 KiB the layer used to keep, under its limit: replayed byte for byte.
+        let first = call(&h, "/sized/300000", "big").await;
+        assert_eq!((first.0, first.1.len()), (StatusCode::OK, 300_000));
+        let again = call(&h, "/sized/300000", "big").await;
+        assert_eq!(again, first, "the replay is not the first answer");
+        assert_eq!(h.runs.load(Ordering::SeqCst), 1);
+
+        // Over the limit: the first request still gets all of it; a retry runs nothing and
+        // is told why there is nothing to replay.
+        let n = MAX_STORED_RESPONSE + 1;
+        let first = call(&h, &format!("/sized/{n}"), "huge").await;
+        assert_eq!((first.0, first.1.len()), (StatusCode::OK, n));
+        let again = call(&h, &format!("/sized/{n}"), "huge").await;
+        assert_eq!(
+            (again.0, code(&again.1)),
+            (
+                StatusCode::CONFLICT,
+                "idempotency_response_too_large".into()
+            )
+        );
+        assert_eq!(h.runs.load(Ordering::SeqCst), 2);
+        h.store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_server_error_releases_its_key() {
+        let h = harness().await;
+        for _ in 0..2 {
+            let (status, _) = call(&h, "/fail", "retry-me").await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        let mut conn = h.store.reader().await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
+        drop(conn);
+        h.store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_claim_expires_after_the_request_timeout_and_its_margin() {
+        let h = harness().await;
+        // A claim left by a request that never finished, as a dead process leaves it.
+        let (status, _) = call(&h, "/sized/10", "stuck").await;
+        assert_eq!(status, StatusCode::OK);
+        let now = h.clock.load(Ordering::SeqCst);
+        let lease = i64::try_from((TIMEOUT + IN_FLIGHT_MARGIN).as_millis()).unwrap();
+        let mut tx = h.store.begin().await.unwrap();
+        sqlx::query(
+            "UPDATE idempotency_keys SET status_code = NULL, response_body = NULL,
+                 lease_until = $1, claim_token = 'dead'",
+        )
+        .bind(now + lease)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        ami_store::commit(tx).await.unwrap();
+
+        h.clock.fetch_add(lease - 1, Ordering::SeqCst);
+        let (status, body) = call(&h, "/sized/10", "stuck").await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "idempotency_key_in_flight".into())
+        );
+        h.clock.fetch_add(1, Ordering::SeqCst);
+        let taken = call(&h, "/sized/10", "stuck").await;
+        assert_eq!(taken.0, StatusCode::OK);
+        assert_eq!(h.runs.load(Ordering::SeqCst), 2, "the request ran again");
+        assert_eq!(call(&h, "/sized/10", "stuck").await, taken);
+        h.store.close().await;
+    }
 
     #[test]
     fn sealed_responses_open_only_with_the_same_credential_and_key() {

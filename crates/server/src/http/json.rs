@@ -54,7 +54,7 @@ where
                 return Err(unsupported_media_type());
             }
         }
-        let bytes = read_body(req, limit).await?;
+        let bytes = read_body(req.into_body(), limit).await?;
         if bytes.is_empty() {
             return from_value(Value::Object(serde_json::Map::new())).map(ApiJson);
         }
@@ -148,20 +148,22 @@ fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn read_body(req: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|e| {
-            let inner = e.into_inner();
-            if is_length_limit(&*inner) {
-                too_large(limit)
-            } else {
-                ApiError(Error::bad_request(
-                    "invalid_body",
-                    "the request body could not be read",
-                ))
-            }
-        })
+/// Reads a body of at most `limit` bytes: 413 beyond, 400 `invalid_body` when it breaks off.
+pub(crate) async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        if is_length_limit(&*inner) {
+            too_large(limit)
+        } else {
+            ApiError(Error::bad_request(
+                "invalid_body",
+                "the request body could not be read",
+            ))
+        }
+    })
 }
 
 /// Walks the source chain: a limit hit by an outer layer (tower-http's) arrives wrapped.
@@ -176,7 +178,7 @@ fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn too_large(limit: usize) -> ApiError {
+pub(crate) fn too_large(limit: usize) -> ApiError {
     ApiError(
         Error::refused(
             413,
@@ -204,7 +206,8 @@ pub(crate) fn is_json_content_type(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn content_length(headers: &HeaderMap) -> Option<u64> {
+/// The declared `Content-Length`, when there is a readable one.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?
         .to_str()

@@ -78,7 +78,10 @@ pub const ERRORS: [(&str, &str); 23] = [
         "409",
         "number_not_available, account_not_active, account_already_<status>, customer_mismatch",
     ),
-    ("409", "idempotency_key_reused, idempotency_key_in_flight"),
+    (
+        "409",
+        "idempotency_key_reused, idempotency_key_in_flight, idempotency_response_too_large",
+    ),
     ("413", "payload_too_large"),
     ("415", "unsupported_media_type"),
     (

@@ -11,6 +11,7 @@ use ami_services::carrier_events::{ParkedEventList, ParkedEventView};
 use super::{ApiResult, Empty, ErrorBody, ListQuery};
 use crate::app::AppState;
 use crate::http::auth::Admin;
+use crate::http::json::ApiJson;
 use crate::http::query::ApiQuery;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -43,6 +44,7 @@ async fn retry_parked(
     State(s): State<AppState>,
     Admin(a): Admin,
     Path(id): Path<String>,
+    ApiJson(_empty): ApiJson<Empty>,
 ) -> ApiResult<ParkedEventView> {
     Ok(Json(s.services.retry_parked_carrier_event(&a, &id).await?))
 }

@@ -14,10 +14,17 @@ pub struct Fixture {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// SQLite always; PostgreSQL too when the environment names a server. Under `CI=true` a
+/// missing PostgreSQL fails the test instead of leaving half of it unrun.
 pub fn engines() -> Vec<Engine> {
     let mut e = vec![Engine::Sqlite];
     if std::env::var("AMI_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
         e.push(Engine::Postgres);
+    } else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the PostgreSQL half of this test needs AMI_TEST_DATABASE_URL (CI must set it)"
+        );
     }
     e
 }
