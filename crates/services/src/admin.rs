@@ -60,7 +60,7 @@ impl Services {
         _: &AdminCaller,
         input: NewCustomer,
     ) -> Result<CreatedAccount> {
-        let name = validate::required_text("name", input.name.as_deref(), 200)?;
+        let name = validate::required_name("name", input.name.as_deref(), 200)?;
         let billing_email = match input.billing_email.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(e) => Some(validate::email("billing_email", e)?),
