@@ -156,7 +156,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
     pub task: JoinHandle<std::io::Result<()>>,
-    /// The operator key generated on this first start, to print once.
+    /// The operator key generated on this first start, already shown and then stored.
     pub generated_admin_key: Option<String>,
     pub services: Services,
     /// The sandbox carrier, whose record shows what reached the (fictional) network.
@@ -255,11 +255,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 /// `start` with a clock of the caller's choosing (tests move time forward).
 pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     let store = open_store(&config).await?;
-    let admin_key = config.admin_key.as_ref().map(|k| k.expose().to_owned());
-    let (admin_hash, generated_admin_key) =
-        ami_services::auth::bootstrap_admin_key(&store, admin_key.as_deref()).await?;
+    // Bound first: a generated admin key is stored only once it has been shown, so a start
+    // that cannot bind its port leaves nothing behind.
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let admin_key = config.admin_key.as_ref().map(|k| k.expose().to_owned());
+    let (admin_hash, generated_admin_key) = ami_services::auth::bootstrap_admin_key(
+        &store,
+        admin_key.as_deref(),
+        crate::cli::show_generated_admin_key,
+    )
+    .await?;
     let services = Services::new(
         store,
         settings(&config, config.base_url(addr)),
