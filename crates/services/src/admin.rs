@@ -20,6 +20,8 @@ use crate::{Error, Result, Services, validate};
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
+    /// Required (`missing_name`); one line, no bidirectional controls, at least one visible character,
+    /// else `invalid_name`.
     pub name: Option<String>,
     pub billing_email: Option<String>,
 }

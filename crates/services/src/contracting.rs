@@ -35,6 +35,8 @@ pub struct NewSimRequest {
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentInfo {
+    /// Optional; one line, no bidirectional controls, at least one visible character,
+    /// else `invalid_agent_name`.
     pub name: Option<String>,
     pub purpose: Option<String>,
 }
@@ -62,10 +64,14 @@ pub struct CancelInput {
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerFields {
+    /// One line, no bidirectional controls, at least one visible character, else
+    /// `invalid_legal_name`.
     pub legal_name: Option<String>,
     pub tax_id: Option<String>,
     pub billing_email: Option<String>,
     pub address: Option<String>,
+    /// One line, no bidirectional controls, at least one visible character, else
+    /// `invalid_representative_name`.
     pub representative_name: Option<String>,
     pub representative_phone: Option<String>,
 }
@@ -75,10 +81,14 @@ pub struct CustomerFields {
 #[serde(deny_unknown_fields)]
 pub struct CustomerDataInput {
     pub customer: Option<CustomerFields>,
+    /// One line, no bidirectional controls, at least one visible character, else
+    /// `invalid_legal_name`.
     pub legal_name: Option<String>,
     pub tax_id: Option<String>,
     pub billing_email: Option<String>,
     pub address: Option<String>,
+    /// One line, no bidirectional controls, at least one visible character, else
+    /// `invalid_representative_name`.
     pub representative_name: Option<String>,
     pub representative_phone: Option<String>,
 }

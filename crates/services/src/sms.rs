@@ -29,7 +29,8 @@ pub const JOB_SUBMIT_SMS: &str = "sms_submit";
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendSms {
-    /// E.164; spaces, hyphens, dots and parentheses are removed first.
+    /// E.164; spaces, hyphens, dots and parentheses are removed first. The number must be
+    /// valid in its country's numbering plan (length and ranges), else `invalid_to`.
     pub to: Option<String>,
     pub body: Option<String>,
 }
