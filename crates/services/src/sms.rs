@@ -112,7 +112,7 @@ pub struct Sent {
 /// answer is kept per number (it is a pure function of it), so a destination is checked
 /// once, and what it found (the country) comes with the number for free afterwards.
 pub(crate) fn parse_destination(field: &str, raw: Option<&str>) -> Result<(E164, String)> {
-    static CHECKED: LazyLock<Memo<Option<E164>>> = LazyLock::new(|| Memo::new(16_384));
+    static CHECKED: LazyLock<Memo<Option<E164>>> = LazyLock::new(|| Memo::new(8192));
     let parsed = E164::parse(raw.unwrap_or_default())
         .map_err(|_| Error::invalid(field, format!("{field} must be an E.164 number")))?;
     let to = CHECKED
