@@ -71,22 +71,34 @@ impl E164 {
     pub fn country(&self) -> Option<Country> {
         self.country
             .get_or_init(|| {
-                let parsed = phonenumber::parse(None, &self.number).ok()?;
-                Some(Country {
-                    iso: parsed.country().id().map(|id| id.as_ref().to_owned()),
-                    calling_code: parsed.code().value(),
-                })
+                phonenumber::parse(None, &self.number)
+                    .ok()
+                    .map(|p| country_of(&p))
             })
             .clone()
     }
 
-    /// The ISO country of a number the numbering plan accepts in full (length and ranges),
-    /// which is what numbers taken into stock must be. Sends and calls need only the
-    /// country: this check runs every pattern of the plan's number types.
+    /// Whether the numbering plan accepts the whole number (length and ranges), not only
+    /// its country code: what every destination and every number taken into stock must be.
+    /// It runs every pattern of the plan's number types, which costs more than the rest of
+    /// a send's validation together, so hot paths keep its answer per number. The country
+    /// found on the way is kept: `country()` costs nothing after it, clones included.
+    pub fn is_valid(&self) -> bool {
+        let Ok(parsed) = phonenumber::parse(None, &self.number) else {
+            return false;
+        };
+        // Already set only to this same answer.
+        let _ = self.country.set(Some(country_of(&parsed)));
+        phonenumber::is_valid(&parsed)
+    }
+
+    /// The ISO country of a number the numbering plan accepts in full.
     pub fn valid_country(&self) -> Option<String> {
-        let parsed = phonenumber::parse(None, &self.number).ok()?;
-        let id = phonenumber::is_valid(&parsed).then(|| parsed.country().id())??;
-        Some(id.as_ref().to_owned())
+        if self.is_valid() {
+            self.country().and_then(|c| c.iso)
+        } else {
+            None
+        }
     }
 
     /// The country calling code with `+`, e.g. `+34`; what allowlists match on.
@@ -114,6 +126,13 @@ impl E164 {
 impl fmt::Display for E164 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.number)
+    }
+}
+
+fn country_of(parsed: &phonenumber::PhoneNumber) -> Country {
+    Country {
+        iso: parsed.country().id().map(|id| id.as_ref().to_owned()),
+        calling_code: parsed.code().value(),
     }
 }
 
@@ -178,6 +197,40 @@ mod tests {
         // +1 is shared by many regions: the plan tells them apart.
         let ca = E164::parse("+14165550123").unwrap().country().unwrap();
         assert_eq!((ca.iso.as_deref(), ca.calling_code), (Some("CA"), 1));
+    }
+
+    #[test]
+    fn validity_is_the_whole_plan_and_keeps_the_country() {
+        for (number, valid) in [
+            ("+34600000001", true),
+            ("+34600000004", true),
+            ("+34611000001", true),
+            ("+34710000001", true),
+            ("+34910000001", true),
+            ("+573001234567", true),
+            ("+4915112345678", true),
+            // Right country code, wrong length or range.
+            ("+346000000001234", false),
+            ("+3461100000", false),
+            ("+34600123", false),
+            ("+34500000001", false),
+            ("+5730012345", false),
+            // No country at all behind the code.
+            ("+999123456789", false),
+        ] {
+            let n = E164::parse(number).unwrap();
+            assert_eq!(n.is_valid(), valid, "{number}");
+        }
+        let n = E164::parse("+346000000001234").unwrap();
+        assert!(!n.is_valid());
+        // An invalid number still has the country its code names.
+        assert_eq!(n.country().and_then(|c| c.iso).as_deref(), Some("ES"));
+        assert_eq!(n.valid_country(), None);
+        let checked = E164::parse("+573001234567").unwrap();
+        assert!(checked.is_valid());
+        let copy = checked.clone();
+        assert_eq!(copy.country().and_then(|c| c.iso).as_deref(), Some("CO"));
+        assert_eq!(copy.valid_country().as_deref(), Some("CO"));
     }
 
     #[test]

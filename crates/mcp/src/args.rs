@@ -35,7 +35,8 @@ pub struct RequestSimOfferArgs {
     pub purpose: Option<String>,
     /// Highest acceptable monthly price; a dearer offer is rejected at once.
     pub max_monthly_price: Option<f64>,
-    /// Currency of max_monthly_price; default: the offer's own currency.
+    /// ISO 4217 code of max_monthly_price; default: the offer's own currency. There are no
+    /// exchange rates: another currency than the offer's is refused (currency_mismatch).
     pub currency: Option<String>,
 }
 

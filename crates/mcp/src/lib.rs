@@ -11,6 +11,7 @@
 
 mod args;
 mod catalogue;
+pub mod refusals;
 mod stdio;
 mod tools;
 
@@ -73,5 +74,10 @@ where
         Arc::new(NeverSessionManager::default()),
         http,
     );
-    axum::Router::new().route_service(MCP_PATH, service)
+    axum::Router::new()
+        .route_service(MCP_PATH, service)
+        .route_layer(axum::middleware::from_fn_with_state(
+            refusals::BodyCap(config.max_request_body_bytes),
+            refusals::json_rpc_refusals,
+        ))
 }

@@ -174,7 +174,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
     pub task: JoinHandle<std::io::Result<()>>,
-    /// The operator key generated on this first start, to print once.
+    /// The operator key generated on this first start, already shown and then stored.
     pub generated_admin_key: Option<String>,
     pub services: Services,
     /// The sandbox carrier, whose record shows what reached the (fictional) network.
@@ -281,10 +281,16 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         );
     }
     let store = open_store(&config).await?;
-    let (admin_hash, generated_admin_key) =
-        ami_services::auth::bootstrap_admin_key(&store, config.admin_key.expose()).await?;
+    // Bound first: a generated admin key is stored only once it has been shown, so a start
+    // that cannot bind its port leaves nothing behind.
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let (admin_hash, generated_admin_key) = ami_services::auth::bootstrap_admin_key(
+        &store,
+        config.admin_key.expose(),
+        crate::cli::show_generated_admin_key,
+    )
+    .await?;
     let mut settings = settings(&config, config.base_url(addr));
     if settings.dispatch.holder.is_empty() {
         settings.dispatch.holder = replica_name(addr);

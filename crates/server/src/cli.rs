@@ -150,6 +150,12 @@ pub struct AddNumbers {
     to: Option<String>,
 }
 
+/// Shows the admin key generated on a first start, once: only its hash is kept, and it is
+/// stored after this returns (a failure to write here stops the start before that).
+pub fn show_generated_admin_key(key: &str) {
+    eprintln!("\nGenerated admin key (shown once, store it now): {key}\n");
+}
+
 fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

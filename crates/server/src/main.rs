@@ -86,11 +86,8 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // A generated admin key is shown by the start itself, before its hash is stored.
     let running = ami_server::app::start(config).await?;
-    if let Some(key) = &running.generated_admin_key {
-        // Printed once, on the first start; only its hash is kept.
-        eprintln!("\nGenerated admin key (shown once, store it now): {key}\n");
-    }
     tracing::info!(addr = %running.addr, "ami listening");
     let shutdown = running.shutdown.clone();
     tokio::spawn(async move {

@@ -816,3 +816,58 @@ async fn a_call_the_budget_cannot_pay_one_minute_of_never_rings_on(server: TestS
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn numbers_the_plan_refuses_are_invalid_to_and_change_nothing() {
+    on_every_engine(numbers_the_plan_refuses_are_invalid_to_and_change_nothing_on).await;
+}
+
+/// A number with the right country code that the numbering plan does not accept is refused
+/// like a malformed one, before any slot is reserved, anything audited or placed.
+async fn numbers_the_plan_refuses_are_invalid_to_and_change_nothing_on(server: TestServer) {
+    let (_, flow) = agent(&server).await;
+    let events_before = server.event_count().await;
+    for to in [
+        "+346000000001234",
+        "+3461100000",
+        "+34500000001",
+        "+5730012345",
+    ] {
+        let (s, v) = server
+            .post(
+                "/v1/agent/calls/place",
+                &flow.agent_token,
+                json!({"to": to, "callback_sip_uri": CALLBACK}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_to")),
+            "{to} {v}"
+        );
+    }
+    assert_eq!(server.event_count().await, events_before);
+    let (_, list) = server.get("/v1/agent/calls", &flow.agent_token).await;
+    assert_eq!(list["count"], 0, "{list}");
+    let (_, usage) = server.get("/v1/agent/usage", &flow.agent_token).await;
+    assert_eq!(usage["usage"]["calls_count_this_hour"], 0, "{usage}");
+    // A valid number is placed; once it reached the carrier, nothing else had.
+    let call = place(&server, &flow, NORMAL).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.running.carrier.submissions().is_empty() {
+        assert!(Instant::now() < deadline, "never placed: {call}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let placed: Vec<String> = server
+        .running
+        .carrier
+        .submissions()
+        .into_iter()
+        .filter_map(|s| match s {
+            Submission::Call { to, .. } => Some(to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(placed, vec![NORMAL.to_owned()]);
+    server.stop().await;
+}

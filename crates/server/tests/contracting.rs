@@ -1255,3 +1255,258 @@ async fn admin_accounts_and_number_inventory() {
         server.stop().await;
     }
 }
+
+/// `commercial_constraints.currency` is an ISO 4217 code of a currency in circulation, and a
+/// ceiling is compared only in the offer's own currency: the catalogue has no exchange
+/// rates, so a ceiling in another currency is refused (with the offer's currency), not
+/// ignored. Refusals write nothing.
+#[tokio::test]
+async fn price_ceilings_are_in_a_real_currency_and_the_offers_own() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Thrifty").await;
+        let bad = StatusCode::BAD_REQUEST;
+        let before = server.event_count().await;
+        for currency in ["XYZ", "EURO", "EU", "XXX", "HRK", "€", " EUR"] {
+            expect_error(
+                &server,
+                "/v1/sim-requests",
+                &key,
+                json!({"country": "ES", "commercial_constraints": {"max_monthly_price": 100, "currency": currency}}),
+                bad,
+                "invalid_currency",
+            )
+            .await;
+        }
+        // Without a price, a bad code is still refused.
+        expect_error(
+            &server,
+            "/v1/sim-requests",
+            &key,
+            json!({"commercial_constraints": {"currency": "XYZ"}}),
+            bad,
+            "invalid_currency",
+        )
+        .await;
+        let v = expect_error(
+            &server,
+            "/v1/sim-requests",
+            &key,
+            json!({"country": "CO", "commercial_constraints": {"max_monthly_price": 1, "currency": "EUR"}}),
+            bad,
+            "currency_mismatch",
+        )
+        .await;
+        assert_eq!(v["offer_currency"], "COP", "{v}");
+        let v = expect_error(
+            &server,
+            "/v1/sim-requests",
+            &key,
+            json!({"country": "ES", "commercial_constraints": {"max_monthly_price": 1000000, "currency": "COP"}}),
+            bad,
+            "currency_mismatch",
+        )
+        .await;
+        assert_eq!(v["offer_currency"], "EUR", "{v}");
+        assert_eq!(
+            server.event_count().await,
+            before,
+            "{engine:?}: a refused request wrote something"
+        );
+        let (_, list) = server.get("/v1/events?entity_type=sim_request", &key).await;
+        assert_eq!(list["count"], 0, "{list}");
+
+        // In the offer's currency (any letter case) the ceiling is applied.
+        let r = expect(
+            &server,
+            "/v1/sim-requests",
+            &key,
+            json!({"country": "CO", "commercial_constraints": {"max_monthly_price": 1, "currency": "cop"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(
+            (
+                r["offer"]["status"].as_str(),
+                r["sim_request"]["status"].as_str()
+            ),
+            (Some("rejected"), Some("rejected")),
+            "{r}"
+        );
+        assert_eq!(r["sim_request"]["reason"], "price_above_max_monthly_price");
+        // No currency means the offer's.
+        let r = expect(
+            &server,
+            "/v1/sim-requests",
+            &key,
+            json!({"country": "CO", "commercial_constraints": {"max_monthly_price": 1}}),
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(r["offer"]["status"], "rejected", "{r}");
+        let r = expect(
+            &server,
+            "/v1/sim-requests",
+            &key,
+            json!({"country": "CO", "commercial_constraints": {"max_monthly_price": 32000, "currency": "COP"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(r["offer"]["status"], "offer_created", "{r}");
+        // A currency with no ceiling compares nothing.
+        let r = expect(
+            &server,
+            "/v1/sim-requests",
+            &key,
+            json!({"country": "CO", "commercial_constraints": {"currency": "EUR"}}),
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(r["offer"]["status"], "offer_created", "{r}");
+        server.stop().await;
+    }
+}
+
+/// Names that would read back differently from what was stored are refused at every free
+/// text name: controls, bidi overrides, isolates and marks anywhere, and text with nothing
+/// visible. An empty account name is still `missing_name`. Refusals write nothing.
+#[tokio::test]
+async fn names_that_hide_or_reorder_text_are_refused() {
+    let hostile = [
+        "\u{202e}gpj.exe",
+        "Acme\u{202d}",
+        "a\u{2066}b\u{2069}",
+        "Ana\u{200f}",
+        "x\u{061c}",
+        "\u{200b}",
+        "\u{2060}\u{feff}",
+        "\u{200b} \u{200c}",
+        "\u{180e}",
+        "\u{3164}",
+        "a\u{2028}b",
+        "a\u{7}b",
+    ];
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Names").await;
+        let (req, _) = accepted_offer(&server, &key).await;
+        let bad = StatusCode::BAD_REQUEST;
+        // Admin reads are audited too: counted before the refusals start.
+        let (_, accounts) = server.get("/v1/admin/customers?limit=200", ADMIN_KEY).await;
+        let before = server.event_count().await;
+        for name in hostile {
+            expect_error(
+                &server,
+                "/v1/admin/customers",
+                ADMIN_KEY,
+                json!({ "name": name }),
+                bad,
+                "invalid_name",
+            )
+            .await;
+            expect_error(
+                &server,
+                "/v1/sim-requests",
+                &key,
+                json!({"agent": {"name": name, "purpose": "otp"}}),
+                bad,
+                "invalid_agent_name",
+            )
+            .await;
+            for (field, code) in [
+                ("legal_name", "invalid_legal_name"),
+                ("representative_name", "invalid_representative_name"),
+            ] {
+                let mut data = customer_data();
+                data["customer"][field] = json!(name);
+                let path = format!("/v1/sim-requests/{req}/customer-data");
+                expect_error(&server, &path, &key, data.clone(), bad, code).await;
+                expect_error(&server, "/v1/customers", &key, data, bad, code).await;
+            }
+        }
+        for empty in ["", "   ", "\u{3000}"] {
+            expect_error(
+                &server,
+                "/v1/admin/customers",
+                ADMIN_KEY,
+                json!({ "name": empty }),
+                bad,
+                "missing_name",
+            )
+            .await;
+        }
+        assert_eq!(
+            server.event_count().await,
+            before,
+            "{engine:?}: a refused name wrote something"
+        );
+        let (_, after) = server.get("/v1/admin/customers?limit=200", ADMIN_KEY).await;
+        assert_eq!(after["count"], accounts["count"], "{after}");
+        let r = read(&server, &format!("/v1/sim-requests/{req}"), &key).await;
+        assert_eq!(r["status"], "offer_accepted", "{engine:?}");
+
+        // Scripts, accents and joiners inside visible text are names like any other.
+        for name in [
+            "Zoë Ñúñez",
+            "株式会社テスト",
+            "شركة الاختبار",
+            "👩\u{200d}💻 Labs",
+        ] {
+            let v = expect(
+                &server,
+                "/v1/admin/customers",
+                ADMIN_KEY,
+                json!({ "name": name }),
+                StatusCode::CREATED,
+            )
+            .await;
+            assert_eq!(v["name"], name);
+        }
+        let mut data = customer_data();
+        data["customer"]["legal_name"] = json!("شركة الاختبار");
+        data["customer"]["representative_name"] = json!("José Ñúñez");
+        let v = expect(
+            &server,
+            &format!("/v1/sim-requests/{req}/customer-data"),
+            &key,
+            data,
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(v["customer"]["legal_name"], "شركة الاختبار");
+        server.stop().await;
+    }
+}
+
+/// The CLI creates accounts through the same rule as the admin API.
+#[tokio::test]
+async fn the_cli_refuses_the_same_account_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ami"))
+            .args(["admin", "create-customer", "--name", name])
+            .env_clear()
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/ami.db", dir.path().display()),
+            )
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    for name in ["\u{202e}gpj.exe", "\u{200b}\u{feff}", "a\u{2067}b"] {
+        let out = run(name);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name:?} accepted");
+        assert!(stderr.contains("invalid_name"), "{name:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{name:?}");
+    }
+    let out = run("Acme Robotics");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["name"], "Acme Robotics");
+}

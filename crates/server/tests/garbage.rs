@@ -439,6 +439,11 @@ impl Probe<'_> {
     }
 }
 
+/// `name` with every character as a JSON `\uXXXX` escape: the same key, spelt differently.
+fn escaped(name: &str) -> String {
+    name.encode_utf16().map(|u| format!("\\u{u:04x}")).collect()
+}
+
 fn clip(s: &str) -> String {
     if s.len() > 300 {
         format!("{}…", &s[..s.floor_char_boundary(300)])
@@ -502,6 +507,25 @@ async fn body_battery(p: &mut Probe<'_>, op: &Op, fields: &[Field], big: &[u8]) 
         },
     )
     .await;
+    // A key twice is refused at any depth, whichever of the two would have won.
+    let name = fields
+        .iter()
+        .find(|f| f.path.len() == 1)
+        .map_or("a", |f| f.path[0].as_str());
+    for (what, body) in [
+        ("duplicate key", format!(r#"{{"{name}":1,"{name}":1}}"#)),
+        (
+            "duplicate key, escaped",
+            format!(r#"{{"{name}":1,"{}":1}}"#, escaped(name)),
+        ),
+        (
+            "nested duplicate key",
+            format!(r#"{{"{name}":[{{"k":1,"k":2}}]}}"#),
+        ),
+    ] {
+        p.json(op, what, &uri, body, Expect::Exactly(400, "duplicate_key"))
+            .await;
+    }
     let deep = format!("{}{}", "[".repeat(2000), "]".repeat(2000));
     p.json(
         op,

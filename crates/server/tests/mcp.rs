@@ -244,3 +244,150 @@ fn ami_mcp_stdio_serves_the_tools_over_the_local_store() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// POSTs `body` to the real `/mcp` route with `content_type`; status and JSON body.
+async fn raw_post(
+    server: &TestServer,
+    bearer: Option<&str>,
+    content_type: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut req = server
+        .http
+        .post(format!("{}/mcp", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(body.to_owned());
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    assert!(is_json, "{status}: not JSON");
+    (status, res.json().await.unwrap())
+}
+
+/// A JSON-RPC 2.0 error object without an id, with `code`.
+fn assert_rpc_error(what: &str, body: &Value, code: i64) {
+    assert_eq!(body["jsonrpc"], "2.0", "{what}: {body}");
+    assert_eq!(body["id"], Value::Null, "{what}: {body}");
+    assert_eq!(body["error"]["code"], code, "{what}: {body}");
+    assert!(body["error"]["message"].is_string(), "{what}: {body}");
+    assert!(body.get("result").is_none(), "{what}: {body}");
+}
+
+/// What `/mcp` cannot take gets a JSON-RPC error object, as the streamable HTTP transport
+/// allows: not JSON, a key twice or too deep → 400 / -32700; JSON that is no JSON-RPC
+/// message → 400 / -32600; the wrong Content-Type → 415 / -32000. None of them acts.
+#[tokio::test]
+async fn mcp_refusals_are_json_rpc_errors() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Parser").await;
+        let before = server.event_count().await;
+        let json = Some("application/json");
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let duplicate_method = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/list","params":{"name":"ami.request_sim_offer","arguments":{}}}"#;
+        let duplicate_argument = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ami.request_sim_offer","arguments":{"country":"ES","country":"CO"}}}"#;
+        for (what, body) in [
+            ("truncated", r#"{"jsonrpc":"2.0","id":1,"#),
+            ("not JSON", "hello"),
+            ("empty", ""),
+            (
+                "trailing garbage",
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping"} x"#,
+            ),
+            ("duplicate method", duplicate_method),
+            ("duplicate argument", duplicate_argument),
+            ("200 deep", deep.as_str()),
+        ] {
+            let (s, v) = raw_post(&server, Some(&key), json, body).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{engine:?} {what}: {v}");
+            assert_rpc_error(what, &v, -32700);
+        }
+        for (what, body) in [
+            ("an object", r#"{"hello":"world"}"#),
+            ("a batch", r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#),
+            ("a number", "42"),
+        ] {
+            let (s, v) = raw_post(&server, Some(&key), json, body).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{engine:?} {what}: {v}");
+            assert_rpc_error(what, &v, -32600);
+        }
+        let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        for ct in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+        ] {
+            let (s, v) = raw_post(&server, Some(&key), ct, ping).await;
+            assert_eq!(
+                s,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{engine:?} {ct:?}: {v}"
+            );
+            assert_rpc_error("content type", &v, -32000);
+        }
+        assert_eq!(server.event_count().await, before, "{engine:?}");
+        let (_, list) = server.get("/v1/events?entity_type=sim_request", &key).await;
+        assert_eq!(list["count"], 0, "{list}");
+
+        // The same messages without the defect are answered.
+        let (s, v) = raw_post(&server, Some(&key), json, ping).await;
+        assert_eq!((s, &v["result"]), (StatusCode::OK, &json!({})), "{v}");
+        let single = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ami.request_sim_offer","arguments":{"country":"CO"}}}"#;
+        let (s, v) = raw_post(
+            &server,
+            Some(&key),
+            Some("application/json; charset=utf-8"),
+            single,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            v["result"]["structuredContent"]["offer"]["currency"], "COP",
+            "{v}"
+        );
+        server.stop().await;
+    }
+}
+
+/// A send over MCP to a number the numbering plan refuses is the REST refusal, and nothing
+/// is sent.
+#[tokio::test]
+async fn mcp_sends_to_invalid_numbers_are_refused() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Planned").await;
+        let flow = server.provision(&key).await;
+        let before = server.event_count().await;
+        for (name, arguments) in [
+            (
+                "ami.send_sms",
+                json!({"to": "+346000000001234", "body": "x"}),
+            ),
+            (
+                "ami.place_call",
+                json!({"to": "+346000000001234", "callback_sip_uri": "sip:a@voice.example.org"}),
+            ),
+        ] {
+            let refused = tool(&server, &flow.agent_token, name, arguments).await;
+            assert_eq!(refused["isError"], true, "{refused}");
+            assert_eq!(
+                refused["structuredContent"]["error"], "invalid_to",
+                "{refused}"
+            );
+        }
+        assert_eq!(server.event_count().await, before, "{engine:?}");
+        assert!(server.running.carrier.submissions().is_empty());
+        server.stop().await;
+    }
+}

@@ -277,3 +277,79 @@ async fn fifty_racers_for_a_budget_of_ten() {
         server.stop().await;
     }
 }
+
+/// Destinations the numbering plan does not accept (too long, too short, a range no operator
+/// has) are `400 invalid_to` like a malformed one: nothing is reserved, audited, queued or
+/// handed to the carrier, even for a number whose country code is right.
+#[tokio::test]
+async fn numbers_the_plan_refuses_are_invalid_to_and_change_nothing() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Planned").await;
+        let flow = server.provision(&key).await;
+        let events_before = server.event_count().await;
+        for to in [
+            "+346000000001234",
+            "+34 600 000 000 1234",
+            "+3461100000",
+            "+34500000001",
+            "+5730012345",
+        ] {
+            // Twice: the second answer comes from the memo of the plan's answers.
+            for _ in 0..2 {
+                let (s, v) = server
+                    .post(
+                        "/v1/agent/sms/send",
+                        &flow.agent_token,
+                        json!({"to": to, "body": "hi"}),
+                    )
+                    .await;
+                assert_eq!(
+                    (s, v["error"].as_str()),
+                    (StatusCode::BAD_REQUEST, Some("invalid_to")),
+                    "{engine:?} {to} {v}"
+                );
+            }
+        }
+        assert_eq!(server.event_count().await, events_before, "{engine:?}");
+        let (_, list) = server.get("/v1/agent/sms", &flow.agent_token).await;
+        assert_eq!(list["count"], 0, "{list}");
+        let (_, usage) = server.get("/v1/agent/usage", &flow.agent_token).await;
+        assert_eq!(usage["usage"]["sms_count_this_hour"], 0, "{usage}");
+        assert_eq!(
+            usage["usage"]["spend_this_month_eur"],
+            json!(0.0),
+            "{usage}"
+        );
+
+        // A valid number still goes through; once it reached the carrier, nothing else had.
+        let (s, sms) = server
+            .post(
+                "/v1/agent/sms/send",
+                &flow.agent_token,
+                json!({"to": "+34 600 123 456", "body": "hi"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{sms}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while server.running.carrier.submissions().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{engine:?} never handed off"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let tos: Vec<String> = server
+            .running
+            .carrier
+            .submissions()
+            .into_iter()
+            .filter_map(|s| match s {
+                ami_carrier::Submission::Sms { to, .. } => Some(to),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tos, vec!["+34600123456".to_owned()], "{engine:?}");
+        server.stop().await;
+    }
+}

@@ -20,6 +20,8 @@ use crate::{Error, Result, Services, validate};
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
+    /// Required (`missing_name`); one line, no bidirectional controls, at least one visible character,
+    /// else `invalid_name`.
     pub name: Option<String>,
     pub billing_email: Option<String>,
 }
@@ -60,7 +62,7 @@ impl Services {
         _: &AdminCaller,
         input: NewCustomer,
     ) -> Result<CreatedAccount> {
-        let name = validate::required_text("name", input.name.as_deref(), 200)?;
+        let name = validate::required_name("name", input.name.as_deref(), 200)?;
         let billing_email = match input.billing_email.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(e) => Some(validate::email("billing_email", e)?),

@@ -60,7 +60,8 @@ const MAX_CAUSE_CHARS: usize = 200;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceCall {
-    /// E.164; spaces, hyphens, dots and parentheses are removed first.
+    /// E.164; spaces, hyphens, dots and parentheses are removed first. The number must be
+    /// valid in its country's numbering plan (length and ranges), else `invalid_to`.
     pub to: Option<String>,
     /// Where the answered call's audio is bridged: `sip[s]:user@host[:port][;params]`.
     pub callback_sip_uri: Option<String>,

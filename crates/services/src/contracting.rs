@@ -35,6 +35,8 @@ pub struct NewSimRequest {
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentInfo {
+    /// Optional; one line, no bidirectional controls, at least one visible character,
+    /// else `invalid_agent_name`.
     pub name: Option<String>,
     pub purpose: Option<String>,
 }
@@ -42,7 +44,14 @@ pub struct AgentInfo {
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommercialConstraints {
+    /// The highest monthly price the agent accepts, in `currency`. An offer above it is
+    /// rejected at once (`rejected`, reason `price_above_max_monthly_price`).
     pub max_monthly_price: Option<f64>,
+    /// ISO 4217 code of `max_monthly_price` (a currency in circulation, any letter case),
+    /// else `400 invalid_currency`. Default: the offer's currency. The catalogue has no
+    /// exchange rates, so a ceiling in another currency than the offer's (the country's,
+    /// see `/v1/sim-options`) cannot be compared and is refused with
+    /// `400 currency_mismatch {offer_currency}`, before anything is created.
     pub currency: Option<String>,
 }
 
@@ -55,10 +64,14 @@ pub struct CancelInput {
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerFields {
+    /// One line, no bidirectional controls, at least one visible character, else
+    /// `invalid_legal_name`.
     pub legal_name: Option<String>,
     pub tax_id: Option<String>,
     pub billing_email: Option<String>,
     pub address: Option<String>,
+    /// One line, no bidirectional controls, at least one visible character, else
+    /// `invalid_representative_name`.
     pub representative_name: Option<String>,
     pub representative_phone: Option<String>,
 }
@@ -68,10 +81,14 @@ pub struct CustomerFields {
 #[serde(deny_unknown_fields)]
 pub struct CustomerDataInput {
     pub customer: Option<CustomerFields>,
+    /// One line, no bidirectional controls, at least one visible character, else
+    /// `invalid_legal_name`.
     pub legal_name: Option<String>,
     pub tax_id: Option<String>,
     pub billing_email: Option<String>,
     pub address: Option<String>,
+    /// One line, no bidirectional controls, at least one visible character, else
+    /// `invalid_representative_name`.
     pub representative_name: Option<String>,
     pub representative_phone: Option<String>,
 }
@@ -279,7 +296,7 @@ impl Services {
         let caps = capabilities(input.capabilities, &offered)?;
         let agent = input.agent.unwrap_or_default();
         let agent = json!({
-            "name": validate::optional_text("agent_name", agent.name.as_deref(), 200)?,
+            "name": validate::optional_name("agent_name", agent.name.as_deref(), 200)?,
             "purpose": validate::optional_text("agent_purpose", agent.purpose.as_deref(), 1000)?,
         });
         let constraints = input.commercial_constraints.unwrap_or_default();
@@ -292,7 +309,29 @@ impl Services {
                 )
             })?),
         };
-        let currency = validate::optional_text("currency", constraints.currency.as_deref(), 3)?;
+        let currency = match constraints.currency.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(ami_core::currency::parse(c).ok_or_else(|| {
+                Error::invalid(
+                    "currency",
+                    "currency must be the ISO 4217 code of a currency in circulation, e.g. EUR",
+                )
+            })?),
+        };
+        // No exchange rates: a ceiling is only compared in the offer's own currency.
+        if max_price.is_some()
+            && let Some(c) = currency
+            && !c.eq_ignore_ascii_case(&country.currency)
+        {
+            return Err(Error::bad_request(
+                "currency_mismatch",
+                format!(
+                    "max_monthly_price is in {c} but the offer is priced in {}: state it in {}",
+                    country.currency, country.currency
+                ),
+            )
+            .with("offer_currency", country.currency.clone()));
+        }
         let constraints_json =
             json!({"max_monthly_price": constraints.max_monthly_price, "currency": currency});
 
@@ -354,13 +393,9 @@ impl Services {
         self.transition(&mut tx, &actor, &mut req, Status::OfferCreated, None)
             .await?;
         let mut offer = offer;
-        // An offer above the agent's stated ceiling (same currency) is rejected at once.
-        let over_budget = max_price.is_some_and(|max| {
-            currency
-                .as_deref()
-                .is_none_or(|c| c.eq_ignore_ascii_case(&offer.currency))
-                && offer.monthly_price > max
-        });
+        // An offer above the agent's stated ceiling (in the offer's currency, checked above)
+        // is rejected at once.
+        let over_budget = max_price.is_some_and(|max| offer.monthly_price > max);
         if over_budget {
             rows::set_offer_status(
                 &mut tx,
@@ -535,6 +570,8 @@ impl Services {
         let text = |field: &str, v: &Option<String>, max| {
             validate::required_text(field, v.as_deref(), max)
         };
+        let name =
+            |field: &str, v: &Option<String>| validate::required_name(field, v.as_deref(), 300);
         let representative_phone = match f.representative_phone.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(p) => Some(
@@ -549,14 +586,14 @@ impl Services {
             id: ami_core::id::new_id("customer"),
             account_id: caller.account_id.clone(),
             sim_request_id: sim_request_id.map(str::to_owned),
-            legal_name: text("legal_name", &f.legal_name, 300)?,
+            legal_name: name("legal_name", &f.legal_name)?,
             tax_id: text("tax_id", &f.tax_id, 64)?,
             billing_email: validate::email(
                 "billing_email",
                 f.billing_email.as_deref().unwrap_or_default(),
             )?,
             address: text("address", &f.address, 500)?,
-            representative_name: text("representative_name", &f.representative_name, 300)?,
+            representative_name: name("representative_name", &f.representative_name)?,
             representative_phone,
             created_at: self.now(),
         })

@@ -16,6 +16,7 @@ mod error;
 mod group_commit;
 pub mod inbound_calls;
 pub mod kill_switch;
+mod memo;
 pub mod mids;
 mod own_jobs;
 pub mod sms;

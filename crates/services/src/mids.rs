@@ -1,7 +1,6 @@
 //! Mobile identity administration by its customer (PROTOCOL §3.4).
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::LazyLock;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,6 +13,7 @@ use ami_store::{Conn, mids, numbers};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, CustomerCaller};
+use crate::memo::Memo;
 use crate::views::{ActivatedMid, InboundConfig, LimitsView, MidList, MidView, RotatedToken};
 use crate::{Error, Result, Services, validate};
 
@@ -354,26 +354,15 @@ impl Services {
 /// A MID's limits as stored. They are decoded once per distinct text: every group of sends
 /// needs them, and the text changes only when the customer sets new limits.
 pub(crate) fn stored_limits(mid: &mids::Mid) -> Result<Limits> {
-    /// Decoded texts kept; past this the memo starts over.
-    const MEMO_MAX: usize = 4096;
-    static MEMO: LazyLock<Mutex<HashMap<String, Limits>>> = LazyLock::new(Mutex::default);
-    // A map of finished decodings cannot be left half-changed by a panic.
-    let memo = || MEMO.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(limits) = memo().get(&mid.limits) {
-        return Ok(limits.clone());
-    }
-    let corrupt = |e: &dyn std::fmt::Display| {
-        Error::Internal(ami_store::StoreError::Corrupt(format!(
-            "limits of {}: {e}",
-            mid.id
-        )))
-    };
-    let v: Value = serde_json::from_str(&mid.limits).map_err(|e| corrupt(&e))?;
-    let limits = Limits::from_json(&v).map_err(|e| corrupt(&e))?;
-    let mut memo = memo();
-    if memo.len() >= MEMO_MAX {
-        memo.clear();
-    }
-    memo.insert(mid.limits.clone(), limits.clone());
-    Ok(limits)
+    static DECODED: LazyLock<Memo<Limits>> = LazyLock::new(|| Memo::new(4096));
+    DECODED.get_or_try_insert(&mid.limits, || {
+        let corrupt = |e: &dyn std::fmt::Display| {
+            Error::Internal(ami_store::StoreError::Corrupt(format!(
+                "limits of {}: {e}",
+                mid.id
+            )))
+        };
+        let v: Value = serde_json::from_str(&mid.limits).map_err(|e| corrupt(&e))?;
+        Limits::from_json(&v).map_err(|e| corrupt(&e))
+    })
 }

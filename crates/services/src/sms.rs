@@ -3,6 +3,7 @@
 //! never move a status backwards.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,6 +19,7 @@ use ami_store::{Batch, Conn, Db, kill_switches, messages, usage};
 
 use crate::audit_log::{PendingEvent, push_events};
 use crate::auth::{Actor, AgentCaller};
+use crate::memo::Memo;
 use crate::sms_send::{GROUP_MAX, SendJob};
 use crate::webhooks::Emission;
 use crate::{Error, Result, Services, validate};
@@ -27,7 +29,8 @@ pub const JOB_SUBMIT_SMS: &str = "sms_submit";
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendSms {
-    /// E.164; spaces, hyphens, dots and parentheses are removed first.
+    /// E.164; spaces, hyphens, dots and parentheses are removed first. The number must be
+    /// valid in its country's numbering plan (length and ranges), else `invalid_to`.
     pub to: Option<String>,
     pub body: Option<String>,
 }
@@ -104,9 +107,24 @@ pub struct Sent {
     pub remaining_sms_this_hour: i64,
 }
 
+/// A destination of a send or a call: E.164, and a number the numbering plan accepts in
+/// full, or `400 invalid_<field>` before anything is reserved, audited or queued. The plan's
+/// answer is kept per number (it is a pure function of it), so a destination is checked
+/// once, and what it found (the country) comes with the number for free afterwards.
 pub(crate) fn parse_destination(field: &str, raw: Option<&str>) -> Result<(E164, String)> {
-    let to = E164::parse(raw.unwrap_or_default())
+    static CHECKED: LazyLock<Memo<Option<E164>>> = LazyLock::new(|| Memo::new(8192));
+    let parsed = E164::parse(raw.unwrap_or_default())
         .map_err(|_| Error::invalid(field, format!("{field} must be an E.164 number")))?;
+    let to = CHECKED
+        .get_or_insert(parsed.as_str(), || {
+            parsed.is_valid().then(|| parsed.clone())
+        })
+        .ok_or_else(|| {
+            Error::invalid(
+                field,
+                format!("{field} is not a valid number in its country's numbering plan"),
+            )
+        })?;
     let prefix = to
         .calling_prefix()
         .ok_or_else(|| Error::invalid(field, format!("{field} has no country calling code")))?;

@@ -40,6 +40,33 @@ fn text(field: &str, v: &str, max: usize) -> Result<String> {
     Ok(v.to_owned())
 }
 
+/// A required name (account, legal, representative): a single-line text that reads back as
+/// stored, `missing_<field>` when empty, `invalid_<field>` when it holds controls, bidi
+/// overrides or isolates, or nothing visible.
+pub(crate) fn required_name(field: &str, value: Option<&str>, max: usize) -> Result<String> {
+    let v = required_text(field, value, max)?;
+    name(field, &v)?;
+    Ok(v)
+}
+
+/// An optional name (an agent's): absent or empty is `None`; otherwise as [`required_name`].
+pub(crate) fn optional_name(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>> {
+    let v = optional_text(field, value, max)?;
+    if let Some(v) = &v {
+        name(field, v)?;
+    }
+    Ok(v)
+}
+
+fn name(field: &str, v: &str) -> Result<()> {
+    ami_core::text::check_name(v)
+        .map_err(|problem| Error::invalid(field, format!("{field} {problem}")))
+}
+
 /// A plausible mailbox: one `@`, a dotted domain, no spaces or controls, RFC length.
 pub(crate) fn email(field: &str, v: &str) -> Result<String> {
     let v = v.trim();

@@ -27,7 +27,7 @@ pub async fn services(dir: &std::path::Path, settings: Settings) -> Services {
     let store = Store::open(&url, &OpenOptions::default()).await.unwrap();
     store.migrate().await.unwrap();
     let (admin_hash, _) =
-        ami_services::auth::bootstrap_admin_key(&store, Some("test-admin-key-0123456789"))
+        ami_services::auth::bootstrap_admin_key(&store, Some("test-admin-key-0123456789"), |_| {})
             .await
             .unwrap();
     let services = Services::new(store, settings, Arc::new(SystemClock), admin_hash);

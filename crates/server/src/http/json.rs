@@ -1,11 +1,13 @@
 //! JSON request bodies, refused the PROTOCOL §2 way: 415, 413, `json_too_deep`,
-//! `invalid_json`, `unknown_field`. Messages never echo much of the input, nor control
-//! characters.
+//! `duplicate_key`, `invalid_json`, `unknown_field`. Messages never echo much of the input,
+//! nor control characters.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use ami_core::json::{JsonRefusal, parse_strict};
 
 use super::error::{ApiError, Error};
 
@@ -14,11 +16,11 @@ use super::error::{ApiError, Error};
 pub struct BodyLimit(pub usize);
 
 /// Request extension: the deepest JSON nesting accepted (default [`DEFAULT_MAX_DEPTH`]).
-#[derive(Debug, Clone, Copy)]
-pub struct MaxJsonDepth(pub usize);
+/// Defined beside the strict parser, so that `/mcp` reads the same setting.
+pub use ami_core::json::MaxJsonDepth;
 
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
-pub const DEFAULT_MAX_DEPTH: usize = 32;
+pub use ami_core::json::DEFAULT_MAX_DEPTH;
 /// Most characters of client input a message may repeat.
 const MAX_ECHO: usize = 100;
 /// Backstop for a whole message, whatever serde put in it.
@@ -65,14 +67,32 @@ where
     }
 }
 
-/// Parses a JSON document after checking its nesting, with §2 refusals.
+/// Parses a JSON document in one pass, with §2 refusals: nesting deeper than `max_depth`
+/// (`json_too_deep`) and an object with a key twice, at any depth (`duplicate_key`), are
+/// refused on the way, before the parser goes further.
 pub fn parse_value(bytes: &[u8], max_depth: usize) -> Result<Value, ApiError> {
-    check_depth(bytes, max_depth)?;
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError(Error::bad_request(
+    parse_strict(bytes, max_depth).map_err(|refusal| match refusal {
+        JsonRefusal::Syntax(e) => ApiError(Error::bad_request(
             "invalid_json",
             format!("malformed JSON: {}", sanitise(&e.to_string())),
-        ))
+        )),
+        JsonRefusal::TooDeep { max } => ApiError(
+            Error::bad_request(
+                "json_too_deep",
+                format!("JSON nested deeper than {max} levels"),
+            )
+            .with("max_depth", max),
+        ),
+        JsonRefusal::DuplicateKey(key) => {
+            let key = sanitise_echo(&key);
+            ApiError(
+                Error::bad_request(
+                    "duplicate_key",
+                    format!("an object of the body has the key `{key}` twice"),
+                )
+                .with("key", key),
+            )
+        }
     })
 }
 
@@ -109,43 +129,6 @@ fn unknown_field(message: &str) -> Option<(&str, &str)> {
         .min()
         .or_else(|| rest.rfind('`'))?;
     Some((&rest[..end], &rest[end + 1..]))
-}
-
-/// Refuses documents nested deeper than `max` before the parser recurses into them.
-fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Err(ApiError(
-                        Error::bad_request(
-                            "json_too_deep",
-                            format!("JSON nested deeper than {max} levels"),
-                        )
-                        .with("max_depth", max),
-                    ));
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// Reads a body of at most `limit` bytes: 413 beyond, 400 `invalid_body` when it breaks off.
@@ -412,6 +395,46 @@ mod tests {
             code(&extract::<Send>(r).await.unwrap_err()),
             (400, "json_too_deep".into())
         );
+    }
+
+    #[tokio::test]
+    async fn duplicate_keys_are_refused_at_any_depth() {
+        for body in [
+            r#"{"to":"+34600000001","to":"+34600000002"}"#,
+            r#"{"to":"x","count":1,"count":2}"#,
+            r#"{"to":"x","\u0074o":"y"}"#,
+        ] {
+            let e = extract::<Send>(req(Some("application/json"), body))
+                .await
+                .unwrap_err();
+            assert_eq!(code(&e), (400, "duplicate_key".into()), "{body}");
+        }
+        let e = extract::<Send>(req(
+            Some("application/json"),
+            r#"{"to":{"a":[{"b":1,"b":1}]}}"#,
+        ))
+        .await
+        .unwrap_err();
+        assert_eq!(code(&e), (400, "duplicate_key".into()));
+        assert_eq!(e.0.body()["key"], "b");
+        // A hostile key comes back bounded and without control characters.
+        let key = format!("k\\r\\n{}", "z".repeat(300));
+        let body = format!(r#"{{"{key}":1,"{key}":2}}"#);
+        let e = extract::<Send>(req(Some("application/json"), body))
+            .await
+            .unwrap_err();
+        let b = e.0.body();
+        let echoed = b["key"].as_str().unwrap();
+        assert!(
+            echoed.starts_with("k\\u{d}\\u{a}z") && echoed.ends_with('…'),
+            "{echoed}"
+        );
+        assert!(!b["message"].as_str().unwrap().chars().any(char::is_control));
+        // The same key in two objects is no duplicate.
+        let v: Send = extract(req(Some("application/json"), r#"{"to":"x","count":1}"#))
+            .await
+            .unwrap();
+        assert_eq!(v.count, Some(1));
     }
 
     #[tokio::test]

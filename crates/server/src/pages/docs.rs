@@ -32,7 +32,7 @@ pub const AUTH_LEVELS: [(&str, &str, &str); 4] = [
 pub const ERRORS: [(&str, &str); 23] = [
     (
         "400",
-        "invalid_json, unknown_field, json_too_deep, invalid_query, unknown_parameter, invalid_limit, invalid_cursor",
+        "invalid_json, unknown_field, json_too_deep, duplicate_key, invalid_query, unknown_parameter, invalid_limit, invalid_cursor",
     ),
     (
         "400",
@@ -40,7 +40,7 @@ pub const ERRORS: [(&str, &str); 23] = [
     ),
     (
         "400",
-        "missing_fields (with fields: [...]), missing_name, unsupported_country",
+        "missing_fields (with fields: [...]), missing_name, unsupported_country, currency_mismatch (with offer_currency)",
     ),
     (
         "400",
