@@ -5,6 +5,8 @@
 //! The real binary: the first process runs with `AMI_DISPATCH_ENABLED=false` (an API-only
 //! replica), so the five accepted SMS are certainly still in the outbox when it is killed;
 //! a second one, `--role api`, proves the flag and dies the same way; the third dispatches.
+//! Before it starts, the jobs are leased for ten minutes to its replica name, as a
+//! dispatching process killed mid-work leaves them: the third takes them back at once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -113,12 +115,34 @@ async fn queued_sms_survive_a_sigkill_and_are_delivered_once() {
         let log = second.stderr();
         assert_killed(second.kill_hard(), &log);
 
-        // 3. A dispatching process on the same database delivers every one of them.
-        let mut third = AmiProcess::spawn(&database_url, &[], &[]);
+        // 3. The jobs as a dispatching process of this replica name, killed while it held
+        // them, leaves them: leased for ten minutes.
+        let planted = {
+            use sqlx::Connection;
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&database_url).await.unwrap();
+            sqlx::query(
+                "UPDATE outbox SET lease_until = $1, lease_holder = 'replica-x', attempts = 1, fence = 1",
+            )
+            .bind(ami_core::time::now_ms() + 600_000)
+            .execute(&mut conn)
+            .await
+            .unwrap()
+            .rows_affected()
+        };
+        assert_eq!(planted, MESSAGES as u64, "{engine:?}");
+
+        // 4. Its successor delivers every one of them, without waiting for the lease.
+        let mut third = AmiProcess::spawn(&database_url, &[("AMI_REPLICA_ID", "replica-x")], &[]);
         let api = Remote::new(&third.ready().await);
+        let ready = Instant::now();
+        let mut first_handed = None;
         let deadline = Instant::now() + Duration::from_secs(15);
         let seen = loop {
             let seen = outbound(&api, &flow.agent_token).await;
+            if first_handed.is_none() && seen.values().any(|m| m["status"] != "queued") {
+                first_handed = Some(ready.elapsed());
+            }
             if seen.values().all(|m| m["status"] == "delivered") {
                 break seen;
             }
@@ -129,6 +153,10 @@ async fn queued_sms_survive_a_sigkill_and_are_delivered_once() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
+        println!(
+            "{engine:?}: first held job reported sent {:?} after the successor was ready",
+            first_handed.unwrap_or_default()
+        );
         // None lost, none invented.
         assert_eq!(
             seen.keys().cloned().collect::<HashSet<_>>(),
