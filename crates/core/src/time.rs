@@ -19,6 +19,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
 
 #[cfg(test)]

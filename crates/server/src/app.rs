@@ -222,19 +222,39 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
             lease_ms: config.dispatch_lease_ms.as_i64(),
             carrier_timeout: config.carrier_timeout_ms.duration(),
         },
+        demo: ami_services::demo::DemoSettings {
+            enabled: config.demo_enabled,
+            per_address_per_hour: config.demo_per_address_per_hour,
+        },
     }
 }
 
 /// What every process serving the tools needs in its store: the single-tenant account when
-/// `api_key` is set, and the sandbox number pool on a sandbox.
+/// `api_key` is set, and on a sandbox its number pool (and the demo's, when the demo runs).
 pub async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<()> {
+    use ami_store::numbers::Pool;
     if let Some(key) = config.api_key.expose() {
         services.ensure_default_account(key).await?;
     }
     if config.sandbox {
-        for range in &config.sandbox_pool {
+        let demo: &[_] = if config.demo_enabled {
+            &config.demo_pool
+        } else {
+            &[]
+        };
+        let pools = config
+            .sandbox_pool
+            .iter()
+            .map(|r| (Pool::Main, r))
+            .chain(demo.iter().map(|r| (Pool::Demo, r)));
+        for (pool, range) in pools {
             services
-                .seed_sandbox_pool(&range.country, range.from.as_str(), range.count as usize)
+                .seed_number_pool(
+                    pool,
+                    &range.country,
+                    range.from.as_str(),
+                    range.count as usize,
+                )
                 .await?;
         }
     }

@@ -592,9 +592,17 @@ impl Services {
     }
 
     /// Loads a sandbox pool range for a country unless that country already has numbers.
-    pub async fn seed_sandbox_pool(&self, country: &str, from: &str, count: usize) -> Result<u64> {
+    /// Loads `count` consecutive fictional numbers from `from` into `pool`, once: a pool that
+    /// already holds numbers of the country is left as it is.
+    pub async fn seed_number_pool(
+        &self,
+        pool: numbers::Pool,
+        country: &str,
+        from: &str,
+        count: usize,
+    ) -> Result<u64> {
         let mut conn = self.store.reader().await?;
-        if numbers::count_for_country(&mut conn, country).await? > 0 || count == 0 {
+        if numbers::count_in(&mut conn, pool, country).await? > 0 || count == 0 {
             return Ok(0);
         }
         drop(conn);
@@ -607,13 +615,13 @@ impl Services {
         let list = number_range(start.as_str(), &to)?;
         let strings: Vec<String> = list.iter().map(|n| n.as_str().to_owned()).collect();
         let mut tx = self.store.begin().await?;
-        let added = numbers::insert_many(&mut tx, country, &strings, self.now()).await?;
+        let added = numbers::insert_many_into(&mut tx, pool, country, &strings, self.now()).await?;
         self.audit(
             &mut tx,
             &Actor::System,
             "numbers_loaded",
             Subject { account_id: None, entity_type: "number_inventory", entity_id: country, mid: None },
-            json!({"country": country, "requested": strings.len(), "added": added, "source": "sandbox_pool"}),
+            json!({"country": country, "requested": strings.len(), "added": added, "source": format!("{}_pool", pool.as_str())}),
         )
         .await?;
         ami_store::commit(tx).await?;

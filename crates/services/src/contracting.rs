@@ -949,6 +949,16 @@ impl Services {
         caller: &CustomerCaller,
         input: ActivateInput,
     ) -> Result<ActivatedMid> {
+        self.activate_from(caller, input, numbers::Pool::Main).await
+    }
+
+    /// Activation with a number from `pool`.
+    pub(crate) async fn activate_from(
+        &self,
+        caller: &CustomerCaller,
+        input: ActivateInput,
+        pool: numbers::Pool,
+    ) -> Result<ActivatedMid> {
         let contract_id = input
             .contract_id
             .filter(|c| !c.is_empty())
@@ -972,14 +982,21 @@ impl Services {
         self.transition(&mut tx, &actor, &mut req, Status::Provisioning, None)
             .await?;
         let mid_id = ami_core::id::new_id("mid");
-        let number = numbers::allocate(&mut tx, self.store.engine(), &req.country, &mid_id, now)
-            .await?
-            .ok_or_else(|| {
-                Error::conflict(
-                    "no_number_available",
-                    format!("no number of {} is available right now", req.country),
-                )
-            })?;
+        let number = numbers::allocate_from(
+            &mut tx,
+            self.store.engine(),
+            pool,
+            &req.country,
+            &mid_id,
+            now,
+        )
+        .await?
+        .ok_or_else(|| {
+            Error::conflict(
+                "no_number_available",
+                format!("no number of {} is available right now", req.country),
+            )
+        })?;
         // The sandbox carrier confirms every number it owns; a real carrier adapter confirms
         // or refuses here, and a refusal ends the request as failed.
         let caps: Vec<String> = serde_json::from_str(&req.capabilities).unwrap_or_default();

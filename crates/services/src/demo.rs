@@ -1,10 +1,20 @@
 //! `POST /v1/demo/quick` (PROTOCOL §5): the whole contracting flow for the sandbox demo account.
+//!
+//! It needs no credential, so it must not be able to hurt anybody: it is off unless the
+//! operator turns it on (`demo_enabled`), each client address gets a few runs an hour, and
+//! it takes numbers from a pool of its own, which it takes back after [`DEMO_LIFETIME_MS`]:
+//! a paying customer's activation never finds the inventory emptied by demos.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use ami_core::secret;
-use ami_store::accounts;
+use ami_core::time::HOUR_MS;
+use ami_store::{accounts, mids, numbers};
 
 use crate::auth::CustomerCaller;
 use crate::contracting::{ActivateInput, CustomerDataInput, NewContract, NewSimRequest};
@@ -13,6 +23,58 @@ use crate::{Error, Result, Services};
 
 /// The demo account. Its key is random and never shown: only the demo flow acts for it.
 pub const DEMO_ACCOUNT: &str = "cust_demo";
+
+/// How long a demo's number stays with it before the next demo may take it back.
+pub const DEMO_LIFETIME_MS: i64 = HOUR_MS;
+
+/// Client addresses remembered at most; past it, those of earlier hours are forgotten first.
+const ADMISSIONS_MAX: usize = 100_000;
+
+#[derive(Debug, Clone)]
+pub struct DemoSettings {
+    pub enabled: bool,
+    /// Runs a client address may start per hour.
+    pub per_address_per_hour: u32,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            per_address_per_hour: 5,
+        }
+    }
+}
+
+/// Demo runs per client address in the current hour, in this process.
+#[derive(Default)]
+pub(crate) struct Admissions(Mutex<HashMap<IpAddr, (i64, u32)>>);
+
+impl Admissions {
+    /// Counts a run of `client`; the wait in seconds when it had its share this hour.
+    fn admit(&self, client: IpAddr, now: i64, per_hour: u32) -> std::result::Result<(), u64> {
+        let hour = now - now.rem_euclid(HOUR_MS);
+        // A map of counters cannot be left half-changed by a panic.
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= ADMISSIONS_MAX {
+            seen.retain(|_, (h, _)| *h == hour);
+        }
+        let entry = seen.entry(client).or_insert((hour, 0));
+        if entry.0 != hour {
+            *entry = (hour, 0);
+        }
+        if entry.1 >= per_hour {
+            return Err(u64::try_from(hour + HOUR_MS - now)
+                .unwrap_or(0)
+                .div_ceil(1000));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DemoStep {
@@ -29,13 +91,28 @@ pub struct DemoResult {
 }
 
 impl Services {
-    pub async fn demo_quick(&self) -> Result<DemoResult> {
-        if !self.settings.sandbox || !self.settings.mock_sign_enabled {
-            return Err(Error::not_found("route")
-                .with("message", "the demo exists on sandbox servers only"));
+    /// Runs the demo for a client at `client`.
+    pub async fn demo_quick(&self, client: IpAddr) -> Result<DemoResult> {
+        let demo = &self.settings.demo;
+        if !self.settings.sandbox || !self.settings.mock_sign_enabled || !demo.enabled {
+            return Err(
+                Error::not_found("route").with("message", "the demo is not enabled on this server")
+            );
+        }
+        if let Err(wait) = self
+            .demo_admissions
+            .admit(client, self.now(), demo.per_address_per_hour)
+        {
+            return Err(Error::refused(
+                429,
+                "demo_rate_limited",
+                "this address has had its demos for this hour",
+            )
+            .with("retry_after", wait));
         }
         let started = std::time::Instant::now();
         let caller = self.demo_account().await?;
+        self.reclaim_demo_numbers(&caller).await?;
         let created = self
             .create_sim_request(&caller, NewSimRequest::default())
             .await?;
@@ -68,11 +145,12 @@ impl Services {
             .await?;
         self.mock_sign(&caller, &contract.id).await?;
         let mid = self
-            .activate(
+            .activate_from(
                 &caller,
                 ActivateInput {
                     contract_id: Some(contract.id.clone()),
                 },
+                numbers::Pool::Demo,
             )
             .await?;
         let steps = vec![
@@ -107,6 +185,25 @@ impl Services {
             steps,
             mobile_identity: mid,
         })
+    }
+
+    /// Releases the demo's mobile identities older than [`DEMO_LIFETIME_MS`] and puts their
+    /// numbers straight back in the demo pool: fictional numbers need no cooling period.
+    async fn reclaim_demo_numbers(&self, caller: &CustomerCaller) -> Result<()> {
+        let cutoff = ami_core::id::new_id_at("mid", self.now() - DEMO_LIFETIME_MS);
+        let mut conn = self.store.reader().await?;
+        let expired = mids::live_before(&mut conn, DEMO_ACCOUNT, &cutoff, 50).await?;
+        drop(conn);
+        for id in expired {
+            match self.release_mid(caller, &id).await {
+                Ok(_) | Err(Error::Refused { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut tx = self.store.begin().await?;
+        numbers::end_quarantine(&mut tx, numbers::Pool::Demo, self.now()).await?;
+        ami_store::commit(tx).await?;
+        Ok(())
     }
 
     async fn demo_account(&self) -> Result<CustomerCaller> {

@@ -46,6 +46,7 @@ pub struct Settings {
     pub public_base_url: String,
     pub webhooks: webhooks::WebhookSettings,
     pub dispatch: dispatch::DispatchSettings,
+    pub demo: demo::DemoSettings,
 }
 
 impl Default for Settings {
@@ -60,6 +61,7 @@ impl Default for Settings {
             public_base_url: "http://127.0.0.1:8080".into(),
             webhooks: webhooks::WebhookSettings::default(),
             dispatch: dispatch::DispatchSettings::default(),
+            demo: demo::DemoSettings::default(),
         }
     }
 }
@@ -94,6 +96,8 @@ pub struct Shared {
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// Sends leased to this process's own dispatcher.
     own_jobs: own_jobs::OwnJobs,
+    /// Demo runs per client address.
+    demo_admissions: demo::Admissions,
     /// Agent sends waiting to be written together.
     sms_sends: group_commit::GroupCommit<sms_send::SendJob, Result<sms_send::Accepted>>,
 }
@@ -113,6 +117,7 @@ impl Services {
             dispatch_wakeup: Arc::default(),
             webhook_wakeup: Arc::default(),
             own_jobs: Default::default(),
+            demo_admissions: Default::default(),
             sms_sends: Default::default(),
         }))
     }

@@ -313,6 +313,25 @@ pub async fn ids_of_account(conn: &mut Conn, account_id: &str) -> Result<Vec<Str
     .await?)
 }
 
+/// The account's MIDs not released whose id (a creation time) sorts before `before`, oldest
+/// first.
+pub async fn live_before(
+    conn: &mut Conn,
+    account_id: &str,
+    before: &str,
+    limit: i64,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM mobile_identities
+         WHERE account_id = $1 AND id < $2 AND status <> 'released' ORDER BY id LIMIT $3",
+    )
+    .bind(account_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Carrier-side lookup (inbound traffic): the live MID holding this number, if any. At most
 /// one MID per number is not released (unique partial index `mobile_identities_live_number`).
 pub async fn by_phone_number(conn: &mut Conn, phone_number: &str) -> Result<Option<Mid>> {

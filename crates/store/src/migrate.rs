@@ -25,6 +25,7 @@ const SQLITE: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/sqlite/0008_fenced_dispatch.sql"),
     ),
+    (9, include_str!("../migrations/sqlite/0009_demo_pool.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -53,6 +54,7 @@ const POSTGRES: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/postgres/0008_fenced_dispatch.sql"),
     ),
+    (9, include_str!("../migrations/postgres/0009_demo_pool.sql")),
 ];
 
 /// Applies what is missing; returns the versions applied now.

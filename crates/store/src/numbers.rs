@@ -18,9 +18,37 @@ pub struct Number {
 const COLUMNS: &str =
     "id, phone_number, country, status, mid_id, quarantined_until, created_at, updated_at";
 
-/// Inserts numbers not already present; returns how many were new.
+/// Which numbers an activation may draw from: tenants the main inventory, the public demo
+/// its own numbers, so that it can never take a number a paying customer would get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    Main,
+    Demo,
+}
+
+impl Pool {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pool::Main => "main",
+            Pool::Demo => "demo",
+        }
+    }
+}
+
+/// Inserts numbers not already present into the main inventory; returns how many were new.
 pub async fn insert_many(
     conn: &mut Conn,
+    country: &str,
+    numbers: &[String],
+    now: i64,
+) -> Result<u64> {
+    insert_many_into(conn, Pool::Main, country, numbers, now).await
+}
+
+/// Inserts numbers not already present into `pool`; returns how many were new.
+pub async fn insert_many_into(
+    conn: &mut Conn,
+    pool: Pool,
     country: &str,
     numbers: &[String],
     now: i64,
@@ -30,7 +58,7 @@ pub async fn insert_many(
     let mut added = 0;
     for chunk in numbers.chunks(CHUNK) {
         let mut sql = String::from(
-            "INSERT INTO numbers (id, phone_number, country, status, created_at, updated_at) VALUES ",
+            "INSERT INTO numbers (id, phone_number, country, status, created_at, updated_at, pool) VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
@@ -38,13 +66,16 @@ pub async fn insert_many(
             }
             let b = i * 2;
             sql.push_str(&format!(
-                "(${}, ${}, $1, 'available', $2, $2)",
-                b + 3,
-                b + 4
+                "(${}, ${}, $1, 'available', $2, $2, $3)",
+                b + 4,
+                b + 5
             ));
         }
         sql.push_str(" ON CONFLICT (phone_number) DO NOTHING");
-        let mut q = sqlx::query(&sql).bind(country).bind(now);
+        let mut q = sqlx::query(&sql)
+            .bind(country)
+            .bind(now)
+            .bind(pool.as_str());
         for n in chunk {
             q = q.bind(ami_core::id::new_id_at("num", now)).bind(n);
         }
@@ -53,9 +84,11 @@ pub async fn insert_many(
     Ok(added)
 }
 
-pub async fn count_for_country(conn: &mut Conn, country: &str) -> Result<i64> {
+/// How many numbers of `pool` the inventory holds for a country.
+pub async fn count_in(conn: &mut Conn, pool: Pool, country: &str) -> Result<i64> {
     Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM numbers WHERE country = $1")
+        sqlx::query_scalar("SELECT COUNT(*) FROM numbers WHERE pool = $1 AND country = $2")
+            .bind(pool.as_str())
             .bind(country)
             .fetch_one(conn)
             .await?,
@@ -100,7 +133,7 @@ pub async fn list(
     Ok(page::finish(rows, req.limit, |n| &n.id))
 }
 
-/// Takes one free number of the country: available, or quarantined past its cooling period.
+/// Takes one free number of the country from the main inventory.
 pub async fn allocate(
     conn: &mut Conn,
     engine: Engine,
@@ -108,16 +141,30 @@ pub async fn allocate(
     mid_id: &str,
     now: i64,
 ) -> Result<Option<Number>> {
+    allocate_from(conn, engine, Pool::Main, country, mid_id, now).await
+}
+
+/// Takes one free number of the country from `pool`: available, or quarantined past its
+/// cooling period.
+pub async fn allocate_from(
+    conn: &mut Conn,
+    engine: Engine,
+    pool: Pool,
+    country: &str,
+    mid_id: &str,
+    now: i64,
+) -> Result<Option<Number>> {
     for status in ["available", "quarantined"] {
         let candidate: Option<String> = sqlx::query_scalar(&format!(
             "SELECT id FROM numbers
-             WHERE country = $1 AND status = $2 AND ($2 = 'available' OR quarantined_until <= $3)
+             WHERE pool = $4 AND country = $1 AND status = $2 AND ($2 = 'available' OR quarantined_until <= $3)
              ORDER BY id LIMIT 1{}",
             engine.skip_locked()
         ))
         .bind(country)
         .bind(status)
         .bind(now)
+        .bind(pool.as_str())
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(id) = candidate {
@@ -134,6 +181,19 @@ pub async fn allocate(
         }
     }
     Ok(None)
+}
+
+/// Ends the cooling period of every quarantined number of `pool` at once.
+pub async fn end_quarantine(conn: &mut Conn, pool: Pool, now: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE numbers SET status = 'available', quarantined_until = NULL, updated_at = $2
+         WHERE pool = $1 AND status = 'quarantined'",
+    )
+    .bind(pool.as_str())
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// Moves a number between states; false when it was not in `from`.

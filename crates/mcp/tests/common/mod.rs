@@ -32,11 +32,11 @@ pub async fn services(dir: &std::path::Path, settings: Settings) -> Services {
             .unwrap();
     let services = Services::new(store, settings, Arc::new(SystemClock), admin_hash);
     services
-        .seed_sandbox_pool("ES", "+34600000000", 400)
+        .seed_number_pool(ami_store::numbers::Pool::Main, "ES", "+34600000000", 400)
         .await
         .unwrap();
     services
-        .seed_sandbox_pool("CO", "+573000000000", 20)
+        .seed_number_pool(ami_store::numbers::Pool::Main, "CO", "+573000000000", 20)
         .await
         .unwrap();
     services

@@ -1,7 +1,9 @@
 //! Public discovery (PROTOCOL §3.1), the country catalogue and the sandbox demo (§5).
 
+use std::net::SocketAddr;
+
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
@@ -92,10 +94,15 @@ async fn sim_options(State(s): State<AppState>, Customer(_caller): Customer) -> 
 }
 
 #[utoipa::path(post, path = "/v1/demo/quick", tag = "discovery", request_body = Empty,
-    responses((status = 201, body = DemoResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    description = "The whole contracting flow for a demo account, on sandbox servers whose operator enabled it (`demo_enabled`). A few runs per client address an hour; the numbers come from the demo's own pool and are taken back after an hour.",
+    responses((status = 201, body = DemoResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn demo_quick(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(_empty): ApiJson<Empty>,
 ) -> Result<(StatusCode, Json<DemoResult>), crate::http::error::ApiError> {
-    Ok((StatusCode::CREATED, Json(s.services.demo_quick().await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.services.demo_quick(peer.ip()).await?),
+    ))
 }
