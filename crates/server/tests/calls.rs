@@ -497,7 +497,7 @@ async fn unanswered_attempts_are_placed_again_on_the_backoff_on(server: TestServ
         }
         // Not a moment before the backoff has passed (the dispatcher polls every 200 ms).
         advance_ms(&server, delay - 100);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.dispatcher_caught_up().await;
         for id in &ids {
             assert_eq!(placements(&server, id), retry as usize, "retry {retry}");
         }
@@ -526,7 +526,7 @@ async fn unanswered_attempts_are_placed_again_on_the_backoff_on(server: TestServ
     }
     // No third retry, however long one waits; and none ever for the busy callee.
     advance_ms(&server, 120_000);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.dispatcher_caught_up().await;
     for id in &ids {
         assert_eq!(placements(&server, id), 3);
     }

@@ -82,6 +82,9 @@ impl Services {
             tx.commit().await?;
             jobs
         };
+        self.claims
+            .jobs
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.run_jobs(carrier, &jobs).await?;
         Ok(jobs.len())
     }

@@ -98,6 +98,10 @@ pub struct Shared {
     own_jobs: own_jobs::OwnJobs,
     /// Demo runs per client address.
     demo_admissions: demo::Admissions,
+    /// Claims made so far, of outbox jobs and of webhook deliveries: whoever must know that
+    /// a worker has looked for due work since some moment (a test after it moved the clock)
+    /// waits for these to move on.
+    claims: Claims,
     /// Agent sends waiting to be written together.
     sms_sends: group_commit::GroupCommit<sms_send::SendJob, Result<sms_send::Accepted>>,
 }
@@ -118,6 +122,7 @@ impl Services {
             webhook_wakeup: Arc::default(),
             own_jobs: Default::default(),
             demo_admissions: Default::default(),
+            claims: Default::default(),
             sms_sends: Default::default(),
         }))
     }
@@ -125,6 +130,24 @@ impl Services {
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
     }
+
+    /// How many times a dispatcher of this process has claimed due outbox jobs.
+    pub fn job_claims(&self) -> u64 {
+        self.claims.jobs.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many times a worker of this process has claimed due webhook deliveries.
+    pub fn delivery_claims(&self) -> u64 {
+        self.claims
+            .deliveries
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[derive(Default)]
+struct Claims {
+    jobs: std::sync::atomic::AtomicU64,
+    deliveries: std::sync::atomic::AtomicU64,
 }
 
 impl std::ops::Deref for Services {

@@ -153,6 +153,23 @@ impl TestServer {
         self._dir.path()
     }
 
+    /// Waits until this server's dispatcher has claimed and run whatever was due when it was
+    /// called (after a clock move, say): three more claims, since the first may have begun
+    /// before the call and the second's jobs run after it is counted.
+    pub async fn dispatcher_caught_up(&self) {
+        let services = &self.running.services;
+        let target = services.job_claims() + 3;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while services.job_claims() < target {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}: the dispatcher stopped claiming",
+                self.engine
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// The HTTP client of this server; the request helpers below go through it.
     pub fn remote(&self) -> Remote {
         Remote {

@@ -74,6 +74,9 @@ impl Services {
         )
         .await?;
         ami_store::commit(tx).await?;
+        self.claims
+            .deliveries
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(claimed)
     }
 
