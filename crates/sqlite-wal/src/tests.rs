@@ -3,7 +3,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{MAX_KEPT, NAME, register};
+use super::{MAX_KEPT, NAME, register, wal_syncs_on_this_thread};
 
 thread_local! {
     /// Writes this thread's WAL handles made to the platform's file.
@@ -160,6 +160,30 @@ fn writers_with_and_without_the_vfs_take_turns_on_one_file() {
     assert_eq!(count(&other), 20 * 8 + 4);
     assert_eq!(integrity(&other), "ok");
     assert_eq!(integrity(&conn), "ok");
+}
+
+#[test]
+fn a_commit_syncs_the_wal_before_it_returns_in_full_mode_and_never_in_normal_mode() {
+    let dir = tempfile::tempdir().expect("dir");
+    let conn = writer(&dir.path().join("db"));
+    // The first commit writes the WAL's header, which SQLite syncs in either mode.
+    insert_pages(&conn, 0, 1);
+    let before = wal_syncs_on_this_thread();
+    for round in 1..10 {
+        insert_pages(&conn, round * 10, 3);
+    }
+    assert_eq!(wal_syncs_on_this_thread(), before, "synchronous = NORMAL");
+    conn.execute_batch("PRAGMA synchronous = FULL")
+        .expect("set");
+    for round in 10..20 {
+        let before = wal_syncs_on_this_thread();
+        insert_pages(&conn, round * 10, 3);
+        assert_eq!(
+            wal_syncs_on_this_thread() - before,
+            1,
+            "synchronous = FULL, round {round}"
+        );
+    }
 }
 
 #[test]
