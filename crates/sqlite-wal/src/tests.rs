@@ -186,6 +186,37 @@ fn a_commit_syncs_the_wal_before_it_returns_in_full_mode_and_never_in_normal_mod
     }
 }
 
+/// The contract's reason: a transaction larger than the page cache but within the kept
+/// bound, rolled back, then another writer's commit where its frames would have gone, then
+/// one of this connection. A spilled frame kept in memory would overwrite the other
+/// writer's frames then.
+#[test]
+fn a_rolled_back_transaction_larger_than_the_cache_leaves_nothing_to_write_later() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("db");
+    let conn = writer(&path);
+    let other = plain(&path);
+    insert_pages(&conn, 0, 2000);
+    let cache: i64 = conn
+        .query_row("PRAGMA cache_size", [], |r| r.get(0))
+        .expect("read");
+    // About 4 MB of pages: twice the default cache (-2000 KiB), half the kept bound.
+    assert_eq!(cache, -2000);
+    for round in 0..4 {
+        conn.execute_batch("BEGIN").expect("begun");
+        conn.execute(
+            "UPDATE t SET v = zeroblob(3001) || ?1 WHERE k < 1000",
+            [round],
+        )
+        .expect("updated");
+        conn.execute_batch("ROLLBACK").expect("rolled back");
+        insert_pages(&other, 10_000 + round * 10, 3);
+        insert_pages(&conn, 20_000 + round * 10, 3);
+        assert_eq!(integrity(&other), "ok", "round {round}");
+        assert_eq!(count(&other), 2000 + (round + 1) * 6, "round {round}");
+    }
+}
+
 #[test]
 fn registering_twice_is_harmless() {
     register().expect("first");
