@@ -20,6 +20,7 @@
 //! commit frame after it, and if its transaction then rolled back, the kept bytes could be
 //! written after another connection had appended its own frames at the same place.
 
+use std::cell::Cell;
 use std::ffi::{CStr, c_int, c_void};
 use std::ptr;
 use std::sync::OnceLock;
@@ -35,7 +36,7 @@ const C_NAME: &CStr = c"ami-wal";
 const FRAME_HEADER: c_int = 24;
 
 /// Kept bytes are written once they reach this much, so a large transaction stays bounded.
-const MAX_KEPT: usize = 8 << 20;
+pub const MAX_KEPT: usize = 8 << 20;
 
 /// A buffer grown past this by a large transaction is given back after its flush.
 const KEPT_CAPACITY: usize = 1 << 20;
@@ -291,9 +292,30 @@ macro_rules! flushing {
 
 flushing!(read, xRead, (data: *mut c_void, amount: c_int, offset: i64));
 flushing!(truncate, xTruncate, (size: i64));
-flushing!(sync, xSync, (flags: c_int));
+flushing!(platform_sync, xSync, (flags: c_int));
 flushing!(file_size, xFileSize, (size: *mut i64));
 flushing!(file_control, xFileControl, (op: c_int, arg: *mut c_void));
+
+thread_local! {
+    static SYNCS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many times WAL files opened through this VFS were synced from this thread: the
+/// evidence that a commit reached the disk before it returned. SQLite runs a connection's
+/// statements in the calling thread, so a caller that owns the connection counts its own
+/// syncs and no one else's.
+pub fn wal_syncs_on_this_thread() -> u64 {
+    SYNCS.with(Cell::get)
+}
+
+unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    // SAFETY: SQLite calls this only on handles `open` gave these methods to.
+    let rc = unsafe { platform_sync(file, flags) };
+    if rc == ffi::SQLITE_OK {
+        SYNCS.with(|n| n.set(n.get() + 1));
+    }
+    rc
+}
 
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: SQLite calls this only on handles `open` gave these methods to.

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{MAX_KEPT, NAME, register};
+use super::{MAX_KEPT, NAME, register, wal_syncs_on_this_thread};
 
 thread_local! {
     /// Writes this thread's WAL handles made to the platform's file.
@@ -160,6 +160,61 @@ fn writers_with_and_without_the_vfs_take_turns_on_one_file() {
     assert_eq!(count(&other), 20 * 8 + 4);
     assert_eq!(integrity(&other), "ok");
     assert_eq!(integrity(&conn), "ok");
+}
+
+#[test]
+fn a_commit_syncs_the_wal_before_it_returns_in_full_mode_and_never_in_normal_mode() {
+    let dir = tempfile::tempdir().expect("dir");
+    let conn = writer(&dir.path().join("db"));
+    // The first commit writes the WAL's header, which SQLite syncs in either mode.
+    insert_pages(&conn, 0, 1);
+    let before = wal_syncs_on_this_thread();
+    for round in 1..10 {
+        insert_pages(&conn, round * 10, 3);
+    }
+    assert_eq!(wal_syncs_on_this_thread(), before, "synchronous = NORMAL");
+    conn.execute_batch("PRAGMA synchronous = FULL")
+        .expect("set");
+    for round in 10..20 {
+        let before = wal_syncs_on_this_thread();
+        insert_pages(&conn, round * 10, 3);
+        assert_eq!(
+            wal_syncs_on_this_thread() - before,
+            1,
+            "synchronous = FULL, round {round}"
+        );
+    }
+}
+
+/// The contract's reason: a transaction larger than the page cache but within the kept
+/// bound, rolled back, then another writer's commit where its frames would have gone, then
+/// one of this connection. A spilled frame kept in memory would overwrite the other
+/// writer's frames then.
+#[test]
+fn a_rolled_back_transaction_larger_than_the_cache_leaves_nothing_to_write_later() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("db");
+    let conn = writer(&path);
+    let other = plain(&path);
+    insert_pages(&conn, 0, 2000);
+    let cache: i64 = conn
+        .query_row("PRAGMA cache_size", [], |r| r.get(0))
+        .expect("read");
+    // About 4 MB of pages: twice the default cache (-2000 KiB), half the kept bound.
+    assert_eq!(cache, -2000);
+    for round in 0..4 {
+        conn.execute_batch("BEGIN").expect("begun");
+        conn.execute(
+            "UPDATE t SET v = zeroblob(3001) || ?1 WHERE k < 1000",
+            [round],
+        )
+        .expect("updated");
+        conn.execute_batch("ROLLBACK").expect("rolled back");
+        insert_pages(&other, 10_000 + round * 10, 3);
+        insert_pages(&conn, 20_000 + round * 10, 3);
+        assert_eq!(integrity(&other), "ok", "round {round}");
+        assert_eq!(count(&other), 2000 + (round + 1) * 6, "round {round}");
+    }
 }
 
 #[test]

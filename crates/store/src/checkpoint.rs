@@ -10,10 +10,11 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
 
-use crate::Result;
+use crate::open::Durability;
+use crate::{Result, dialect};
 
 /// How often the WAL is checkpointed. Between two checkpoints it holds at most this long's
 /// writes, and a page written many times in that span is copied once.
@@ -23,12 +24,25 @@ const INTERVAL: Duration = Duration::from_millis(200);
 /// the store's write pool is closed.
 pub(crate) type Running = Arc<()>;
 
-/// Opens the checkpoint connection and starts the task.
-pub(crate) async fn start(connect_url: &str, write: AnyPool) -> Result<Running> {
+/// Opens the checkpoint connection and starts the task. The connection writes the database
+/// file, so it has the settings of every other connection.
+pub(crate) async fn start(
+    connect_url: &str,
+    write: AnyPool,
+    durability: Durability,
+) -> Result<Running> {
     let pool = AnyPoolOptions::new()
         .max_connections(1)
         .min_connections(1)
         .test_before_acquire(false)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute(dialect::SQLITE_PRAGMAS).await?;
+                conn.execute(dialect::sqlite_synchronous(durability))
+                    .await?;
+                Ok(())
+            })
+        })
         .connect(connect_url)
         .await?;
     let running = Arc::new(());

@@ -1,5 +1,7 @@
 //! The few places where SQLite and PostgreSQL differ.
 
+use crate::open::Durability;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
@@ -51,7 +53,7 @@ impl Engine {
     }
 }
 
-/// Every SQLite connection's settings. Statement journals and temporary tables stay in
+/// Every SQLite connection's settings, with [`sqlite_synchronous`]. Statement journals and temporary tables stay in
 /// memory: on disk they would be a file created and unlinked per transaction, holding
 /// message bodies. The WAL is checkpointed by its own task (`checkpoint`); a committing
 /// writer checkpoints only past 50 000 pages (about 200 MB), the backstop should that task
@@ -60,9 +62,31 @@ impl Engine {
 /// kernel already holds, where cutting the file back would make every later commit
 /// allocate them anew (about a tenth of the send path's time).
 pub const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;
 PRAGMA busy_timeout = 5000;
 PRAGMA temp_store = MEMORY;
 PRAGMA wal_autocheckpoint = 50000;
 PRAGMA journal_size_limit = 268435456;";
+
+/// When a SQLite commit is on disk. In WAL mode NORMAL syncs only at checkpoints (and when
+/// the WAL restarts); FULL syncs the WAL at every commit, before the commit returns.
+pub fn sqlite_synchronous(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Normal => "PRAGMA synchronous = NORMAL",
+        Durability::Full => "PRAGMA synchronous = FULL",
+    }
+}
+
+/// Every PostgreSQL connection's commit setting. Normal does not wait for the WAL flush.
+/// Full only raises `off` to `on`: every other value (`local`, `remote_write`, `on`,
+/// `remote_apply`) already flushes locally before the commit returns, and an operator's
+/// wait for standbys is kept.
+pub fn postgres_synchronous_commit(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Normal => "SET synchronous_commit = off",
+        Durability::Full => {
+            "SELECT set_config('synchronous_commit', 'on', false)
+             WHERE current_setting('synchronous_commit') = 'off'"
+        }
+    }
+}

@@ -22,6 +22,7 @@ use sqlx::{Any, AnyPool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::db::Db;
+use crate::open::Durability;
 use crate::{Result, Tx, dialect};
 
 /// Distinct statements kept prepared: the hot paths build `IN (...)` lists of every length
@@ -40,9 +41,9 @@ pub(crate) struct Writer {
 /// Idle read connections kept; more are opened while more readers run at once.
 const IDLE_READERS: usize = 8;
 
-pub(crate) fn open(path: &Path) -> Result<Shared> {
+pub(crate) fn open(path: &Path, durability: Durability) -> Result<Shared> {
     Ok(Arc::new(Mutex::new(Writer {
-        conn: connect_writer(path)?,
+        conn: connect_writer(path, durability)?,
         pool_writer: None,
     })))
 }
@@ -59,30 +60,33 @@ pub(crate) async fn take_pool_writer<T>(direct: &Shared, begin: impl Future<Outp
 const FLAGS: rusqlite::OpenFlags =
     rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE.union(rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX);
 
-fn connect(path: &Path) -> Result<rusqlite::Connection> {
-    settle(rusqlite::Connection::open_with_flags(path, FLAGS)?)
+fn connect(path: &Path, durability: Durability) -> Result<rusqlite::Connection> {
+    settle(
+        rusqlite::Connection::open_with_flags(path, FLAGS)?,
+        durability,
+    )
 }
 
 /// The writer hands each commit's WAL frames to the kernel in one write (`ami_sqlite_wal`),
 /// whose one condition is a page cache that never spills mid-transaction.
-fn connect_writer(path: &Path) -> Result<rusqlite::Connection> {
+fn connect_writer(path: &Path, durability: Durability) -> Result<rusqlite::Connection> {
     ami_sqlite_wal::register().map_err(|code| {
         rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(code),
             Some("registering the WAL VFS".into()),
         )
     })?;
-    let conn = settle(rusqlite::Connection::open_with_flags_and_vfs(
-        path,
-        FLAGS,
-        ami_sqlite_wal::NAME,
-    )?)?;
+    let conn = settle(
+        rusqlite::Connection::open_with_flags_and_vfs(path, FLAGS, ami_sqlite_wal::NAME)?,
+        durability,
+    )?;
     conn.execute_batch("PRAGMA cache_spill = OFF")?;
     Ok(conn)
 }
 
-fn settle(conn: rusqlite::Connection) -> Result<rusqlite::Connection> {
+fn settle(conn: rusqlite::Connection, durability: Durability) -> Result<rusqlite::Connection> {
     conn.execute_batch(dialect::SQLITE_PRAGMAS)?;
+    conn.execute_batch(dialect::sqlite_synchronous(durability))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -90,13 +94,15 @@ fn settle(conn: rusqlite::Connection) -> Result<rusqlite::Connection> {
 /// The direct read connections of one database file.
 pub(crate) struct Readers {
     path: PathBuf,
+    durability: Durability,
     idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
 }
 
 impl Readers {
-    pub(crate) fn new(path: &Path) -> Arc<Readers> {
+    pub(crate) fn new(path: &Path, durability: Durability) -> Arc<Readers> {
         Arc::new(Readers {
             path: path.to_owned(),
+            durability,
             idle: std::sync::Mutex::default(),
         })
     }
@@ -112,7 +118,7 @@ impl Readers {
         let conn = match self.idle().pop() {
             Some(conn) => conn,
             None => {
-                let conn = connect(&self.path)?;
+                let conn = connect(&self.path, self.durability)?;
                 conn.execute_batch("PRAGMA query_only = ON")?;
                 conn
             }

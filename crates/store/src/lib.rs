@@ -34,7 +34,7 @@ pub use batch::{Arg, Batch};
 pub use db::Db;
 pub use dialect::Engine;
 pub use direct::{ReadConn, WriteTx};
-pub use open::OpenOptions;
+pub use open::{Durability, OpenOptions};
 
 use std::sync::Arc;
 
@@ -101,6 +101,7 @@ impl Store {
             Engine::Sqlite => {
                 let path = open::prepare_sqlite_file(url, options)?;
                 let connect_url = format!("sqlite://{}?mode=rwc", path.display());
+                let durability = options.durability;
                 let pool = |n: u32| {
                     AnyPoolOptions::new()
                         .max_connections(n)
@@ -108,9 +109,11 @@ impl Store {
                         // A SQLite connection is a file handle here: it cannot go stale,
                         // and testing it on every checkout is one more hop to its thread.
                         .test_before_acquire(false)
-                        .after_connect(|conn, _| {
+                        .after_connect(move |conn, _| {
                             Box::pin(async move {
                                 conn.execute(dialect::SQLITE_PRAGMAS).await?;
+                                conn.execute(dialect::sqlite_synchronous(durability))
+                                    .await?;
                                 Ok(())
                             })
                         })
@@ -119,8 +122,12 @@ impl Store {
                 let read = pool(options.max_connections.max(2))
                     .connect(&connect_url)
                     .await?;
-                let direct = (direct::open(&path)?, direct::Readers::new(&path));
-                let checkpointer = checkpoint::start(&connect_url, write.clone()).await?;
+                let direct = (
+                    direct::open(&path, durability)?,
+                    direct::Readers::new(&path, durability),
+                );
+                let checkpointer =
+                    checkpoint::start(&connect_url, write.clone(), durability).await?;
                 // An operator who allowed a shared file keeps the modes they chose.
                 if !options.allow_insecure_permissions {
                     open::restrict_sqlite_companions(&path)?;
@@ -134,8 +141,16 @@ impl Store {
                 }
             }
             Engine::Postgres => {
+                let durability = options.durability;
                 let pool = AnyPoolOptions::new()
                     .max_connections(options.max_connections.max(2))
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            conn.execute(dialect::postgres_synchronous_commit(durability))
+                                .await?;
+                            Ok(())
+                        })
+                    })
                     .connect(url)
                     .await?;
                 Store {

@@ -11,6 +11,7 @@ pub struct OpenOptions {
     /// Start even when the database file is readable by group or others.
     pub allow_insecure_permissions: bool,
     pub max_connections: u32,
+    pub durability: Durability,
 }
 
 impl Default for OpenOptions {
@@ -18,8 +19,24 @@ impl Default for OpenOptions {
         Self {
             allow_insecure_permissions: false,
             max_connections: 8,
+            durability: Durability::default(),
         }
     }
+}
+
+/// What an acknowledged commit survives. The two modes mean the same on both engines;
+/// neither ever leaves a transaction half-applied (docs/architecture.md, "store").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// A commit is acknowledged once the database engine holds it, before it is on disk:
+    /// it survives the server process's death, but a crash of the machine (SQLite:
+    /// `synchronous = NORMAL`) or of the database server (PostgreSQL:
+    /// `synchronous_commit = off`) can lose the last commits.
+    #[default]
+    Normal,
+    /// A commit is acknowledged only once it is on disk (SQLite: `synchronous = FULL` on
+    /// every connection that writes; PostgreSQL: `synchronous_commit` at least `local`).
+    Full,
 }
 
 /// `sqlite://path`, `sqlite:path` or `sqlite::memory:` → path, created 0600 if missing.

@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use ami_core::id::new_id_at;
-use ami_store::{Engine, OpenOptions, Store, accounts, commit, mids, numbers};
+use ami_store::{Durability, Engine, OpenOptions, Store, accounts, commit, mids, numbers};
 
 pub const NOW: i64 = 1_800_000_000_000;
 
@@ -48,11 +48,16 @@ pub async fn fresh_pg_database() -> String {
 }
 
 pub async fn open(url: &str) -> Store {
+    open_with(url, Durability::default()).await
+}
+
+pub async fn open_with(url: &str, durability: Durability) -> Store {
     Store::open(
         url,
         &OpenOptions {
             allow_insecure_permissions: false,
             max_connections: 32,
+            durability,
         },
     )
     .await
@@ -60,6 +65,10 @@ pub async fn open(url: &str) -> Store {
 }
 
 pub async fn fixture(engine: Engine) -> Fixture {
+    fixture_with(engine, Durability::default()).await
+}
+
+pub async fn fixture_with(engine: Engine, durability: Durability) -> Fixture {
     let (url, dir) = match engine {
         Engine::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -70,7 +79,7 @@ pub async fn fixture(engine: Engine) -> Fixture {
         }
         Engine::Postgres => (fresh_pg_database().await, None),
     };
-    let store = open(&url).await;
+    let store = open_with(&url, durability).await;
     assert!(
         !store.migrate().await.unwrap().is_empty(),
         "{engine:?}: a fresh database gets the schema"
@@ -85,22 +94,26 @@ pub async fn fixture(engine: Engine) -> Fixture {
 impl Fixture {
     /// Closes the store and drops its PostgreSQL database: a run leaves no database behind.
     pub async fn close(self) {
-        use sqlx::Connection;
         self.store.close().await;
-        if self.store.engine() != Engine::Postgres {
-            return;
+        if self.store.engine() == Engine::Postgres {
+            drop_pg_database(&self.url).await;
         }
-        let name = self.url.rsplit_once('/').map(|(_, db)| db.to_owned());
-        let base = std::env::var("AMI_TEST_DATABASE_URL").unwrap();
-        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            name.unwrap()
-        ))
-        .execute(&mut conn)
-        .await
-        .unwrap();
     }
+}
+
+/// Drops a database [`fresh_pg_database`] made.
+pub async fn drop_pg_database(url: &str) {
+    use sqlx::Connection;
+    let name = url.rsplit_once('/').map(|(_, db)| db.to_owned());
+    let base = std::env::var("AMI_TEST_DATABASE_URL").unwrap();
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+        name.unwrap()
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
 }
 
 pub async fn new_account(store: &Store, id: &str) {
