@@ -185,7 +185,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let options = OpenOptions {
         allow_insecure_permissions: config.allow_insecure_db_permissions,
         max_connections: config.db_max_connections,
-        ..OpenOptions::default()
+        durability: config.durability.into(),
     };
     let store = Store::open(config.database_url.as_str(), &options).await?;
     store.migrate().await?;

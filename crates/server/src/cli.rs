@@ -256,7 +256,7 @@ pub async fn run_migrate(config: &Config) -> anyhow::Result<()> {
         &ami_store::OpenOptions {
             allow_insecure_permissions: config.allow_insecure_db_permissions,
             max_connections: 2,
-            ..ami_store::OpenOptions::default()
+            durability: config.durability.into(),
         },
     )
     .await?;

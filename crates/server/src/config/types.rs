@@ -231,6 +231,15 @@ pub enum Durability {
     Full,
 }
 
+impl From<Durability> for ami_store::Durability {
+    fn from(d: Durability) -> Self {
+        match d {
+            Durability::Normal => ami_store::Durability::Normal,
+            Durability::Full => ami_store::Durability::Full,
+        }
+    }
+}
+
 /// The carrier that carries SMS and calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
