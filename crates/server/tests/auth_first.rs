@@ -245,6 +245,52 @@ async fn a_failing_credential_is_answered_without_its_body() {
     server.stop().await;
 }
 
+/// `/mcp` serves discovery without a credential, so it bounds what it reads before one holds:
+/// a made-up credential is refused before the body, and a body without one must declare a
+/// small length.
+#[tokio::test]
+async fn mcp_reads_no_large_body_before_a_credential_holds() {
+    let engine = engines()[0];
+    let server = TestServer::start(engine).await;
+    let addr = server.running.addr;
+    let cases = [
+        (
+            vec![bearer(
+                "amik_live_000000000000000000000000000000000000000000000000",
+            )],
+            401,
+            "unauthorized",
+        ),
+        (vec![bearer("amiagt_live_made-up")], 401, "unauthorized"),
+        (vec![], 413, "payload_too_large"),
+    ];
+    for (headers, status, code) in cases {
+        let mut stream = head_only(addr, "/mcp", &headers, 1 << 20).await;
+        let answer = read_response(&mut stream).await;
+        let (s, body) = answer.unwrap_or_else(|| panic!("{headers:?}: no answer without the body"));
+        assert_eq!((s, body["error"].as_str()), (status, Some(code)), "{body}");
+    }
+    // A discovery message without a credential is served.
+    let res = server
+        .http
+        .post(format!("{}/mcp", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert!(status.is_success(), "{status} {body}");
+    assert!(
+        body["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    server.stop().await;
+}
+
 /// `VmRSS` and `VmHWM` (peak) of a process, in kB.
 fn memory_kb(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

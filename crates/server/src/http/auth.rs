@@ -206,7 +206,15 @@ pub async fn authenticate(State(gate): State<Gate>, mut req: Request, next: Next
     let level = route_level(template);
     let headers = req.headers();
     let authenticated = match level {
-        Level::Public => return next.run(req).await,
+        Level::Public => {
+            if template == ami_mcp::MCP_PATH
+                && let Some(refused) =
+                    crate::http::mcp_gate::refusal(state, req.method(), req.headers()).await
+            {
+                return refused;
+            }
+            return next.run(req).await;
+        }
         Level::Customer => {
             let token = bearer_of(headers);
             state
