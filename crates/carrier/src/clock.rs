@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -24,6 +25,7 @@ pub(crate) type OnCommitted = Arc<dyn Fn(&CarrierEvent) + Send + Sync>;
 
 pub(crate) struct Clock {
     queue: UnboundedSender<(Instant, CarrierEvent)>,
+    outstanding: Arc<AtomicUsize>,
 }
 
 impl Clock {
@@ -31,12 +33,24 @@ impl Clock {
     /// acknowledged and the clock is gone, or when `events` is closed.
     pub(crate) fn start(events: UnboundedSender<Inbound>, on_committed: OnCommitted) -> Clock {
         let (queue, incoming) = unbounded_channel();
+        let outstanding = Arc::new(AtomicUsize::new(0));
+        let counted = outstanding.clone();
+        let on_committed: OnCommitted = Arc::new(move |event| {
+            on_committed(event);
+            counted.fetch_sub(1, Ordering::SeqCst);
+        });
         tokio::spawn(run(incoming, queue.clone(), events, on_committed));
-        Clock { queue }
+        Clock { queue, outstanding }
     }
 
     pub(crate) fn send_after(&self, after: Duration, event: CarrierEvent) {
+        self.outstanding.fetch_add(1, Ordering::SeqCst);
         let _ = self.queue.send((Instant::now() + after, event));
+    }
+
+    /// Events given to the clock that the server has not committed yet.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::SeqCst)
     }
 }
 
@@ -167,6 +181,7 @@ mod tests {
             Arc::new(move |e: &CarrierEvent| seen.lock().unwrap().push(id_of(e))),
         );
         clock.send_after(Duration::ZERO, report("m", SmsStatus::Delivered));
+        assert_eq!(clock.outstanding(), 1);
         let first = rx.recv().await.unwrap();
         let sent_at = Instant::now();
         drop(first.ack);
@@ -174,8 +189,10 @@ mod tests {
         assert_eq!(id_of(&again.event), "m");
         assert!(Instant::now() - sent_at >= REDELIVERY);
         assert!(committed.lock().unwrap().is_empty());
+        assert_eq!(clock.outstanding(), 1, "still owed after a refusal");
         again.ack.done();
         assert_eq!(*committed.lock().unwrap(), vec!["m".to_owned()]);
+        assert_eq!(clock.outstanding(), 0);
         drop(clock);
         assert!(
             rx.recv().await.is_none(),

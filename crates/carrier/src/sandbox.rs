@@ -121,6 +121,12 @@ impl Sandbox {
             .unwrap_or_default()
     }
 
+    /// Whether the sandbox network has nothing more to report: every report and call state it
+    /// scheduled was committed by the server.
+    pub fn is_quiet(&self) -> bool {
+        self.clock.get().is_none_or(|c| c.outstanding() == 0)
+    }
+
     fn remember(&self, s: Submission) {
         if let Ok(mut r) = self.record.lock() {
             if r.len() == RECORD_MAX {

@@ -393,9 +393,10 @@ async fn hanging_up_before_the_answer_cancels_and_after_it_completes_on(server: 
         )
         .await;
     assert_eq!((s, &again), (StatusCode::OK, &hung));
-    // The early call's sandbox events (if it reached the carrier) are over by now and
-    // changed nothing; a call that was handed off was hung up there too.
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // The early call's sandbox events (if it reached the carrier) are over and changed
+    // nothing; a call that was handed off was hung up there too.
+    server.dispatcher_caught_up().await;
+    server.network_quiet().await;
     let settled = get_call(&server, &flow, &early_id).await;
     assert_eq!(
         (settled["status"].as_str(), settled["hangup_cause"].as_str()),
@@ -654,7 +655,7 @@ async fn refused_calls_reach_no_carrier_on(server: TestServer) {
         "{text}"
     );
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.dispatcher_caught_up().await;
     assert!(
         server.running.carrier.submissions().is_empty(),
         "{:?}",
@@ -719,7 +720,7 @@ async fn a_kill_switch_hangs_up_the_calls_in_progress_on(server: TestServer) {
     );
     // Its next attempt never happens.
     advance_ms(&server, 20_000);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.dispatcher_caught_up().await;
     assert_eq!(placements(&server, &waiting_id), 1);
     let (s, v) = server
         .post(
@@ -756,10 +757,10 @@ async fn a_call_is_ended_before_a_minute_the_budget_cannot_pay_on(server: TestSe
     let id = call["id"].as_str().unwrap().to_owned();
     let (answered, _) = wait_for(&server, &flow, &id, "answered", status_is("in_progress")).await;
     // The check at the answer (one minute fits) runs before the clock moves on.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.dispatcher_caught_up().await;
     // Well inside the first minute: still running.
     advance_ms(&server, 30_000);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.dispatcher_caught_up().await;
     assert_eq!(get_call(&server, &flow, &id).await["status"], "in_progress");
     // Close to the second minute: ended before it starts, charged one minute.
     advance_ms(&server, 26_000);
@@ -808,7 +809,7 @@ async fn a_call_the_budget_cannot_pay_one_minute_of_never_rings_on(server: TestS
         (StatusCode::TOO_MANY_REQUESTS, Some("monthly_budget")),
         "{v}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.dispatcher_caught_up().await;
     assert!(
         server.running.carrier.submissions().is_empty(),
         "{:?}",

@@ -45,6 +45,17 @@ async fn events(api: &Remote, key: &str, action: &str) -> Vec<Value> {
     v["events"].as_array().unwrap().clone()
 }
 
+/// How many outbox jobs were ever claimed, by anybody.
+async fn claimed(database_url: &str) -> i64 {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE attempts > 0")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
 fn assert_killed(status: std::process::ExitStatus, log: &str) {
     assert!(
         !status.success() && status.code().is_none() && status.signal() == Some(9),
@@ -56,13 +67,23 @@ fn assert_killed(status: std::process::ExitStatus, log: &str) {
 async fn queued_sms_survive_a_sigkill_and_are_delivered_once() {
     for engine in engines() {
         let dir = tempfile::tempdir().unwrap();
+        // The sandbox network's record, shared by the three processes: what reached it.
+        let record = dir.path().join("network.sandbox");
+        let record_env = ("AMI_SANDBOX_RECORD_FILE", record.display().to_string());
         let database_url = match engine {
             Engine::Sqlite => format!("sqlite://{}/ami.db", dir.path().display()),
             Engine::Postgres => fresh_pg_database().await,
         };
 
         // 1. An API-only process accepts five SMS, then dies without a chance to clean up.
-        let mut first = AmiProcess::spawn(&database_url, &[("AMI_DISPATCH_ENABLED", "false")], &[]);
+        let mut first = AmiProcess::spawn(
+            &database_url,
+            &[
+                ("AMI_DISPATCH_ENABLED", "false"),
+                (record_env.0, &record_env.1),
+            ],
+            &[],
+        );
         let api = Remote::new(&first.ready().await);
         let (_, key) = api.customer("Crash").await;
         let flow = api.provision(&key).await;
@@ -87,8 +108,8 @@ async fn queued_sms_survive_a_sigkill_and_are_delivered_once() {
             assert_eq!(sms["status"], "queued", "{sms}");
             ids.push(sms["id"].as_str().unwrap().to_owned());
         }
-        // Long enough for a dispatcher, had one been running, to hand them off.
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        // No dispatcher runs in this process: nothing was ever claimed.
+        assert_eq!(claimed(&database_url).await, 0, "{engine:?}");
         let seen = outbound(&api, &flow.agent_token).await;
         for id in &ids {
             let m = &seen[id];
@@ -102,9 +123,13 @@ async fn queued_sms_survive_a_sigkill_and_are_delivered_once() {
         assert_killed(first.kill_hard(), &log);
 
         // 2. `--role api` is the same switch, from the command line; crash again.
-        let mut second = AmiProcess::spawn(&database_url, &[], &["--role", "api"]);
+        let mut second = AmiProcess::spawn(
+            &database_url,
+            &[(record_env.0, &record_env.1)],
+            &["--role", "api"],
+        );
         let api = Remote::new(&second.ready().await);
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(claimed(&database_url).await, 0, "{engine:?}");
         let seen = outbound(&api, &flow.agent_token).await;
         assert_eq!(seen.len(), MESSAGES, "{engine:?}");
         assert!(
@@ -133,7 +158,14 @@ async fn queued_sms_survive_a_sigkill_and_are_delivered_once() {
         assert_eq!(planted, MESSAGES as u64, "{engine:?}");
 
         // 4. Its successor delivers every one of them, without waiting for the lease.
-        let mut third = AmiProcess::spawn(&database_url, &[("AMI_REPLICA_ID", "replica-x")], &[]);
+        let mut third = AmiProcess::spawn(
+            &database_url,
+            &[
+                ("AMI_REPLICA_ID", "replica-x"),
+                (record_env.0, &record_env.1),
+            ],
+            &[],
+        );
         let api = Remote::new(&third.ready().await);
         let ready = Instant::now();
         let mut first_handed = None;
@@ -178,10 +210,21 @@ async fn queued_sms_survive_a_sigkill_and_are_delivered_once() {
             let telco_ref = m["telco_ref"].as_str().expect("telco_ref after hand-off");
             assert!(refs.insert(telco_ref.to_owned()), "telco_ref reused: {m}");
         }
-        // Let any duplicate hand-off's reports arrive before counting.
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        // Exactly one hand-off per message: a second submission would have produced a second
-        // pair of reports, which the forward-only status machine audits as ignored.
+        // Exactly one hand-off per message, by the network's own record: so no second pair of
+        // reports is on its way, which the forward-only status machine would audit as ignored.
+        let mut reached: HashMap<String, usize> = HashMap::new();
+        for line in std::fs::read_to_string(&record).unwrap().lines() {
+            if let Some(("sms", rest)) = line.split_once(' ') {
+                *reached
+                    .entry(rest.split(' ').next().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+        }
+        assert_eq!(
+            reached,
+            ids.iter().map(|id| (id.clone(), 1)).collect(),
+            "{engine:?}"
+        );
         for action in ["sms_queued", "sms_sent", "sms_delivered"] {
             let evs = events(&api, &key, action).await;
             let mut per_msg: HashMap<String, usize> = HashMap::new();

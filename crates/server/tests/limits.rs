@@ -253,7 +253,8 @@ impl<'a> Probe<'a> {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Nothing beyond the accepted ones is on its way.
+        self.server.dispatcher_caught_up().await;
         let handed = sms_submissions(self.server);
         assert_eq!(handed.len(), accepted.len(), "{engine:?}: {handed:?}");
         assert_eq!(

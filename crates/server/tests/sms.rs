@@ -108,7 +108,7 @@ async fn a_refused_send_reaches_no_carrier() {
             (StatusCode::FORBIDDEN, Some("kill_switch"), Some("mid")),
             "{v}"
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.dispatcher_caught_up().await;
         assert!(
             server.running.carrier.submissions().is_empty(),
             "{:?}",

@@ -153,6 +153,20 @@ impl TestServer {
         self._dir.path()
     }
 
+    /// Waits until the sandbox network has nothing more to report: every delivery report and
+    /// call state it scheduled is committed.
+    pub async fn network_quiet(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.running.carrier.is_quiet() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}: the sandbox network kept reporting",
+                self.engine
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Waits until this server's dispatcher has claimed and run whatever was due when it was
     /// called (after a clock move, say): three more claims, since the first may have begun
     /// before the call and the second's jobs run after it is counted.
