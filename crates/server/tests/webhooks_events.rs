@@ -211,7 +211,8 @@ async fn every_event_is_delivered_signed_and_verifies_independently() {
             })
             .await;
         // Nothing more trickles in: each event once.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        server.network_quiet().await;
+        server.deliveries_settled().await;
         let seen = receiver.requests();
         let mid_deliveries: Vec<&Captured> = seen.iter().filter(|c| c.path == "/mid").collect();
         let mut counts: HashMap<String, usize> = HashMap::new();

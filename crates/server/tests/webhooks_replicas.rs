@@ -63,7 +63,7 @@ async fn two_replicas_share_the_deliveries_and_never_send_one_twice() {
             seen.iter().filter(|c| c.status == Some(200)).count() >= EVENTS
         })
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.deliveries_settled().await;
 
     // Each message once, and never two requests of one message at the same time.
     let seen = receiver.requests();

@@ -120,6 +120,8 @@ async fn the_write_connection_the_direct_writer_keeps_is_given_back_when_asked()
 async fn the_store_closes_while_a_direct_writer_keeps_writing() {
     let f = common::fixture(Engine::Sqlite).await;
     let store = f.store.clone();
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let seen = progress.clone();
     let writer = tokio::spawn(async move {
         let mut written = 0;
         while let Ok(mut tx) = store.begin_write().await {
@@ -128,10 +130,14 @@ async fn the_store_closes_while_a_direct_writer_keeps_writing() {
                 break;
             }
             written += 1;
+            seen.store(written, std::sync::atomic::Ordering::SeqCst);
         }
         written
     });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The writer is under way, and keeps the write connection between its transactions.
+    while progress.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        tokio::task::yield_now().await;
+    }
     tokio::time::timeout(std::time::Duration::from_secs(10), f.store.close())
         .await
         .expect("closing waited for the connection a running direct writer keeps");

@@ -167,6 +167,46 @@ impl TestServer {
         }
     }
 
+    /// Waits until this server's webhook worker has claimed what was due when it was called:
+    /// three more claims, as for [`TestServer::dispatcher_caught_up`].
+    pub async fn webhook_worker_caught_up(&self) {
+        let services = &self.running.services;
+        let target = services.delivery_claims() + 3;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while services.delivery_claims() < target {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}: the webhook worker stopped claiming",
+                self.engine
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits until no webhook delivery is pending: every attempt that was going to be made
+    /// has been made and recorded.
+    pub async fn deliveries_settled(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let mut conn = self.running.services.store.reader().await.unwrap();
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'",
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+            if pending == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}: {pending} deliveries still pending",
+                self.engine
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until this server's dispatcher has claimed and run whatever was due when it was
     /// called (after a clock move, say): three more claims, since the first may have begun
     /// before the call and the second's jobs run after it is counted.
