@@ -173,31 +173,27 @@ impl Services {
         Ok(view(after))
     }
 
-    /// Applies one event from the carrier's stream.
+    /// Applies one event from the carrier's stream. A refusal (a report for a message we do
+    /// not know, an inbound message for a number nobody holds or a MID that is stopped) is
+    /// the network's answer, as the telco callback would give it: the event is settled.
     pub async fn apply_carrier_event(&self, event: CarrierEvent) -> Result<()> {
-        match event {
+        let kind = event.kind();
+        let applied = match event {
             CarrierEvent::Sms {
                 msg_id,
                 telco_ref,
                 status,
                 error,
-            } => {
-                match self
-                    .apply_sms_status(
-                        &Actor::Telco,
-                        &msg_id,
-                        status,
-                        Some(&telco_ref),
-                        error.as_deref(),
-                    )
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    // A report for a message we do not know is the carrier's confusion, not ours.
-                    Err(crate::Error::Refused { .. }) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            }
+            } => self
+                .apply_sms_status(
+                    &Actor::Telco,
+                    &msg_id,
+                    status,
+                    Some(&telco_ref),
+                    error.as_deref(),
+                )
+                .await
+                .map(drop),
             CarrierEvent::InboundSms {
                 from,
                 to,
@@ -210,39 +206,23 @@ impl Services {
                     body: Some(body),
                     telco_ref: Some(telco_ref),
                 };
-                match self.receive_sms(&Actor::Telco, sms).await {
-                    Ok(_) => Ok(()),
-                    // Refused as the telco callback would be (unknown number, MID not active,
-                    // kill-switch): the network gets its answer, our worker goes on.
-                    Err(crate::Error::Refused { code, .. }) => {
-                        tracing::info!(code = %code, "inbound SMS refused");
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                }
+                self.receive_sms(&Actor::Telco, sms).await.map(drop)
             }
             CarrierEvent::Call {
                 call_id,
                 telco_ref,
                 status,
                 hangup_cause,
-            } => {
-                match self
-                    .apply_call_status(
-                        &Actor::Telco,
-                        &call_id,
-                        status,
-                        Some(&telco_ref),
-                        hangup_cause.as_deref(),
-                    )
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    // A status for a call we do not know is the carrier's confusion, not ours.
-                    Err(crate::Error::Refused { .. }) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            }
+            } => self
+                .apply_call_status(
+                    &Actor::Telco,
+                    &call_id,
+                    status,
+                    Some(&telco_ref),
+                    hangup_cause.as_deref(),
+                )
+                .await
+                .map(drop),
             CarrierEvent::InboundCall {
                 from,
                 to,
@@ -253,15 +233,15 @@ impl Services {
                     to: Some(to),
                     telco_ref: Some(telco_ref),
                 };
-                match self.receive_call(&Actor::Telco, call).await {
-                    Ok(_) => Ok(()),
-                    Err(crate::Error::Refused { code, .. }) => {
-                        tracing::info!(code = %code, "inbound call refused");
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                }
+                self.receive_call(&Actor::Telco, call).await.map(drop)
             }
+        };
+        match applied {
+            Err(Error::Refused { code, .. }) => {
+                tracing::info!(code = %code, kind, "carrier event refused");
+                Ok(())
+            }
+            other => other,
         }
     }
 }

@@ -399,17 +399,11 @@ impl Services {
         if !messages::transition(&mut *db, &m.id, "queued", "unknown", now, Some(why)).await? {
             return Ok(());
         }
-        let subject = Subject {
-            account_id: Some(&m.account_id),
-            entity_type: "sms",
-            entity_id: &m.id,
-            mid: Some(&m.mid_id),
-        };
         self.audit(
             db,
             &Actor::System,
             "sms_outcome_unknown",
-            subject,
+            sms_subject(m),
             json!({"from": "queued", "to": "unknown"}),
         )
         .await?;
@@ -428,17 +422,11 @@ impl Services {
         messages::transition(&mut *db, &m.id, "queued", "failed", now, Some(why)).await?;
         self.release_spend(&mut *db, &m.account_id, &m.mid_id, m.cost, m.created_at)
             .await?;
-        let subject = Subject {
-            account_id: Some(&m.account_id),
-            entity_type: "sms",
-            entity_id: &m.id,
-            mid: Some(&m.mid_id),
-        };
         self.audit(
             &mut *db,
             &Actor::System,
             "sms_failed",
-            subject,
+            sms_subject(m),
             json!({"from": "queued", "to": "failed", "cause": cause}),
         )
         .await?;
@@ -466,21 +454,25 @@ impl Services {
             self.release_spend(&mut db, &m.account_id, &m.mid_id, m.cost, m.created_at)
                 .await?;
             outbox::forget(&mut db, &m.id).await?;
-            let subject = Subject {
-                account_id: Some(&m.account_id),
-                entity_type: "sms",
-                entity_id: &m.id,
-                mid: Some(&m.mid_id),
-            };
             self.audit(
                 db,
                 &Actor::System,
                 "sms_cancelled",
-                subject,
+                sms_subject(m),
                 json!({"cause": cause}),
             )
             .await?;
         }
         Ok(())
+    }
+}
+
+/// The audit subject of an SMS.
+fn sms_subject(m: &messages::Message) -> Subject<'_> {
+    Subject {
+        account_id: Some(&m.account_id),
+        entity_type: "sms",
+        entity_id: &m.id,
+        mid: Some(&m.mid_id),
     }
 }
