@@ -19,9 +19,11 @@ use crate::Lookup;
 
 /// A file past this size is rewritten at start without what nobody can ask about any more.
 const COMPACT_ABOVE: u64 = 16 << 20;
-/// How long a finished submission stays known: far longer than any lease, so a submission
-/// whose outcome a crash left unrecorded is still found when its job is claimed again.
-const KEEP_FINISHED_MS: i64 = 3_600_000;
+/// How long a finished submission stays known: far longer than the time a job whose
+/// outcome was not recorded takes to be claimed again (at once after a restart, within a
+/// lease otherwise), so it is still found then; short enough that a sandbox under load does
+/// not keep every submission in memory.
+const KEEP_FINISHED_MS: i64 = 15 * 60_000;
 /// How many submissions pass between two prunings of finished ones from memory.
 const PRUNE_EVERY: usize = 10_000;
 
