@@ -55,6 +55,8 @@ impl Default for DispatchSettings {
 const LEASE_MARGIN_MS: i64 = 2_000;
 /// When a job whose attempt timed out is looked up at the carrier.
 pub(crate) const LOOKUP_AFTER_MS: i64 = 5_000;
+/// When a job whose run failed is tried again.
+const RETRY_FAILED_MS: i64 = 2_000;
 
 /// Where one SMS job stands before its hand-off is recorded.
 enum Fate {
@@ -104,38 +106,46 @@ impl Services {
         Ok(jobs)
     }
 
-    /// Runs jobs this process holds the lease of. Should that fail (the store, mostly), their
-    /// leases are given back so that the next claim takes them at once; an attempt that may
-    /// have reached the carrier is recognised as such by whoever claims it.
+    /// Runs jobs this process holds the lease of: the SMS together, every other job on its
+    /// own. Jobs whose run fails (the store, mostly) are given back to be tried again after
+    /// [`RETRY_FAILED_MS`], without holding back the others; an attempt of theirs that may have
+    /// reached the carrier is recognised as such by whoever claims them. Returns the first
+    /// failure.
     pub(crate) async fn run_jobs(&self, carrier: &dyn Carrier, jobs: &[outbox::Job]) -> Result<()> {
-        let run = self.run_held_jobs(carrier, jobs).await;
-        if run.is_err() {
-            let held: Vec<&outbox::Job> = jobs.iter().collect();
-            let released = async {
-                let mut tx = self.store.begin_write().await?;
-                outbox::release(tx.db(), &held).await?;
-                tx.commit().await?;
-                Ok::<_, crate::Error>(())
-            };
-            if let Err(e) = released.await {
-                tracing::warn!(error = %e, "leases not given back; the jobs are claimed again when they end");
-            }
-        }
-        run
-    }
-
-    async fn run_held_jobs(&self, carrier: &dyn Carrier, jobs: &[outbox::Job]) -> Result<()> {
         let (sms, others): (Vec<_>, Vec<_>) = jobs.iter().partition(|j| j.kind == JOB_SUBMIT_SMS);
-        self.submit_sms(carrier, &sms).await?;
+        let mut failed: Vec<&outbox::Job> = Vec::new();
+        let mut first = None;
+        if let Err(e) = self.submit_sms(carrier, &sms).await {
+            failed.extend(&sms);
+            first = Some(e);
+        }
         for job in others {
-            match job.kind.as_str() {
-                JOB_PLACE_CALL => self.run_place_call(carrier, job).await?,
-                JOB_HANG_UP => self.run_hang_up(carrier, job).await?,
-                JOB_CALL_BUDGET_CHECK => self.run_call_budget_check(job).await?,
-                other => tracing::warn!(kind = other, "unknown outbox job kind"),
+            let run = match job.kind.as_str() {
+                JOB_PLACE_CALL => self.run_place_call(carrier, job).await,
+                JOB_HANG_UP => self.run_hang_up(carrier, job).await,
+                JOB_CALL_BUDGET_CHECK => self.run_call_budget_check(job).await,
+                other => Err(crate::Error::Internal(ami_store::StoreError::Corrupt(
+                    format!("unknown outbox job kind {other:?}"),
+                ))),
+            };
+            if let Err(e) = run {
+                failed.push(job);
+                first.get_or_insert(e);
             }
         }
-        Ok(())
+        let Some(first) = first else {
+            return Ok(());
+        };
+        let deferred = async {
+            let mut tx = self.store.begin_write().await?;
+            outbox::defer(tx.db(), &failed, self.now() + RETRY_FAILED_MS).await?;
+            tx.commit().await?;
+            Ok::<_, crate::Error>(())
+        };
+        if let Err(e) = deferred.await {
+            tracing::warn!(error = %e, "leases not given back; the jobs are claimed again when they end");
+        }
+        Err(first)
     }
 
     /// `op` bounded by the carrier timeout; None when it ran out.

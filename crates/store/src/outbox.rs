@@ -120,25 +120,25 @@ pub fn push_enqueue_many(
     jobs
 }
 
-/// Ends the leases of jobs a worker will not run after all, none of which reached the
-/// carrier: they are due again at once.
+/// Ends the leases of jobs a worker will not run after all: they are due again at once.
+/// Whether an attempt of theirs may have reached the carrier stays recorded.
 pub async fn release(db: impl Into<Db<'_>>, jobs: &[&Job]) -> Result<()> {
     let mut db = db.into();
     let ours = held(&mut db, jobs).await?;
-    let ids: Vec<&str> = jobs
-        .iter()
-        .map(|j| j.id.as_str())
-        .filter(|id| ours.contains(*id))
-        .collect();
-    for chunk in ids.chunks(rows::CHUNK) {
-        let sql = format!(
-            "UPDATE outbox SET lease_until = NULL WHERE id IN ({})",
-            rows::list(chunk.len(), 1)
-        );
-        let args: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
-        db.execute(&sql, &args).await?;
-    }
-    Ok(())
+    set_for(&mut db, "lease_until = NULL", &ours).await
+}
+
+/// Ends the leases of jobs whose run failed, due again at `due_at`, so that a job that
+/// keeps failing is tried on a backoff rather than on every claim.
+pub async fn defer(db: impl Into<Db<'_>>, jobs: &[&Job], due_at: i64) -> Result<()> {
+    let mut db = db.into();
+    let ours = held(&mut db, jobs).await?;
+    set_for(
+        &mut db,
+        &format!("lease_until = NULL, due_at = {due_at}"),
+        &ours,
+    )
+    .await
 }
 
 /// Claims up to `batch` due jobs for `lease_ms`, for `holder`.
