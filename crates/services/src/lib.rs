@@ -17,6 +17,7 @@ mod group_commit;
 pub mod inbound_calls;
 pub mod kill_switch;
 mod memo;
+pub mod metrics;
 pub mod mids;
 mod own_jobs;
 pub mod sms;
@@ -96,6 +97,8 @@ pub struct Shared {
     own_jobs: own_jobs::OwnJobs,
     /// Agent sends waiting to be written together.
     sms_sends: group_commit::GroupCommit<sms_send::SendJob, Result<sms_send::Accepted>>,
+    /// What the use cases measure, for `GET /metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 impl Services {
@@ -114,6 +117,7 @@ impl Services {
             webhook_wakeup: Arc::default(),
             own_jobs: Default::default(),
             sms_sends: Default::default(),
+            metrics: Default::default(),
         }))
     }
 
