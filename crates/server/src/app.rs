@@ -19,6 +19,7 @@ use ami_webhooks::{Guard, RetrySchedule, Sender, SenderConfig};
 
 use crate::config::Config;
 use crate::http::{auth, hygiene, idempotency, json, request_id};
+use crate::metrics;
 use crate::pages::{self, Pages};
 use crate::routes;
 
@@ -37,6 +38,8 @@ pub struct Shared {
     pub telco_key_hash: Option<String>,
     /// The sandbox network, which plays the far end of injected inbound calls.
     pub sandbox: ami_carrier::Sandbox,
+    /// The process's metrics registry, with the HTTP metrics every request records.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 #[derive(OpenApi)]
@@ -131,7 +134,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         // body or writes a key, and before the handler reads anything.
         .route_layer(from_fn_with_state(idempotent, idempotency::idempotency))
         .route_layer(from_fn_with_state(
-            auth::Gate::new(state.clone(), &doc),
+            auth::Gate::new(state.clone(), &doc, config.metrics_public),
             auth::authenticate,
         ))
         .fallback(hygiene::fallback)
@@ -148,6 +151,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(from_fn(hygiene::json_errors))
         .layer(from_fn(hygiene::security_headers))
         .layer(from_fn(request_id::request_id))
+        // After routing (a `Router::layer` runs per route), so the route template is known.
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::record))
         .with_state(state)
 }
 
@@ -338,6 +343,11 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let idempotency_ttl_ms = i64::from(config.idempotency_ttl_hours) * 3_600_000;
     let carrier = sandbox_carrier(&config, events_tx)?;
+    // The sandbox's one "bind" is always up; a network adapter sets its own gauge.
+    services
+        .metrics
+        .carrier_binds_up(ami_carrier::Carrier::name(&carrier))
+        .set(1);
     if ownership.is_some() {
         let taken = services.take_back_leases().await?;
         let resumed = carrier.resume();
@@ -360,6 +370,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             .expose()
             .map(ami_core::secret::hash),
         sandbox: carrier.clone(),
+        metrics: Arc::new(metrics::Metrics::new(&services)),
     }));
     let app = router(state, &config);
     let shutdown = CancellationToken::new();

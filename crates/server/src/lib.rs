@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod idempotency_sweep;
+pub mod metrics;
 pub mod pages;
 pub mod routes;
 pub mod serve;

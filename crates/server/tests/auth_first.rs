@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ami_server::http::auth::{Level, PUBLIC_ROUTES, route_level};
+use ami_server::http::auth::{Level, METRICS_ROUTE, PUBLIC_ROUTES, route_level};
 use common::{ADMIN_KEY, AmiProcess, Engine, TestServer, engines};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -371,7 +371,8 @@ async fn a_thousand_made_up_uploads_cost_no_memory() {
 
 /// Every documented operation is secured by the scheme of the level its path gives, and only
 /// the listed public routes take no credential: the authentication layer and the document
-/// describe the same router.
+/// describe the same router. A route whose credential is optional in the document (an empty
+/// requirement beside `adminKey`) is public or the operator's as `metrics_public` says.
 #[test]
 fn every_documented_route_has_the_level_its_path_gives() {
     let (_, api) = ami_server::app::api();
@@ -379,25 +380,31 @@ fn every_documented_route_has_the_level_its_path_gives() {
     let mut public = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let schemes: Vec<&str> = op["security"]
+            let requirements: Vec<&serde_json::Map<String, Value>> = op["security"]
                 .as_array()
-                .map(|reqs| {
-                    reqs.iter()
-                        .filter_map(Value::as_object)
-                        .flat_map(|r| r.keys().map(String::as_str))
-                        .collect()
-                })
+                .map(|reqs| reqs.iter().filter_map(Value::as_object).collect())
                 .unwrap_or_default();
-            let documented = match schemes.as_slice() {
-                [] => Level::Public,
-                ["bearerAuth"] => Level::Customer,
-                ["agentBearer"] => Level::Agent,
-                ["adminKey"] => Level::Admin,
-                ["telcoKey"] => Level::Telco,
+            let optional = requirements.iter().any(|r| r.is_empty());
+            let schemes: Vec<&str> = requirements
+                .iter()
+                .flat_map(|r| r.keys().map(String::as_str))
+                .collect();
+            // The level with `metrics_public` true, then false.
+            let documented = match (schemes.as_slice(), optional) {
+                ([], _) => (Level::Public, Level::Public),
+                (["bearerAuth"], false) => (Level::Customer, Level::Customer),
+                (["agentBearer"], false) => (Level::Agent, Level::Agent),
+                (["adminKey"], false) => (Level::Admin, Level::Admin),
+                (["adminKey"], true) => (Level::Public, Level::Admin),
+                (["telcoKey"], false) => (Level::Telco, Level::Telco),
                 other => panic!("{method} {path}: unexpected security {other:?}"),
             };
-            assert_eq!(route_level(path), documented, "{method} {path}");
-            if documented == Level::Public {
+            assert_eq!(
+                (route_level(path, true), route_level(path, false)),
+                documented,
+                "{method} {path}"
+            );
+            if documented == (Level::Public, Level::Public) {
                 public.push(path.clone());
             }
         }
@@ -415,6 +422,15 @@ fn every_documented_route_has_the_level_its_path_gives() {
         "public routes and the documented ones differ"
     );
     // A route nobody listed needs a credential.
-    assert_eq!(route_level("/v1/something-new"), Level::Customer);
-    assert_eq!(route_level(ami_mcp::MCP_PATH), Level::Public);
+    assert_eq!(route_level("/v1/something-new", true), Level::Customer);
+    assert_eq!(route_level(ami_mcp::MCP_PATH, false), Level::Public);
+    let metrics = &doc["paths"][METRICS_ROUTE]["get"];
+    assert!(metrics.is_object(), "{METRICS_ROUTE} is not documented");
+    assert_eq!(
+        (
+            route_level(METRICS_ROUTE, true),
+            route_level(METRICS_ROUTE, false)
+        ),
+        (Level::Public, Level::Admin)
+    );
 }

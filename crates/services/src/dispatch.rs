@@ -79,6 +79,7 @@ impl Services {
     pub async fn run_due_jobs(&self, carrier: &dyn Carrier, batch: i64) -> Result<usize> {
         let d = &self.settings.dispatch;
         let jobs = {
+            let _claiming = self.metrics.time_dispatch_claim();
             let mut tx = self.store.begin_write().await?;
             let jobs = outbox::claim(tx.db(), self.now(), d.lease_ms, batch, &d.holder).await?;
             tx.commit().await?;
@@ -282,6 +283,7 @@ impl Services {
                 segments: u32::try_from(m.segments).unwrap_or(1),
             })
             .collect();
+        let _handing = (!batch.is_empty()).then(|| self.metrics.time_dispatch_hand_off());
         if !batch.is_empty() {
             let count = batch.len();
             let outcomes = self
@@ -296,6 +298,7 @@ impl Services {
                     ]
                 });
             for (&i, outcome) in sending.iter().zip(outcomes) {
+                self.metrics.count_submission(&outcome);
                 work[i].2 = match outcome {
                     Ok(telco_ref) => Fate::Handed(telco_ref),
                     Err(SubmitError::Rejected(why)) => Fate::Rejected(why),

@@ -17,6 +17,7 @@ mod group_commit;
 pub mod inbound_calls;
 pub mod kill_switch;
 mod memo;
+pub mod metrics;
 pub mod mids;
 mod own_jobs;
 pub mod sms;
@@ -104,6 +105,8 @@ pub struct Shared {
     claims: Claims,
     /// Agent sends waiting to be written together.
     sms_sends: group_commit::GroupCommit<sms_send::SendJob, Result<sms_send::Accepted>>,
+    /// What the use cases measure, for `GET /metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 impl Services {
@@ -124,6 +127,7 @@ impl Services {
             demo_admissions: Default::default(),
             claims: Default::default(),
             sms_sends: Default::default(),
+            metrics: Default::default(),
         }))
     }
 

@@ -177,6 +177,7 @@ impl Services {
         })?;
         let seg = sms::segment(&body);
         let cost = i64::from(seg.segments) * self.sms_price(&to);
+        let _answered = self.metrics.time_sms_send();
         let job = SendJob {
             account_id: agent.account_id.clone(),
             mid_id: agent.mid_id.clone(),

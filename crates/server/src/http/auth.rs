@@ -4,7 +4,8 @@
 //! read or anything is written. The level comes from the route's path template, the way
 //! the protocol lays routes out (`/v1/admin/*`, `/v1/agent/*`, `/v1/_telco/*`, every other
 //! route the customer's), with an explicit list of public routes: a new route needs a
-//! credential unless it is added to that list.
+//! credential unless it is added to that list. `GET /metrics` is the one route whose level
+//! is configured: public, or the operator's with `metrics_public = false`.
 //!
 //! A method a documented route does not serve is answered 405 by the layer itself, before any
 //! credential check (as a router answers it), and never reaches a handler: a handler added
@@ -74,15 +75,19 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     ami_mcp::MCP_PATH,
 ];
 
+/// The route that is public or the operator's, as `metrics_public` says.
+pub const METRICS_ROUTE: &str = "/metrics";
+
 /// The sandbox injection routes: on a server that is not a sandbox they answer like a route
 /// that does not exist, whoever asks.
 const SANDBOX_ROUTES: &str = "/v1/mobile-identities/{id}/sandbox/";
 
-/// The level of a route, from its path template.
-pub fn route_level(template: &str) -> Level {
-    if PUBLIC_ROUTES.contains(&template) {
+/// The level of a route, from its path template and, for [`METRICS_ROUTE`], the
+/// `metrics_public` setting.
+pub fn route_level(template: &str, metrics_public: bool) -> Level {
+    if PUBLIC_ROUTES.contains(&template) || (metrics_public && template == METRICS_ROUTE) {
         Level::Public
-    } else if template.starts_with("/v1/admin/") {
+    } else if template.starts_with("/v1/admin/") || template == METRICS_ROUTE {
         Level::Admin
     } else if template.starts_with("/v1/agent/") {
         Level::Agent
@@ -129,17 +134,18 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// The state of [`authenticate`]: the application, and the methods of every documented
-/// route (path template → its `Allow` value).
+/// The state of [`authenticate`]: the application, the methods of every documented route
+/// (path template → its `Allow` value), and whether `/metrics` is public.
 #[derive(Clone)]
 pub struct Gate {
     state: AppState,
     methods: Arc<HashMap<String, Vec<Method>>>,
+    metrics_public: bool,
 }
 
 impl Gate {
     /// The gate of the routes `api` documents (the OpenAPI document of the same router).
-    pub fn new(state: AppState, api: &utoipa::openapi::OpenApi) -> Gate {
+    pub fn new(state: AppState, api: &utoipa::openapi::OpenApi, metrics_public: bool) -> Gate {
         let mut methods: HashMap<String, Vec<Method>> = HashMap::new();
         for (path, item) in &api.paths.paths {
             let served = methods.entry(path.clone()).or_default();
@@ -162,6 +168,7 @@ impl Gate {
         Gate {
             state,
             methods: Arc::new(methods),
+            metrics_public,
         }
     }
 
@@ -203,7 +210,7 @@ pub async fn authenticate(State(gate): State<Gate>, mut req: Request, next: Next
     if template.starts_with(SANDBOX_ROUTES) && !state.services.settings.sandbox {
         return crate::http::hygiene::fallback().await.into_response();
     }
-    let level = route_level(template);
+    let level = route_level(template, gate.metrics_public);
     let headers = req.headers();
     let authenticated = match level {
         Level::Public => {

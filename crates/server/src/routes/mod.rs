@@ -9,6 +9,7 @@ pub mod contracting;
 pub mod discovery;
 pub mod events;
 pub mod kill_switch;
+pub mod metrics;
 pub mod mids;
 pub mod sandbox;
 pub mod sign;
@@ -102,4 +103,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(telco::router())
         .merge(sandbox::router())
         .merge(webhooks::router())
+        .merge(metrics::router())
 }

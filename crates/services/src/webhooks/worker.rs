@@ -164,6 +164,7 @@ impl Services {
                 recorded.stale += 1;
                 continue;
             }
+            self.metrics.count_webhook_attempt(o, status);
             attempts.push((r, number, error));
             let event = |action: &'static str, data: String| PendingEvent {
                 actor: Actor::System,
