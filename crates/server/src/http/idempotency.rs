@@ -46,9 +46,12 @@ const SEALED: &str = "sealed-v2:";
 /// queued (a send group's commit) and for the write of its answer.
 pub const IN_FLIGHT_MARGIN: Duration = Duration::from_secs(5);
 
-/// The layer's settings and what it writes to.
+/// The layer's settings and what it writes to, behind one `Arc`: the layer's state is
+/// cloned for every request.
 #[derive(Clone)]
-pub struct Idempotency {
+pub struct Idempotency(Arc<Settings>);
+
+pub struct Settings {
     store: Store,
     now: Arc<dyn Fn() -> i64 + Send + Sync>,
     ttl_ms: i64,
@@ -68,15 +71,25 @@ impl Idempotency {
         body_limit: usize,
     ) -> Self {
         let in_flight = request_timeout.saturating_add(IN_FLIGHT_MARGIN);
-        Idempotency {
+        Idempotency(Arc::new(Settings {
             store,
             now: Arc::new(now),
             ttl_ms,
             in_flight_ms: i64::try_from(in_flight.as_millis()).unwrap_or(i64::MAX / 2),
             body_limit,
-        }
+        }))
     }
+}
 
+impl std::ops::Deref for Idempotency {
+    type Target = Settings;
+
+    fn deref(&self) -> &Settings {
+        &self.0
+    }
+}
+
+impl Settings {
     fn window(&self) -> Window {
         Window {
             now: (self.now)(),
