@@ -651,6 +651,15 @@ async fn errors_from_every_layer_share_the_envelope() {
             (400, "unknown_parameter"),
         ),
         (
+            // A struct is never read from an array, even one whose items would fill it.
+            server
+                .http
+                .post(format!("{}/v1/sim-requests", server.base))
+                .bearer_auth(&key)
+                .json(&json!(["ES", "eSIM"])),
+            (400, "invalid_json"),
+        ),
+        (
             server
                 .http
                 .post(format!("{}/v1/sim-requests", server.base))

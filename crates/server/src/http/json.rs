@@ -63,7 +63,20 @@ where
         if !is_json {
             return Err(unsupported_media_type());
         }
-        from_value(parse_value(&bytes, max_depth)?).map(ApiJson)
+        from_value(object_only(parse_value(&bytes, max_depth)?)?).map(ApiJson)
+    }
+}
+
+/// A body is one JSON object: serde would also fill a struct from an array, by position,
+/// which no client means and no document describes.
+fn object_only(value: Value) -> Result<Value, ApiError> {
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(ApiError(Error::bad_request(
+            "invalid_json",
+            "the body must be a JSON object",
+        )))
     }
 }
 
@@ -494,6 +507,34 @@ mod tests {
         );
 
         let e = extract::<Send>(req(Some("application/json"), "[1,2]"))
+            .await
+            .unwrap_err();
+        assert_eq!(code(&e), (400, "invalid_json".into()));
+    }
+
+    #[tokio::test]
+    async fn a_struct_is_never_read_from_an_array_or_a_scalar() {
+        // Positionally, `["x", 2]` would be a valid `Send`.
+        for body in [
+            r#"["+34600000001", 2]"#,
+            r#"["x"]"#,
+            "[]",
+            "\"x\"",
+            "7",
+            "null",
+        ] {
+            let e = extract::<Send>(req(Some("application/json"), body))
+                .await
+                .unwrap_err();
+            assert_eq!(code(&e), (400, "invalid_json".into()), "{body}");
+            assert_eq!(
+                e.0.body()["message"],
+                "the body must be a JSON object",
+                "{body}"
+            );
+        }
+        // Nor a free-form body.
+        let e = extract::<Value>(req(Some("application/json"), "[1]"))
             .await
             .unwrap_err();
         assert_eq!(code(&e), (400, "invalid_json".into()));
