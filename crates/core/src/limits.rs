@@ -55,7 +55,8 @@ pub enum LimitsError {
     NotAnObject,
 }
 
-const COUNT_FIELDS: [&str; 8] = [
+/// The limits that count operations in a window (the OpenAPI document lists them too).
+pub const COUNT_FIELDS: [&str; 8] = [
     "sms_per_hour",
     "sms_per_day",
     "calls_per_hour",

@@ -101,11 +101,17 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
-/// The router and the OpenAPI document it was built with.
+/// The router and the OpenAPI document of its routes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::router())
         .split_for_parts()
+}
+
+/// The document `GET /openapi.json` serves: the routes' own, completed with what the layers
+/// around the handlers answer and with `/mcp` (`crate::openapi`).
+pub fn openapi_document() -> serde_json::Value {
+    crate::openapi::complete(&api().1)
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {
@@ -334,7 +340,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let services = Services::new(store, settings, clock, admin_hash);
     bootstrap(&services, &config).await?;
     let (_, api) = api();
-    let openapi_json = serde_json::to_string_pretty(&api)?;
+    let openapi_json = serde_json::to_string_pretty(&crate::openapi::complete(&api))?;
     let pages = Pages {
         llms_txt: pages::llms::render(&api),
         docs_html: pages::docs::render(&api),

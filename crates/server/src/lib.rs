@@ -6,6 +6,7 @@ pub mod config;
 pub mod http;
 pub mod idempotency_sweep;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod routes;
 pub mod serve;

@@ -281,13 +281,21 @@ async fn a_call_rings_is_answered_completes_and_is_charged_one_minute_on(server:
         .get("/v1/agent/calls?direction=inbound", &flow.agent_token)
         .await;
     assert_eq!(list["count"], 0, "{list}");
-    let (s, v) = server
-        .get("/v1/agent/calls?direction=sideways", &flow.agent_token)
-        .await;
-    assert_eq!(
-        (s, v["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_direction"))
-    );
+    // An empty filter is no direction either, and an empty limit no number.
+    for (query, code) in [
+        ("direction=sideways", "invalid_direction"),
+        ("direction=", "invalid_direction"),
+        ("limit=", "invalid_limit"),
+    ] {
+        let (s, v) = server
+            .get(&format!("/v1/agent/calls?{query}"), &flow.agent_token)
+            .await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{query}"
+        );
+    }
     let (s, v) = server
         .get(
             &format!("/v1/agent/calls/{}", ami_core::id::new_id("call")),

@@ -17,7 +17,7 @@ const METHODS: [&str; 8] = [
 ];
 
 fn document() -> Value {
-    serde_json::to_value(ami_server::app::api().1).unwrap()
+    ami_server::app::openapi_document()
 }
 
 /// `(method, path, operation)` for every operation of the document.
@@ -54,7 +54,7 @@ async fn served_document_is_the_router_document() {
         let served: Value = res.json().await.unwrap();
         assert_eq!(
             served, expected,
-            "{engine:?}: /openapi.json differs from app::api().1"
+            "{engine:?}: /openapi.json differs from app::openapi_document()"
         );
         server.stop().await;
     }
@@ -131,7 +131,7 @@ fn every_operation_describes_its_response_and_request() {
 fn snapshot_matches_docs_openapi_json() {
     let pretty = format!(
         "{}\n",
-        serde_json::to_string_pretty(&ami_server::app::api().1).unwrap()
+        serde_json::to_string_pretty(&ami_server::app::openapi_document()).unwrap()
     );
     let path = snapshot_path();
     if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
@@ -160,4 +160,141 @@ fn snapshot_matches_docs_openapi_json() {
              UPDATE_SNAPSHOTS=1 cargo test -p ami-server --test openapi\nand commit docs/openapi.json."
         );
     }
+}
+
+/// The refusals of the layers around the handlers are documented where they can happen:
+/// the credential's on every authenticated route, the body's wherever a JSON body is read,
+/// the query's wherever parameters are taken, 404 wherever an id is.
+#[test]
+fn every_operation_documents_the_refusals_of_its_layers() {
+    use ami_server::http::auth::{Level, METRICS_ROUTE, route_level};
+    let doc = document();
+    let mut problems = Vec::new();
+    for (method, path, op) in operations(&doc) {
+        // (status, why) the operation must document.
+        let mut wanted: Vec<(&str, &str)> = Vec::new();
+        let level = (path != METRICS_ROUTE && path != "/mcp").then(|| route_level(&path, true));
+        if let Some(level @ (Level::Customer | Level::Agent | Level::Admin | Level::Telco)) = level
+        {
+            wanted.push(("401", "credential"));
+            let scheme = match level {
+                Level::Customer => "bearerAuth",
+                Level::Agent => "agentBearer",
+                Level::Admin => "adminKey",
+                _ => "telcoKey",
+            };
+            if op["security"] != serde_json::json!([{ scheme: [] }]) {
+                problems.push(format!("{method} {path}: security is not {scheme} alone"));
+            }
+            if matches!(level, Level::Customer | Level::Agent) {
+                wanted.push(("403", "suspended account"));
+            }
+            if method == "post" {
+                wanted.push(("409", "Idempotency-Key reused"));
+                let has_header = op["parameters"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| p["name"] == "Idempotency-Key"));
+                if !has_header {
+                    problems.push(format!("{method} {path}: no Idempotency-Key header"));
+                }
+            }
+        }
+        if op.get("requestBody").is_some() {
+            for status in ["400", "413", "415"] {
+                wanted.push((status, "JSON body"));
+            }
+        }
+        let params = op["parameters"].as_array().cloned().unwrap_or_default();
+        if params.iter().any(|p| p["in"] == "query") {
+            wanted.push(("400", "query parameters"));
+        }
+        if params.iter().any(|p| p["in"] == "path") {
+            wanted.push(("404", "an id"));
+        }
+        for (status, why) in wanted {
+            if op["responses"].get(status).is_none() {
+                problems.push(format!("{method} {path}: no {status} ({why})"));
+            }
+        }
+        for p in params.iter().filter(|p| p["name"] == "limit") {
+            if p["schema"]["type"] != "integer" {
+                problems.push(format!("{method} {path}: limit is not an integer"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A body whose schema needs no field may be left out (it is read as `{}`); one that needs
+/// fields may not. The required fields and enums of the inputs are stated.
+#[test]
+fn bodies_are_required_exactly_when_they_need_fields() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    for (method, path, op) in operations(&doc) {
+        let Some(body) = op.get("requestBody") else {
+            continue;
+        };
+        let schema = &body["content"]["application/json"]["schema"];
+        let resolved = match schema["$ref"].as_str() {
+            Some(r) => &schemas[r.rsplit('/').next().unwrap()],
+            None => schema,
+        };
+        let needs_fields = resolved["required"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+            || resolved.get("anyOf").is_some();
+        assert_eq!(
+            body["required"],
+            Value::Bool(needs_fields),
+            "{method} {path}"
+        );
+    }
+    for (schema, fields) in [
+        ("SendSms", &["to", "body"][..]),
+        ("PlaceCall", &["to", "callback_sip_uri"]),
+        ("InboundSms", &["from", "to", "body"]),
+        ("InboundCall", &["from", "to"]),
+        ("NewCustomer", &["name"]),
+        ("NewContract", &["offer_id", "customer_id"]),
+        ("EngageKillSwitch", &["scope", "reason"]),
+        ("ReleaseKillSwitch", &["reason"]),
+        ("RegisterWebhook", &["url"]),
+    ] {
+        assert_eq!(
+            schemas[schema]["required"],
+            serde_json::json!(fields),
+            "{schema}"
+        );
+    }
+    let capabilities = &schemas["NewSimRequest"]["properties"]["capabilities"];
+    assert_eq!(
+        capabilities["items"]["$ref"], "#/components/schemas/Capability",
+        "{capabilities}"
+    );
+    assert_eq!(
+        schemas["Capability"]["enum"],
+        serde_json::json!(["sms", "voice"])
+    );
+    let sms_list = &doc["paths"]["/v1/agent/sms"]["get"]["parameters"];
+    assert!(
+        sms_list
+            .to_string()
+            .contains(r#""enum":["outbound","inbound"]"#),
+        "{sms_list}"
+    );
+}
+
+/// `/mcp` (JSON-RPC over POST) and `/metrics` (text) are in the document.
+#[test]
+fn mcp_and_metrics_are_documented() {
+    let doc = document();
+    let mcp = &doc["paths"]["/mcp"]["post"];
+    assert_eq!(
+        mcp["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/JsonRpcRequest"
+    );
+    assert!(doc["components"]["schemas"].get("JsonRpcError").is_some());
+    let metrics = &doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
+    assert!(metrics.get("text/plain").is_some(), "{metrics}");
 }

@@ -22,6 +22,7 @@ use crate::{Error, Result, Services, validate};
 pub struct NewCustomer {
     /// Required (`missing_name`); one line, no bidirectional controls, at least one visible character,
     /// else `invalid_name`.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub name: Option<String>,
     pub billing_email: Option<String>,
 }
@@ -45,9 +46,12 @@ pub struct LoadNumbers {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualMid {
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub phone_number: Option<String>,
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub account_id: Option<String>,
     pub inbound_sip_uri: Option<String>,
+    #[schema(value_type = Option<Vec<crate::contracting::Capability>>, min_items = 1)]
     pub capabilities: Option<Vec<String>>,
 }
 

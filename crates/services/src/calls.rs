@@ -62,8 +62,10 @@ const MAX_CAUSE_CHARS: usize = 200;
 pub struct PlaceCall {
     /// E.164; spaces, hyphens, dots and parentheses are removed first. The number must be
     /// valid in its country's numbering plan (length and ranges), else `invalid_to`.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub to: Option<String>,
     /// Where the answered call's audio is bridged: `sip[s]:user@host[:port][;params]`.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub callback_sip_uri: Option<String>,
 }
 

@@ -26,10 +26,19 @@ pub struct NewSimRequest {
     pub country: Option<String>,
     /// Default `eSIM`.
     pub sim_type: Option<String>,
-    /// Default `["sms", "voice"]`.
+    /// Default `["sms", "voice"]`; a non-empty subset of what the country offers.
+    #[schema(value_type = Option<Vec<Capability>>, min_items = 1)]
     pub capabilities: Option<Vec<String>>,
     pub agent: Option<AgentInfo>,
     pub commercial_constraints: Option<CommercialConstraints>,
+}
+
+/// What a number can be contracted for: the spellings `capabilities` takes.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum Capability {
+    Sms,
+    Voice,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, ToSchema)]
@@ -66,12 +75,17 @@ pub struct CancelInput {
 pub struct CustomerFields {
     /// One line, no bidirectional controls, at least one visible character, else
     /// `invalid_legal_name`.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub legal_name: Option<String>,
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub tax_id: Option<String>,
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub billing_email: Option<String>,
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub address: Option<String>,
     /// One line, no bidirectional controls, at least one visible character, else
     /// `invalid_representative_name`.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub representative_name: Option<String>,
     pub representative_phone: Option<String>,
 }
@@ -109,13 +123,16 @@ impl CustomerDataInput {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContract {
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub offer_id: Option<String>,
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub customer_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateInput {
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub contract_id: Option<String>,
 }
 

@@ -25,8 +25,10 @@ use crate::{Error, Result, Services, validate};
 #[serde(deny_unknown_fields)]
 pub struct InboundCall {
     /// The caller, E.164.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub from: Option<String>,
     /// The phone number of a mobile identity, E.164.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub to: Option<String>,
     /// The carrier's reference. A repeated callback with the same reference gets the first
     /// call back instead of a second one.
@@ -38,6 +40,7 @@ pub struct InboundCall {
 #[serde(deny_unknown_fields)]
 pub struct SandboxInboundCall {
     /// The caller, E.164.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub from: Option<String>,
 }
 
@@ -56,6 +59,7 @@ pub struct InboundCallRoute {
 pub struct CallStatusReport {
     /// `ringing`, `in_progress`, `completed`, `failed`, `no_answer`, `busy` or `cancelled`
     /// (hyphens are read as underscores).
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub status: Option<String>,
     /// The carrier's reason, kept single-line and short.
     pub hangup_cause: Option<String>,

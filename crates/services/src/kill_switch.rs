@@ -18,9 +18,20 @@ use crate::{Error, Result, Services, validate};
 #[serde(deny_unknown_fields)]
 pub struct EngageKillSwitch {
     /// `mid`, `account` or `global`.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub scope: Option<String>,
     /// The MID or account id; absent for `global`.
     pub target_id: Option<String>,
+    #[schema(value_type = String, required = true, pattern = "\\S")]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/admin/kill-switch/{id}/release`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseKillSwitch {
+    /// Required (`missing_reason`), at most 500 characters.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub reason: Option<String>,
 }
 
@@ -330,7 +341,7 @@ impl Services {
         &self,
         _: &AdminCaller,
         id: &str,
-        input: crate::admin::Reason,
+        input: ReleaseKillSwitch,
     ) -> Result<KillSwitchView> {
         let reason = required_reason(input.reason.as_deref())?;
         validate::id("ks", "kill_switch", id)?;

@@ -31,7 +31,9 @@ pub const JOB_SUBMIT_SMS: &str = "sms_submit";
 pub struct SendSms {
     /// E.164; spaces, hyphens, dots and parentheses are removed first. The number must be
     /// valid in its country's numbering plan (length and ranges), else `invalid_to`.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub to: Option<String>,
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub body: Option<String>,
 }
 

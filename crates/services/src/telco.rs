@@ -31,10 +31,13 @@ pub const MAX_TELCO_REF_CHARS: usize = 128;
 #[serde(deny_unknown_fields)]
 pub struct InboundSms {
     /// The sender, E.164 (spaces, hyphens, dots and parentheses are removed first).
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub from: Option<String>,
     /// The phone number of a mobile identity, E.164.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub to: Option<String>,
     /// 1 to 1600 characters, no NUL.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub body: Option<String>,
     /// The carrier's reference. A repeated callback (same reference, sender and body) gets
     /// the first record back instead of a second message.
@@ -47,8 +50,10 @@ pub struct InboundSms {
 #[serde(deny_unknown_fields)]
 pub struct SandboxInboundSms {
     /// The sender, E.164.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub from: Option<String>,
     /// 1 to 1600 characters, no NUL.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     pub body: Option<String>,
 }
 

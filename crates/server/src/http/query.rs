@@ -37,10 +37,11 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     })
 }
 
-/// A list's `limit` (PROTOCOL §0): absent or empty → `default`; not an integer → 400
-/// `invalid_limit`; otherwise clamped to `1..=max`, huge values included.
+/// A list's `limit` (PROTOCOL §0): absent → `default`; not an integer (an empty value
+/// included: `limit=` names no number) → 400 `invalid_limit`; otherwise clamped to
+/// `1..=max`, huge values included.
 pub fn clamp_limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
-    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+    let Some(raw) = raw.map(str::trim) else {
         return Ok(default);
     };
     let digits = raw.strip_prefix(['+', '-']).unwrap_or(raw);
@@ -132,7 +133,6 @@ mod tests {
     #[test]
     fn limits_are_clamped_or_refused() {
         assert_eq!(clamp_limit(None, 20, 200).unwrap(), 20);
-        assert_eq!(clamp_limit(Some(""), 20, 200).unwrap(), 20);
         assert_eq!(clamp_limit(Some("50"), 20, 200).unwrap(), 50);
         assert_eq!(clamp_limit(Some("0"), 20, 200).unwrap(), 1);
         assert_eq!(clamp_limit(Some("-7"), 20, 200).unwrap(), 1);
@@ -145,7 +145,7 @@ mod tests {
             clamp_limit(Some("-99999999999999999999999999"), 20, 200).unwrap(),
             1
         );
-        for bad in ["abc", "1.5", "1e3", "-", "+", "0x10", "5 5"] {
+        for bad in ["", " ", "abc", "1.5", "1e3", "-", "+", "0x10", "5 5"] {
             let e = clamp_limit(Some(bad), 20, 200).unwrap_err();
             assert_eq!((e.0.status(), e.0.code()), (400, "invalid_limit"), "{bad}");
         }

@@ -97,14 +97,28 @@ async fn load_numbers(
     Ok(created(s.services.load_numbers(&a, input).await?))
 }
 
+/// The states of an inventory number: the `status` filter of its list.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum NumberStatus {
+    Available,
+    Assigned,
+    Quarantined,
+    Disabled,
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct NumbersQuery {
-    /// `available`, `assigned`, `quarantined` or `disabled`.
+    #[param(value_type = Option<NumberStatus>, inline)]
     status: Option<String>,
     country: Option<String>,
+    /// Default 20; clamped to 1..200.
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{0,64}$")]
     cursor: Option<String>,
 }
 

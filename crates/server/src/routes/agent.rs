@@ -61,8 +61,13 @@ async fn send_sms(
 #[into_params(parameter_in = Query)]
 struct SmsQuery {
     /// `outbound` or `inbound`.
+    #[param(value_type = Option<super::Direction>, inline)]
     direction: Option<String>,
+    /// Default 20; clamped to 1..200.
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{0,64}$")]
     cursor: Option<String>,
 }
 
@@ -76,7 +81,7 @@ async fn list_sms(
     let page = super::page(q.limit.as_deref(), q.cursor.as_deref(), 20, 200)?;
     Ok(Json(
         s.services
-            .list_sms(&a, q.direction.as_deref().filter(|d| !d.is_empty()), &page)
+            .list_sms(&a, q.direction.as_deref(), &page)
             .await?,
     ))
 }

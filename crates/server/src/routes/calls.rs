@@ -45,10 +45,13 @@ async fn place_call(
 #[into_params(parameter_in = Query)]
 struct CallQuery {
     /// `outbound` or `inbound`.
+    #[param(value_type = Option<super::Direction>, inline)]
     direction: Option<String>,
-    /// 1 to 200, default 20.
+    /// Default 20; clamped to 1..200.
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{0,64}$")]
     cursor: Option<String>,
 }
 
@@ -63,7 +66,7 @@ async fn list_calls(
     let page = super::page(q.limit.as_deref(), q.cursor.as_deref(), 20, 200)?;
     Ok(Json(
         s.services
-            .list_calls(&a, q.direction.as_deref().filter(|d| !d.is_empty()), &page)
+            .list_calls(&a, q.direction.as_deref(), &page)
             .await?,
     ))
 }

@@ -26,16 +26,25 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
+    #[param(pattern = "^[A-Za-z0-9_.]{0,100}$")]
     action: Option<String>,
+    #[param(pattern = "^[A-Za-z0-9_.]{0,100}$")]
     entity_type: Option<String>,
+    #[param(pattern = "^[A-Za-z0-9_.]{0,100}$")]
     entity_id: Option<String>,
+    #[param(pattern = "^[A-Za-z0-9_.]{0,100}$")]
     mid: Option<String>,
     /// RFC 3339; events at or after.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// RFC 3339; events at or before.
+    #[param(format = DateTime)]
     until: Option<String>,
-    /// 1 to 1000, default 100.
+    /// Default 100; clamped to 1..1000.
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{0,64}$")]
     cursor: Option<String>,
 }
 

@@ -6,7 +6,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use ami_services::admin::Reason;
-use ami_services::kill_switch::{EngageKillSwitch, KillSwitchList, KillSwitchView};
+use ami_services::kill_switch::{
+    EngageKillSwitch, KillSwitchList, KillSwitchView, ReleaseKillSwitch,
+};
 
 use super::{ApiResult, Created, ErrorBody, created};
 use crate::app::AppState;
@@ -39,13 +41,13 @@ async fn list(State(s): State<AppState>, Admin(a): Admin) -> ApiResult<KillSwitc
 }
 
 #[utoipa::path(post, path = "/v1/admin/kill-switch/{id}/release", tag = "admin", security(("adminKey" = [])),
-    params(("id" = String, Path)), request_body = Reason,
+    params(("id" = String, Path)), request_body = ReleaseKillSwitch,
     responses((status = 200, body = KillSwitchView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn release(
     State(s): State<AppState>,
     Admin(a): Admin,
     Path(id): Path<String>,
-    ApiJson(input): ApiJson<Reason>,
+    ApiJson(input): ApiJson<ReleaseKillSwitch>,
 ) -> ApiResult<KillSwitchView> {
     Ok(Json(s.services.release_kill_switch(&a, &id, input).await?))
 }

@@ -53,10 +53,20 @@ pub struct Empty {}
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// 1 to 200, default 20.
+    /// Default 20; clamped to 1..200.
+    #[param(value_type = Option<i64>)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{0,64}$")]
     pub cursor: Option<String>,
+}
+
+/// The `direction` filter of message and call lists.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum Direction {
+    Outbound,
+    Inbound,
 }
 
 impl ListQuery {

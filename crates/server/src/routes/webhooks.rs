@@ -47,15 +47,26 @@ fn accepted<T>(value: T) -> (StatusCode, Json<T>) {
     (StatusCode::ACCEPTED, Json(value))
 }
 
+/// The states of a webhook delivery: the `status` filter of their list.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct DeliveryQuery {
-    /// `pending`, `delivered` or `failed`.
+    #[param(value_type = Option<DeliveryStatus>, inline)]
     status: Option<String>,
-    /// 1 to 200, default 20.
+    /// Default 20; clamped to 1..200.
+    #[param(value_type = Option<i64>)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_]{0,64}$")]
     cursor: Option<String>,
 }
 
@@ -326,7 +337,7 @@ async fn list_deliveries(
     q: DeliveryQuery,
 ) -> ApiResult<DeliveryList> {
     let page = super::page(q.limit.as_deref(), q.cursor.as_deref(), 20, 200)?;
-    let status = q.status.as_deref().filter(|st| !st.is_empty());
+    let status = q.status.as_deref();
     Ok(Json(
         s.services
             .list_deliveries(c, scope, wh, status, &page)

@@ -25,7 +25,7 @@ use crate::{Error, Result, Services, validate};
 pub struct RegisterWebhook {
     /// `http(s)://`, at most 2048 characters, no credentials, no fragment; refused when it
     /// names or resolves to a private, loopback, link-local or otherwise non-public address.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = true)]
     pub url: Option<Value>,
     /// Event names, or `["*"]` for all of them (the default).
     #[schema(value_type = Option<Vec<String>>)]
