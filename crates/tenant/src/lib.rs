@@ -14,6 +14,8 @@
 //!
 //! [`Operator`] and [`System`] have private fields and no public constructor outside
 //! [`mint`]. Store functions that act across tenants take one of them ([`CrossTenant`]).
+//! The ids implement `Serialize` (responses show them) but not `Deserialize`, `FromStr`,
+//! `From<String>` or `Default`: nothing parsed from a request becomes one.
 
 use std::fmt;
 
