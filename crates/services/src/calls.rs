@@ -488,7 +488,7 @@ impl Services {
                     }
                 }
                 call.updated_at = now;
-                calls::save(&mut tx, &call).await?;
+                ami_store::system::calls::save(self.system(), &mut tx, &call).await?;
                 self.audit(
                     &mut tx,
                     actor,
@@ -596,7 +596,7 @@ impl Services {
         call.hangup_cause = Some(cause.to_owned());
         call.cost = cost;
         call.updated_at = now;
-        calls::save(conn, call).await?;
+        ami_store::system::calls::save(self.system(), conn, call).await?;
         self.audit(
             &mut *conn,
             actor,
@@ -641,7 +641,7 @@ impl Services {
         call.started_at = None;
         call.hangup_cause = None;
         call.updated_at = now;
-        calls::save(conn, call).await?;
+        ami_store::system::calls::save(self.system(), conn, call).await?;
         outbox::enqueue(conn, JOB_PLACE_CALL, &call.id, now + delay, now).await?;
         self.audit(
             conn,
@@ -780,7 +780,7 @@ impl Services {
                     current.telco_ref = Some(telco_ref);
                 }
                 current.updated_at = now;
-                calls::save(&mut tx, &current).await?;
+                ami_store::system::calls::save(self.system(), &mut tx, &current).await?;
             }
             Ok(telco_ref) => {
                 if same_attempt {
@@ -788,7 +788,7 @@ impl Services {
                     // the line the carrier just opened is dropped at once.
                     if current.telco_ref.is_none() {
                         current.telco_ref = Some(telco_ref);
-                        calls::save(&mut tx, &current).await?;
+                        ami_store::system::calls::save(self.system(), &mut tx, &current).await?;
                     }
                     outbox::enqueue(&mut tx, JOB_HANG_UP, &current.id, now, now).await?;
                     wake = true;

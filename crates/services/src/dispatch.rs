@@ -401,7 +401,7 @@ impl Services {
             }
         }
         let mut writes = Batch::default();
-        messages::push_handed_off_many(&mut writes, &handed, now);
+        ami_store::system::messages::push_handed_off_many(self.system(), &mut writes, &handed, now);
         outbox::push_done_many(&mut writes, &finished);
         writes.run(db).await?;
         tx.commit().await?;

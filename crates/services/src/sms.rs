@@ -405,7 +405,12 @@ impl Services {
         }
         let mut writes = Batch::default();
         for (change, ids) in &changes {
-            messages::push_change_status(&mut writes, ids, change);
+            ami_store::system::messages::push_change_status(
+                self.system(),
+                &mut writes,
+                ids,
+                change,
+            );
         }
         push_events(&mut db, &mut writes, &events, now).await?;
         writes.run(&mut db).await?;

@@ -163,66 +163,6 @@ impl StatusChange<'_> {
     }
 }
 
-/// Applies one status change to the messages that still have `expected`, as statements of
-/// a batch.
-pub fn push_change_status(batch: &mut Batch, ids: &[&str], c: &StatusChange<'_>) {
-    for chunk in ids.chunks(rows::CHUNK) {
-        let sql = format!(
-            "UPDATE messages SET status = $2, updated_at = $3, error = COALESCE($4, error),
-                    sent_at = CASE WHEN $5 = 1 THEN COALESCE(sent_at, $3) ELSE sent_at END,
-                    delivered_at = CASE WHEN $6 = 1 THEN $3 ELSE delivered_at END
-             WHERE status = $1 AND id IN ({})",
-            rows::list(chunk.len(), 7)
-        );
-        let mut args = vec![
-            Arg::from(c.expected),
-            Arg::from(c.status),
-            Arg::from(c.now),
-            Arg::from(c.error),
-            Arg::from(i64::from(c.stamp_sent)),
-            Arg::from(i64::from(c.stamp_delivered)),
-        ];
-        args.extend(chunk.iter().map(|id| Arg::from(*id)));
-        batch.push(sql, args);
-    }
-}
-
-/// Records the hand-off to the carrier and its reference.
-pub async fn handed_off(conn: &mut Conn, id: &str, telco_ref: &str, now: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE messages SET handed_at = $2, telco_ref = $3, updated_at = $2 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(telco_ref)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// [`handed_off`] for many messages at once, `(id, telco_ref)` pairs, as statements of a
-/// batch.
-pub fn push_handed_off_many(batch: &mut Batch, handed: &[(String, String)], now: i64) {
-    for chunk in handed.chunks(rows::CHUNK) {
-        let cases: String = (0..chunk.len())
-            .map(|i| format!(" WHEN ${} THEN ${}", 2 + 2 * i, 3 + 2 * i))
-            .collect();
-        let ids: Vec<String> = (0..chunk.len())
-            .map(|i| format!("${}", 2 + 2 * i))
-            .collect();
-        let sql = format!(
-            "UPDATE messages SET handed_at = $1, updated_at = $1, telco_ref = CASE id{cases} END
-             WHERE id IN ({})",
-            ids.join(", ")
-        );
-        let mut args = vec![Arg::from(now)];
-        for (id, telco_ref) in chunk {
-            args.extend([Arg::from(id), Arg::from(telco_ref)]);
-        }
-        batch.push(sql, args);
-    }
-}
-
 impl Message {
     /// A row of `SELECT {COLUMNS}`.
     pub(crate) fn from_row(row: &Row) -> Result<Message> {

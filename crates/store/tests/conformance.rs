@@ -1066,7 +1066,9 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
         c.retry_count = 2;
         c.cost = 100_000;
         c.updated_at = NOW + 90_000;
-        calls::save(&mut tx, &c).await.unwrap();
+        ami_store::system::calls::save(&system(), &mut tx, &c)
+            .await
+            .unwrap();
         commit(tx).await.unwrap();
         let mut conn = s.reader().await.unwrap();
         assert_eq!(

@@ -81,3 +81,27 @@ pub async fn inbound_by_telco_ref(
     .fetch_optional(conn)
     .await?)
 }
+
+/// Writes back every mutable column of a call read under [`lock`] or [`lock_scoped`].
+pub async fn save(_scope: &impl CrossTenant, conn: &mut Conn, c: &Call) -> Result<()> {
+    sqlx::query(
+        "UPDATE calls SET status = $2, handed_at = $3, started_at = $4, answered_at = $5, ended_at = $6,
+                duration_sec = $7, hangup_cause = $8, telco_ref = $9, retry_count = $10, cost = $11, updated_at = $12
+         WHERE id = $1",
+    )
+    .bind(&c.id)
+    .bind(&c.status)
+    .bind(c.handed_at)
+    .bind(c.started_at)
+    .bind(c.answered_at)
+    .bind(c.ended_at)
+    .bind(c.duration_sec)
+    .bind(&c.hangup_cause)
+    .bind(&c.telco_ref)
+    .bind(c.retry_count)
+    .bind(c.cost)
+    .bind(c.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
