@@ -5,7 +5,6 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use ami_services::admin::{LoadNumbers, NewCustomer, Reason};
-use ami_services::auth::AdminCaller;
 use ami_services::{Services, SystemClock};
 use ami_store::page::PageRequest;
 
@@ -176,9 +175,18 @@ fn refused(e: ami_services::Error) -> anyhow::Error {
     anyhow::anyhow!("{}", e.body())
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the console holds the database: its admin commands act as the operator"
+)]
 pub async fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    let s = offline_services(config).await?;
-    let admin = AdminCaller;
+    let store = app::open_store(config).await?;
+    // The console holds the database: it is the operator.
+    let (s, admin) = Services::console(
+        store,
+        app::settings(config, config.base_url(config.listen)),
+        Arc::new(SystemClock),
+    );
     match command {
         AdminCommand::CreateCustomer {
             name,

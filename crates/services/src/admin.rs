@@ -115,9 +115,13 @@ impl Services {
         })
     }
 
-    pub async fn list_customers(&self, _: &AdminCaller, page: &PageRequest) -> Result<AccountList> {
+    pub async fn list_customers(
+        &self,
+        admin: &AdminCaller,
+        page: &PageRequest,
+    ) -> Result<AccountList> {
         let mut conn = self.store.reader().await?;
-        let p = accounts::list(&mut conn, page).await?;
+        let p = ami_store::system::accounts::list(admin.operator(), &mut conn, page).await?;
         self.audit_admin_read("accounts").await?;
         let accounts: Vec<AccountView> = p.items.into_iter().map(AccountView::from).collect();
         Ok(AccountList {
@@ -129,16 +133,17 @@ impl Services {
 
     pub async fn rotate_customer_key(
         &self,
-        _: &AdminCaller,
+        admin: &AdminCaller,
         account_id: &str,
     ) -> Result<RotatedKey> {
         check_account_id(account_id)?;
+        let chosen = admin.chosen_account(account_id);
         let key = secret::new_customer_key();
         let now = self.now();
         let mut tx = self.store.begin().await?;
         if !accounts::set_key(
             &mut tx,
-            account_id,
+            &chosen,
             &secret::hash(&key),
             &secret::display_prefix(&key),
             now,
@@ -166,12 +171,13 @@ impl Services {
 
     pub async fn suspend_customer(
         &self,
-        _: &AdminCaller,
+        admin: &AdminCaller,
         account_id: &str,
         input: Reason,
     ) -> Result<AccountStatus> {
         let reason = validate::reason(input.reason.as_deref(), "suspended_by_admin")?;
         self.set_account_status(
+            admin,
             account_id,
             "active",
             "suspended",
@@ -183,12 +189,13 @@ impl Services {
 
     pub async fn activate_customer(
         &self,
-        _: &AdminCaller,
+        admin: &AdminCaller,
         account_id: &str,
         input: Reason,
     ) -> Result<AccountStatus> {
         let reason = validate::reason(input.reason.as_deref(), "activated_by_admin")?;
         self.set_account_status(
+            admin,
             account_id,
             "suspended",
             "active",
@@ -200,6 +207,7 @@ impl Services {
 
     async fn set_account_status(
         &self,
+        admin: &AdminCaller,
         account_id: &str,
         from: &str,
         to: &str,
@@ -207,8 +215,9 @@ impl Services {
         action: &str,
     ) -> Result<AccountStatus> {
         check_account_id(account_id)?;
+        let chosen = admin.chosen_account(account_id);
         let mut tx = self.store.begin().await?;
-        let account = accounts::get(&mut tx, account_id)
+        let account = accounts::get(&mut tx, &chosen)
             .await?
             .ok_or_else(|| Error::not_found(ACCOUNT))?;
         if account.status != from {
@@ -218,7 +227,7 @@ impl Services {
             ));
         }
         let stored_reason = (to == "suspended").then_some(reason).flatten();
-        accounts::set_status(&mut tx, account_id, from, to, stored_reason, self.now()).await?;
+        accounts::set_status(&mut tx, &chosen, from, to, stored_reason, self.now()).await?;
         self.audit(
             &mut tx,
             &Actor::Admin,
@@ -391,7 +400,7 @@ impl Services {
     /// Partner onboarding: a MID for a number the partner already holds, without contracting.
     pub async fn create_manual_mid(
         &self,
-        _: &AdminCaller,
+        admin: &AdminCaller,
         input: ManualMid,
     ) -> Result<ActivatedMid> {
         let mut missing = Vec::new();
@@ -417,7 +426,7 @@ impl Services {
         let account_id = input.account_id.unwrap_or_default();
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let account = accounts::get(&mut tx, &account_id)
+        let account = accounts::get(&mut tx, &admin.chosen_account(&account_id))
             .await?
             .ok_or_else(|| Error::not_found(ACCOUNT))?;
         if account.status != "active" {
@@ -546,8 +555,10 @@ impl Services {
     pub async fn ensure_default_account(&self, api_key: &str) -> Result<()> {
         let now = self.now();
         let hash = secret::hash(api_key);
+        // The server's own start, from its configuration.
+        let default_account = self.row_account(DEFAULT_ACCOUNT);
         let mut tx = self.store.begin().await?;
-        match accounts::get(&mut tx, DEFAULT_ACCOUNT).await? {
+        match accounts::get(&mut tx, &default_account).await? {
             None => {
                 accounts::insert(
                     &mut tx,
@@ -571,10 +582,13 @@ impl Services {
                 .await?;
             }
             Some(_) => {
-                if accounts::by_key_hash(&mut tx, &hash).await?.is_none() {
+                if ami_store::system::accounts::by_key_hash(self.system(), &mut tx, &hash)
+                    .await?
+                    .is_none()
+                {
                     accounts::set_key(
                         &mut tx,
-                        DEFAULT_ACCOUNT,
+                        &default_account,
                         &hash,
                         &secret::display_prefix(api_key),
                         now,

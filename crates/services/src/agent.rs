@@ -9,7 +9,7 @@ use crate::{Error, Result, Services};
 impl Services {
     pub async fn agent_self(&self, caller: &AgentCaller) -> Result<AgentSelf> {
         let mut conn = self.store.reader().await?;
-        let mid = mids::get(&mut conn, &caller.account_id, &caller.mid_id)
+        let mid = mids::get(&mut conn, &caller.account_id, caller.mid_id.as_str())
             .await?
             .ok_or_else(|| Error::not_found("mobile_identity"))?;
         Ok(AgentSelf {

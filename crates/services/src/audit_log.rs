@@ -104,34 +104,23 @@ impl Services {
         filter: &audit::Filter,
         page: &PageRequest,
     ) -> Result<EventList> {
-        self.events(Some(&caller.account_id), filter, page).await
+        let mut conn = self.store.reader().await?;
+        let p = audit::list(&mut conn, &caller.account_id, filter, page).await?;
+        Ok(event_list(p))
     }
 
     pub async fn list_all_events(
         &self,
-        _admin: &AdminCaller,
-        filter: &audit::Filter,
-        page: &PageRequest,
-    ) -> Result<EventList> {
-        let list = self.events(None, filter, page).await?;
-        self.audit_admin_read("events").await?;
-        Ok(list)
-    }
-
-    async fn events(
-        &self,
-        account: Option<&str>,
+        admin: &AdminCaller,
         filter: &audit::Filter,
         page: &PageRequest,
     ) -> Result<EventList> {
         let mut conn = self.store.reader().await?;
-        let p = audit::list(&mut conn, account, filter, page).await?;
-        let events: Vec<EventView> = p.items.into_iter().map(EventView::from).collect();
-        Ok(EventList {
-            count: events.len(),
-            events,
-            next_cursor: p.next_cursor,
-        })
+        let p =
+            ami_store::system::audit::list_all(admin.operator(), &mut conn, filter, page).await?;
+        drop(conn);
+        self.audit_admin_read("events").await?;
+        Ok(event_list(p))
     }
 
     /// Walks every chain and reports the first event whose link does not hold.
@@ -142,12 +131,19 @@ impl Services {
             events: 0,
             first_broken: None,
         };
-        for chain in audit::chains(&mut conn).await? {
+        for chain in ami_store::system::audit::chains(self.system(), &mut conn).await? {
             report.chains += 1;
             let mut prev = ami_core::audit::GENESIS.to_owned();
             let mut seq = 0;
             loop {
-                let batch = audit::chain_batch(&mut conn, &chain, seq, 1000).await?;
+                let batch = ami_store::system::audit::chain_batch(
+                    self.system(),
+                    &mut conn,
+                    &chain,
+                    seq,
+                    1000,
+                )
+                .await?;
                 if batch.is_empty() {
                     break;
                 }
@@ -176,7 +172,8 @@ impl Services {
                     prev = e.hash;
                 }
             }
-            if let Some((head_seq, head_hash)) = audit::head(&mut conn, &chain).await?
+            if let Some((head_seq, head_hash)) =
+                ami_store::system::audit::head(self.system(), &mut conn, &chain).await?
                 && (head_seq != seq || head_hash != prev)
             {
                 report.first_broken = Some(BrokenLink {
@@ -220,4 +217,13 @@ pub struct BrokenLink {
     pub event_id: String,
     pub chain_seq: i64,
     pub problem: &'static str,
+}
+
+fn event_list(p: ami_store::page::Page<audit::Event>) -> EventList {
+    let events: Vec<EventView> = p.items.into_iter().map(EventView::from).collect();
+    EventList {
+        count: events.len(),
+        events,
+        next_cursor: p.next_cursor,
+    }
 }

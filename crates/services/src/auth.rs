@@ -3,29 +3,58 @@
 //! always comes from the credential, never from the request.
 
 use ami_core::secret;
-use ami_store::{accounts, mids, settings};
+use ami_store::settings;
+use ami_store::system::{accounts, mids};
+use ami_store::{AccountId, MidId, Operator};
 
 use crate::{Error, Result, Services};
 
-/// An authenticated customer (level 1).
+/// An authenticated customer (level 1). Its [`AccountId`] can only come from
+/// [`Services::authenticate_customer`]: the tenant of every use case it calls.
 #[derive(Debug, Clone)]
 pub struct CustomerCaller {
-    pub account_id: String,
+    pub account_id: AccountId,
 }
 
-/// An authenticated agent (level 2), bound to one MID.
+/// An authenticated agent (level 2), bound to one MID. Its ids can only come from
+/// [`Services::authenticate_agent`].
 #[derive(Debug, Clone)]
 pub struct AgentCaller {
-    pub account_id: String,
-    pub mid_id: String,
+    pub account_id: AccountId,
+    pub mid_id: MidId,
     pub mid_status: String,
     pub token_prefix: String,
     pub token_created_at: i64,
 }
 
-/// The operator.
+/// The operator: the admin key matched ([`Services::authenticate_admin`]), or the console
+/// ([`Services::console`]). It carries the [`Operator`] proof that the operator's own paths
+/// need to name an account ([`AccountId::operator_chosen`]) or to act across tenants.
 #[derive(Debug, Clone)]
-pub struct AdminCaller;
+pub struct AdminCaller {
+    operator: Operator,
+}
+
+impl AdminCaller {
+    pub fn operator(&self) -> &Operator {
+        &self.operator
+    }
+
+    /// The account an operator request names.
+    pub fn chosen_account(&self, id: &str) -> AccountId {
+        AccountId::operator_chosen(&self.operator, id)
+    }
+
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "authentication: the admin key matched, or the caller holds the console"
+    )]
+    fn authenticated() -> AdminCaller {
+        AdminCaller {
+            operator: ami_tenant::mint::operator(),
+        }
+    }
+}
 
 /// Who an audit event names.
 #[derive(Debug, Clone)]
@@ -61,8 +90,27 @@ impl Actor {
 
 impl CustomerCaller {
     pub fn actor(&self) -> Actor {
-        Actor::Customer(self.account_id.clone())
+        Actor::Customer(self.account_id.to_string())
     }
+}
+
+/// The account of a credential that just authenticated: the one place a customer's or an
+/// agent's [`AccountId`] is made.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "authentication: the credential's row names its account"
+)]
+fn principal_account(id: &str) -> AccountId {
+    ami_tenant::mint::account_id(id)
+}
+
+/// The MID an agent token that just authenticated is bound to.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "authentication: the agent token's row names its MID"
+)]
+fn principal_mid(id: &str) -> MidId {
+    ami_tenant::mint::mid_id(id)
 }
 
 fn suspended() -> Error {
@@ -79,14 +127,14 @@ impl Services {
             .ok_or_else(refused)?;
         let hash = secret::hash(key);
         let mut conn = self.store.reader().await?;
-        let account = accounts::by_key_hash(&mut conn, &hash)
+        let account = accounts::by_key_hash(self.system(), &mut conn, &hash)
             .await?
             .ok_or_else(refused)?;
         if account.status != "active" {
             return Err(suspended());
         }
         Ok(CustomerCaller {
-            account_id: account.id,
+            account_id: principal_account(&account.id),
         })
     }
 
@@ -97,15 +145,15 @@ impl Services {
             .ok_or_else(refused)?;
         let hash = secret::hash(token);
         let mut conn = self.store.read_conn().await?;
-        let p = mids::agent_by_token_hash(&mut conn, &hash)
+        let p = mids::agent_by_token_hash(self.system(), &mut conn, &hash)
             .await?
             .ok_or_else(refused)?;
         if p.account_status != "active" {
             return Err(suspended());
         }
         Ok(AgentCaller {
-            account_id: p.account_id,
-            mid_id: p.mid_id,
+            account_id: principal_account(&p.account_id),
+            mid_id: principal_mid(&p.mid_id),
             mid_status: p.mid_status,
             token_prefix: p.token_prefix,
             token_created_at: p.token_created_at,
@@ -124,10 +172,24 @@ impl Services {
         }
     }
 
+    /// Services for the console's one-shot commands (`ami admin ...`), with the operator
+    /// principal: whoever runs them holds the database itself, so they act as the operator
+    /// without the admin key.
+    pub fn console(
+        store: ami_store::Store,
+        settings: crate::Settings,
+        clock: std::sync::Arc<dyn crate::Clock>,
+    ) -> (Services, AdminCaller) {
+        (
+            Services::new(store, settings, clock, String::new()),
+            AdminCaller::authenticated(),
+        )
+    }
+
     pub fn authenticate_admin(&self, bearer: Option<&str>) -> Result<AdminCaller> {
         let given = secret::hash(bearer.unwrap_or_default());
         if bearer.is_some() && secret::ct_eq(given.as_bytes(), self.admin_key_hash.as_bytes()) {
-            Ok(AdminCaller)
+            Ok(AdminCaller::authenticated())
         } else {
             Err(Error::unauthorized("unauthorized_admin"))
         }

@@ -226,11 +226,12 @@ impl Services {
         };
         let now = self.now();
         let actor = Actor::Agent {
-            mid_id: agent.mid_id.clone(),
+            mid_id: agent.mid_id.to_string(),
         };
-        let mid_subject = crate::mids::mid_subject(&agent.account_id, &agent.mid_id);
+        let mid_subject =
+            crate::mids::mid_subject(agent.account_id.as_str(), agent.mid_id.as_str());
         let mut tx = self.store.begin().await?;
-        let mid = mids::get(&mut tx, &agent.account_id, &agent.mid_id)
+        let mid = mids::get(&mut tx, &agent.account_id, agent.mid_id.as_str())
             .await?
             .ok_or_else(|| Error::not_found("mobile_identity"))?;
         if mid.status != "active" {
@@ -241,7 +242,7 @@ impl Services {
         }
         crate::mids::require_capability(&mid, "voice")?;
         if let Err(e) = self
-            .check_kill_switch(&mut tx, &agent.account_id, &agent.mid_id)
+            .check_kill_switch(&mut tx, &agent.account_id, agent.mid_id.as_str())
             .await
         {
             self.audit(
@@ -256,8 +257,9 @@ impl Services {
             return Err(e);
         }
         let limits = crate::mids::stored_limits(&mid)?;
-        let current = usage::lock(&mut tx, &agent.account_id, &agent.mid_id).await?;
-        let dest = usage::destination(&mut tx, &agent.mid_id, Kind::Call, to.as_str()).await?;
+        let current = usage::lock(&mut tx, &agent.account_id, agent.mid_id.as_str()).await?;
+        let dest =
+            usage::destination(&mut tx, agent.mid_id.as_str(), Kind::Call, to.as_str()).await?;
         // Nothing is spent at placement: the call reserves its rate and count slots here and
         // is charged per started minute when it ends (§6).
         let request = policy::Request {
@@ -283,13 +285,19 @@ impl Services {
                 .refuse_call(tx, agent, &to, "monthly_budget", None)
                 .await?);
         }
-        usage::save(&mut tx, &agent.account_id, &agent.mid_id, &next).await?;
-        usage::save_destination(&mut tx, &agent.mid_id, Kind::Call, to.as_str(), &next_dest)
-            .await?;
+        usage::save(&mut tx, &agent.account_id, agent.mid_id.as_str(), &next).await?;
+        usage::save_destination(
+            &mut tx,
+            agent.mid_id.as_str(),
+            Kind::Call,
+            to.as_str(),
+            &next_dest,
+        )
+        .await?;
         let call = calls::Call {
             id: ami_core::id::new_id_at("call", now),
-            account_id: agent.account_id.clone(),
-            mid_id: agent.mid_id.clone(),
+            account_id: agent.account_id.to_string(),
+            mid_id: agent.mid_id.to_string(),
             direction: "outbound".into(),
             from_number: mid.phone_number.clone(),
             to_number: to.as_str().to_owned(),
@@ -333,19 +341,19 @@ impl Services {
         retry_after: Option<u64>,
     ) -> Result<Error> {
         let actor = Actor::Agent {
-            mid_id: agent.mid_id.clone(),
+            mid_id: agent.mid_id.to_string(),
         };
         self.audit(
             &mut tx,
             &actor,
             "call_blocked",
-            crate::mids::mid_subject(&agent.account_id, &agent.mid_id),
+            crate::mids::mid_subject(agent.account_id.as_str(), agent.mid_id.as_str()),
             json!({"reason": reason, "to": to.masked()}),
         )
         .await?;
         let blocked = Emission::limit_blocked(
-            &agent.account_id,
-            &agent.mid_id,
+            agent.account_id.as_str(),
+            agent.mid_id.as_str(),
             "call",
             reason,
             &to.masked(),
@@ -353,7 +361,7 @@ impl Services {
         );
         self.emit_one(&mut tx, blocked).await?;
         ami_store::commit(tx).await?;
-        Ok(limit_refusal(reason, &agent.mid_id, retry_after))
+        Ok(limit_refusal(reason, agent.mid_id.as_str(), retry_after))
     }
 
     pub async fn list_calls(
@@ -372,7 +380,14 @@ impl Services {
             ));
         }
         let mut conn = self.store.reader().await?;
-        let p = calls::list(&mut conn, &agent.account_id, &agent.mid_id, direction, page).await?;
+        let p = calls::list(
+            &mut conn,
+            &agent.account_id,
+            agent.mid_id.as_str(),
+            direction,
+            page,
+        )
+        .await?;
         let items: Vec<CallView> = p.items.into_iter().map(CallView::from).collect();
         Ok(CallList {
             count: items.len(),
@@ -384,7 +399,7 @@ impl Services {
     pub async fn get_call(&self, agent: &AgentCaller, id: &str) -> Result<CallView> {
         validate::id("call", "call", id)?;
         let mut conn = self.store.reader().await?;
-        calls::get(&mut conn, &agent.account_id, &agent.mid_id, id)
+        calls::get(&mut conn, &agent.account_id, agent.mid_id.as_str(), id)
             .await?
             .map(CallView::from)
             .ok_or_else(|| Error::not_found("call"))
@@ -400,7 +415,7 @@ impl Services {
             &mut tx,
             self.store.engine(),
             &agent.account_id,
-            &agent.mid_id,
+            agent.mid_id.as_str(),
             id,
         )
         .await?
@@ -410,7 +425,7 @@ impl Services {
             return Ok(CallView::from(call));
         }
         let actor = Actor::Agent {
-            mid_id: agent.mid_id.clone(),
+            mid_id: agent.mid_id.to_string(),
         };
         self.end_call(&mut tx, &actor, &mut call, HANGUP_BY_AGENT)
             .await?;
@@ -435,9 +450,10 @@ impl Services {
         let cause = hangup_cause.and_then(clean_cause);
         let telco_ref = telco_ref.filter(|r| !r.is_empty());
         let mut tx = self.store.begin().await?;
-        let mut call = calls::lock(&mut tx, self.store.engine(), call_id)
-            .await?
-            .ok_or_else(|| Error::not_found("call"))?;
+        let mut call =
+            ami_store::system::calls::lock(self.system(), &mut tx, self.store.engine(), call_id)
+                .await?
+                .ok_or_else(|| Error::not_found("call"))?;
         let from = status_of(&call);
         let other_attempt = matches!((telco_ref, call.telco_ref.as_deref()), (Some(theirs), Some(ours)) if theirs != ours);
         if other_attempt || !from.can_become(status) {
@@ -474,7 +490,7 @@ impl Services {
                     }
                 }
                 call.updated_at = now;
-                calls::save(&mut tx, &call).await?;
+                ami_store::system::calls::save(self.system(), &mut tx, &call).await?;
                 self.audit(
                     &mut tx,
                     actor,
@@ -562,10 +578,15 @@ impl Services {
             0
         };
         if call.direction == "outbound" && (cost > 0 || secs > 0) {
-            let current = usage::lock(&mut *conn, &call.account_id, &call.mid_id).await?;
+            let current = usage::lock(
+                &mut *conn,
+                &self.row_account(&call.account_id),
+                &call.mid_id,
+            )
+            .await?;
             usage::save(
                 &mut *conn,
-                &call.account_id,
+                &self.row_account(&call.account_id),
                 &call.mid_id,
                 &policy::charge(&current, now, cost, secs),
             )
@@ -577,7 +598,7 @@ impl Services {
         call.hangup_cause = Some(cause.to_owned());
         call.cost = cost;
         call.updated_at = now;
-        calls::save(conn, call).await?;
+        ami_store::system::calls::save(self.system(), conn, call).await?;
         self.audit(
             &mut *conn,
             actor,
@@ -622,7 +643,7 @@ impl Services {
         call.started_at = None;
         call.hangup_cause = None;
         call.updated_at = now;
-        calls::save(conn, call).await?;
+        ami_store::system::calls::save(self.system(), conn, call).await?;
         outbox::enqueue(conn, JOB_PLACE_CALL, &call.id, now + delay, now).await?;
         self.audit(
             conn,
@@ -657,7 +678,9 @@ impl Services {
         job: &outbox::Job,
     ) -> Result<()> {
         let mut conn = self.store.reader().await?;
-        let Some(call) = calls::by_id(&mut conn, &job.ref_id).await? else {
+        let Some(call) =
+            ami_store::system::calls::by_id(self.system(), &mut conn, &job.ref_id).await?
+        else {
             drop(conn);
             return self.close_job(&job.id).await;
         };
@@ -667,13 +690,20 @@ impl Services {
             drop(conn);
             return self.close_job(&job.id).await;
         }
-        let killed = kill_switches::covering(&mut conn, &call.account_id, &call.mid_id)
-            .await?
-            .is_some();
+        let killed =
+            kill_switches::covering(&mut conn, &self.row_account(&call.account_id), &call.mid_id)
+                .await?
+                .is_some();
         drop(conn);
         if killed {
             let mut tx = self.store.begin().await?;
-            if let Some(mut current) = calls::lock(&mut tx, self.store.engine(), &call.id).await?
+            if let Some(mut current) = ami_store::system::calls::lock(
+                self.system(),
+                &mut tx,
+                self.store.engine(),
+                &call.id,
+            )
+            .await?
                 && !status_of(&current).is_terminal()
             {
                 self.end_call(&mut tx, &Actor::System, &mut current, KILL_SWITCH)
@@ -734,7 +764,10 @@ impl Services {
             tracing::warn!(job = %job.id, "lease lost while the carrier placed the call; its next holder settles it");
             return ami_store::commit(tx).await.map_err(Into::into);
         }
-        let Some(mut current) = calls::lock(&mut tx, self.store.engine(), &call.id).await? else {
+        let Some(mut current) =
+            ami_store::system::calls::lock(self.system(), &mut tx, self.store.engine(), &call.id)
+                .await?
+        else {
             outbox::done(&mut tx, &job.id).await?;
             return ami_store::commit(tx).await.map_err(Into::into);
         };
@@ -749,7 +782,7 @@ impl Services {
                     current.telco_ref = Some(telco_ref);
                 }
                 current.updated_at = now;
-                calls::save(&mut tx, &current).await?;
+                ami_store::system::calls::save(self.system(), &mut tx, &current).await?;
             }
             Ok(telco_ref) => {
                 if same_attempt {
@@ -757,7 +790,7 @@ impl Services {
                     // the line the carrier just opened is dropped at once.
                     if current.telco_ref.is_none() {
                         current.telco_ref = Some(telco_ref);
-                        calls::save(&mut tx, &current).await?;
+                        ami_store::system::calls::save(self.system(), &mut tx, &current).await?;
                     }
                     outbox::enqueue(&mut tx, JOB_HANG_UP, &current.id, now, now).await?;
                     wake = true;
@@ -830,7 +863,7 @@ impl Services {
     /// Dispatch job `call_hang_up`: asks the carrier to drop a call we ended.
     pub(crate) async fn run_hang_up(&self, carrier: &dyn Carrier, job: &outbox::Job) -> Result<()> {
         let mut conn = self.store.reader().await?;
-        let telco_ref = calls::by_id(&mut conn, &job.ref_id)
+        let telco_ref = ami_store::system::calls::by_id(self.system(), &mut conn, &job.ref_id)
             .await?
             .and_then(|c| c.telco_ref);
         drop(conn);
@@ -872,7 +905,13 @@ impl Services {
     pub(crate) async fn run_call_budget_check(&self, job: &outbox::Job) -> Result<()> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let call = calls::lock(&mut tx, self.store.engine(), &job.ref_id).await?;
+        let call = ami_store::system::calls::lock(
+            self.system(),
+            &mut tx,
+            self.store.engine(),
+            &job.ref_id,
+        )
+        .await?;
         let Some((mut call, answered_at)) = call
             .filter(|c| status_of(c) == CallStatus::InProgress)
             .and_then(|c| c.answered_at.map(|a| (c, a)))
@@ -880,12 +919,15 @@ impl Services {
             outbox::done(&mut tx, &job.id).await?;
             return ami_store::commit(tx).await.map_err(Into::into);
         };
-        let Some(mid) = mids::by_id(&mut tx, &call.mid_id).await? else {
+        let Some(mid) =
+            ami_store::system::mids::by_id(self.system(), &mut tx, &call.mid_id).await?
+        else {
             outbox::done(&mut tx, &job.id).await?;
             return ami_store::commit(tx).await.map_err(Into::into);
         };
         let limits = crate::mids::stored_limits(&mid)?;
-        let current = usage::lock(&mut tx, &call.account_id, &call.mid_id).await?;
+        let current =
+            usage::lock(&mut tx, &self.row_account(&call.account_id), &call.mid_id).await?;
         let spent = policy::rolled(&current, now).spend_month;
         let started = delivery::billable_minutes(elapsed_secs(answered_at, now));
         let price = self.call_price(&call.to_number);

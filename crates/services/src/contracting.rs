@@ -213,7 +213,7 @@ impl Services {
         let now = self.now();
         if !rows::transition_sim_request(
             conn,
-            &req.account_id,
+            &self.row_account(&req.account_id),
             &req.id,
             from.as_str(),
             to.as_str(),
@@ -356,7 +356,7 @@ impl Services {
         let actor = caller.actor();
         let mut req = rows::SimRequest {
             id: ami_core::id::new_id("simreq"),
-            account_id: caller.account_id.clone(),
+            account_id: caller.account_id.to_string(),
             status: Status::Requested.as_str().into(),
             country: country.code.clone(),
             sim_type: sim_type.clone(),
@@ -373,7 +373,7 @@ impl Services {
         };
         let offer = rows::Offer {
             id: ami_core::id::new_id("offer"),
-            account_id: caller.account_id.clone(),
+            account_id: caller.account_id.to_string(),
             sim_request_id: req.id.clone(),
             status: "offer_created".into(),
             country: country.code.clone(),
@@ -400,7 +400,7 @@ impl Services {
         rows::insert_offer(&mut tx, &offer).await?;
         rows::link_sim_request(
             &mut tx,
-            &req.account_id,
+            &caller.account_id,
             &req.id,
             SimRequestLink::Offer,
             &offer.id,
@@ -416,7 +416,7 @@ impl Services {
         if over_budget {
             rows::set_offer_status(
                 &mut tx,
-                &req.account_id,
+                &caller.account_id,
                 &offer.id,
                 "offer_created",
                 "rejected",
@@ -475,7 +475,7 @@ impl Services {
         if let Some(offer_id) = &req.offer_id {
             rows::set_offer_status(
                 &mut tx,
-                &req.account_id,
+                &caller.account_id,
                 offer_id,
                 "offer_created",
                 "cancelled",
@@ -486,7 +486,7 @@ impl Services {
         if let Some(contract_id) = &req.contract_id {
             rows::set_contract_status(
                 &mut tx,
-                &req.account_id,
+                &caller.account_id,
                 contract_id,
                 "signature_pending",
                 "cancelled",
@@ -495,7 +495,7 @@ impl Services {
             .await?;
         }
         if let Some(mid_id) = &req.mid_id {
-            let revoked = mids::revoke_tokens(&mut tx, &req.account_id, mid_id, now).await?;
+            let revoked = mids::revoke_tokens(&mut tx, &caller.account_id, mid_id, now).await?;
             if revoked > 0 {
                 self.audit(
                     &mut tx,
@@ -601,7 +601,7 @@ impl Services {
         };
         Ok(rows::Customer {
             id: ami_core::id::new_id("customer"),
-            account_id: caller.account_id.clone(),
+            account_id: caller.account_id.to_string(),
             sim_request_id: sim_request_id.map(str::to_owned),
             legal_name: name("legal_name", &f.legal_name)?,
             tax_id: text("tax_id", &f.tax_id, 64)?,
@@ -647,7 +647,7 @@ impl Services {
             &caller.actor(),
             "customer_created",
             Subject {
-                account_id: Some(&caller.account_id),
+                account_id: Some(caller.account_id.as_str()),
                 entity_type: CUSTOMER,
                 entity_id: &customer.id,
                 mid: None,
@@ -684,7 +684,7 @@ impl Services {
             &caller.actor(),
             "customer_created",
             Subject {
-                account_id: Some(&caller.account_id),
+                account_id: Some(caller.account_id.as_str()),
                 entity_type: CUSTOMER,
                 entity_id: &customer.id,
                 mid: None,
@@ -783,7 +783,7 @@ impl Services {
         let token = secret::new_signing_token();
         let contract = rows::Contract {
             id: ami_core::id::new_id("contract"),
-            account_id: caller.account_id.clone(),
+            account_id: caller.account_id.to_string(),
             sim_request_id: req.id.clone(),
             offer_id: offer.id,
             customer_id: customer.id,
@@ -807,7 +807,7 @@ impl Services {
             &actor,
             "contract_created",
             Subject {
-                account_id: Some(&caller.account_id),
+                account_id: Some(caller.account_id.as_str()),
                 entity_type: CONTRACT,
                 entity_id: &contract.id,
                 mid: None,
@@ -881,12 +881,12 @@ impl Services {
                 ));
             }
         }
-        let mut req = rows::sim_request(conn, &c.account_id, &c.sim_request_id)
+        let mut req = rows::sim_request(conn, &self.row_account(&c.account_id), &c.sim_request_id)
             .await?
             .ok_or_else(|| Error::not_found(SIM_REQUEST))?;
         if !rows::set_contract_status(
             conn,
-            &c.account_id,
+            &self.row_account(&c.account_id),
             &c.id,
             "signature_pending",
             "signed",
@@ -914,7 +914,7 @@ impl Services {
         .await?;
         self.transition(conn, actor, &mut req, Status::Signed, None)
             .await?;
-        let signed = rows::contract(conn, &c.account_id, &c.id)
+        let signed = rows::contract(conn, &self.row_account(&c.account_id), &c.id)
             .await?
             .ok_or_else(|| Error::not_found(CONTRACT))?;
         Ok(ContractView::at(signed, now, None))
@@ -930,10 +930,10 @@ impl Services {
         else {
             return Ok(None);
         };
-        let offer = rows::offer(&mut conn, &c.account_id, &c.offer_id)
+        let offer = rows::offer(&mut conn, &self.row_account(&c.account_id), &c.offer_id)
             .await?
             .ok_or_else(|| Error::not_found(OFFER))?;
-        let customer = rows::customer(&mut conn, &c.account_id, &c.customer_id)
+        let customer = rows::customer(&mut conn, &self.row_account(&c.account_id), &c.customer_id)
             .await?
             .ok_or_else(|| Error::not_found(CUSTOMER))?;
         let now = self.now();
@@ -1023,7 +1023,7 @@ impl Services {
                 &actor,
                 MidSource {
                     id: mid_id.clone(),
-                    account_id: &caller.account_id,
+                    account_id: caller.account_id.as_str(),
                     number: &number,
                     capabilities: &caps,
                     inbound_sip_uri: None,

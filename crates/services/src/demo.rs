@@ -192,7 +192,8 @@ impl Services {
     async fn reclaim_demo_numbers(&self, caller: &CustomerCaller) -> Result<()> {
         let cutoff = ami_core::id::new_id_at("mid", self.now() - DEMO_LIFETIME_MS);
         let mut conn = self.store.reader().await?;
-        let expired = mids::live_before(&mut conn, DEMO_ACCOUNT, &cutoff, 50).await?;
+        let expired =
+            mids::live_before(&mut conn, &self.row_account(DEMO_ACCOUNT), &cutoff, 50).await?;
         drop(conn);
         for id in expired {
             match self.release_mid(caller, &id).await {
@@ -208,11 +209,17 @@ impl Services {
 
     async fn demo_account(&self) -> Result<CustomerCaller> {
         let mut conn = self.store.reader().await?;
-        if accounts::get(&mut conn, DEMO_ACCOUNT).await?.is_none() {
+        if accounts::get(&mut conn, &self.row_account(DEMO_ACCOUNT))
+            .await?
+            .is_none()
+        {
             drop(conn);
             let key = secret::new_customer_key();
             let mut tx = self.store.begin().await?;
-            if accounts::get(&mut tx, DEMO_ACCOUNT).await?.is_none() {
+            if accounts::get(&mut tx, &self.row_account(DEMO_ACCOUNT))
+                .await?
+                .is_none()
+            {
                 accounts::insert(
                     &mut tx,
                     &accounts::NewAccount {
@@ -241,8 +248,10 @@ impl Services {
             }
             ami_store::commit(tx).await?;
         }
+        // The demo's visitors act as the server's own demo account, which holds only the
+        // demo's fictional numbers.
         Ok(CustomerCaller {
-            account_id: DEMO_ACCOUNT.to_owned(),
+            account_id: self.row_account(DEMO_ACCOUNT),
         })
     }
 }

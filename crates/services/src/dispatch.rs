@@ -19,7 +19,7 @@ use serde_json::json;
 use ami_carrier::{Carrier, Lookup, OutboundSms, SubmitError};
 use ami_core::delivery::{self, SmsStatus};
 use ami_core::webhook_event::WebhookEvent;
-use ami_store::{Batch, Db, kill_switches, messages, outbox, usage};
+use ami_store::{AccountId, Batch, Db, kill_switches, messages, outbox, usage};
 
 use crate::audit_log::Subject;
 use crate::auth::Actor;
@@ -207,7 +207,7 @@ impl Services {
         let ids: Vec<String> = jobs.iter().map(|j| j.ref_id.clone()).collect();
         let mut found: HashMap<String, messages::Message> = {
             let mut conn = self.store.read_conn().await?;
-            messages::by_ids(&mut conn, &ids)
+            ami_store::system::messages::by_ids(self.system(), &mut conn, &ids)
                 .await?
                 .into_iter()
                 .map(|m| (m.id.clone(), m))
@@ -348,13 +348,14 @@ impl Services {
         }
         // Cancelling or failing a message returns its reservation and writes an audit event,
         // one message after another: the usage rows all of them need come first, in order.
-        let returning: Vec<(&str, &str)> = changing
+        let returning: Vec<(AccountId, &str)> = changing
             .iter()
             .filter(|(_, _, f)| {
                 matches!(f, Fate::Killed | Fate::Rejected(_) | Fate::Unavailable(_))
             })
-            .map(|(_, m, _)| (m.account_id.as_str(), m.mid_id.as_str()))
+            .map(|(_, m, _)| (self.row_account(&m.account_id), m.mid_id.as_str()))
             .collect();
+        let returning: Vec<(&AccountId, &str)> = returning.iter().map(|(a, m)| (a, *m)).collect();
         usage::lock_many(&mut db, &returning).await?;
         for (job, m, fate) in &changing {
             match fate {
@@ -371,7 +372,14 @@ impl Services {
                     let retry = u32::try_from(m.retry_count + 1).unwrap_or(u32::MAX);
                     match delivery::sms_retry_delay_ms(retry) {
                         Some(delay) => {
-                            messages::count_retry(&mut db, &m.id, now, why).await?;
+                            ami_store::system::messages::count_retry(
+                                self.system(),
+                                &mut db,
+                                &m.id,
+                                now,
+                                why,
+                            )
+                            .await?;
                             outbox::reschedule(&mut db, &job.id, now + delay).await?;
                         }
                         None => {
@@ -393,7 +401,7 @@ impl Services {
             }
         }
         let mut writes = Batch::default();
-        messages::push_handed_off_many(&mut writes, &handed, now);
+        ami_store::system::messages::push_handed_off_many(self.system(), &mut writes, &handed, now);
         outbox::push_done_many(&mut writes, &finished);
         writes.run(db).await?;
         tx.commit().await?;
@@ -409,7 +417,17 @@ impl Services {
         why: &str,
     ) -> Result<()> {
         let now = self.now();
-        if !messages::transition(&mut *db, &m.id, "queued", "unknown", now, Some(why)).await? {
+        if !ami_store::system::messages::transition(
+            self.system(),
+            &mut *db,
+            &m.id,
+            "queued",
+            "unknown",
+            now,
+            Some(why),
+        )
+        .await?
+        {
             return Ok(());
         }
         self.audit(
@@ -432,9 +450,24 @@ impl Services {
         cause: &str,
     ) -> Result<()> {
         let now = self.now();
-        messages::transition(&mut *db, &m.id, "queued", "failed", now, Some(why)).await?;
-        self.release_spend(&mut *db, &m.account_id, &m.mid_id, m.cost, m.created_at)
-            .await?;
+        ami_store::system::messages::transition(
+            self.system(),
+            &mut *db,
+            &m.id,
+            "queued",
+            "failed",
+            now,
+            Some(why),
+        )
+        .await?;
+        self.release_spend(
+            &mut *db,
+            &self.row_account(&m.account_id),
+            &m.mid_id,
+            m.cost,
+            m.created_at,
+        )
+        .await?;
         self.audit(
             &mut *db,
             &Actor::System,
@@ -463,9 +496,25 @@ impl Services {
     ) -> Result<()> {
         let mut db = db.into();
         let now = self.now();
-        if messages::transition(&mut db, &m.id, "queued", "cancelled", now, Some(cause)).await? {
-            self.release_spend(&mut db, &m.account_id, &m.mid_id, m.cost, m.created_at)
-                .await?;
+        if ami_store::system::messages::transition(
+            self.system(),
+            &mut db,
+            &m.id,
+            "queued",
+            "cancelled",
+            now,
+            Some(cause),
+        )
+        .await?
+        {
+            self.release_spend(
+                &mut db,
+                &self.row_account(&m.account_id),
+                &m.mid_id,
+                m.cost,
+                m.created_at,
+            )
+            .await?;
             outbox::forget(&mut db, &m.id).await?;
             self.audit(
                 db,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use ami_core::delivery::CallStatus;
 use ami_core::phone::E164;
 use ami_core::webhook_event::WebhookEvent;
-use ami_store::{calls, mids};
+use ami_store::{AccountId, calls, mids};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, CustomerCaller};
@@ -86,7 +86,7 @@ const MAX_CAUSE_INPUT_CHARS: usize = 1000;
 enum Destination<'a> {
     Number(&'a E164),
     Mid {
-        account_id: &'a str,
+        account_id: &'a AccountId,
         mid_id: &'a str,
     },
 }
@@ -148,21 +148,29 @@ impl Services {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let mid = match destination {
-            Destination::Number(to) => mids::by_phone_number(&mut tx, to.as_str())
-                .await?
-                .ok_or_else(|| {
-                    Error::refused(
-                        404,
-                        "destination_not_found",
-                        "no mobile identity has this number",
-                    )
-                })?,
+            Destination::Number(to) => {
+                ami_store::system::mids::by_phone_number(self.system(), &mut tx, to.as_str())
+                    .await?
+                    .ok_or_else(|| {
+                        Error::refused(
+                            404,
+                            "destination_not_found",
+                            "no mobile identity has this number",
+                        )
+                    })?
+            }
             Destination::Mid { account_id, mid_id } => mids::get(&mut tx, account_id, mid_id)
                 .await?
                 .ok_or_else(|| Error::not_found("mobile_identity"))?,
         };
         if let Some(reference) = reference.as_deref()
-            && let Some(earlier) = calls::inbound_by_telco_ref(&mut tx, &mid.id, reference).await?
+            && let Some(earlier) = ami_store::system::calls::inbound_by_telco_ref(
+                self.system(),
+                &mut tx,
+                &mid.id,
+                reference,
+            )
+            .await?
         {
             return Ok(InboundCallRoute {
                 forward_sip_uri: earlier.callback_sip_uri.unwrap_or_default(),
@@ -179,7 +187,7 @@ impl Services {
         crate::mids::require_capability(&mid, "voice")?;
         let subject = crate::mids::mid_subject(&mid.account_id, &mid.id);
         let refusal = match self
-            .check_kill_switch(&mut tx, &mid.account_id, &mid.id)
+            .check_kill_switch(&mut tx, &self.row_account(&mid.account_id), &mid.id)
             .await
         {
             Err(refusal) => Some(("kill_switch", refusal)),

@@ -7,7 +7,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use ami_core::webhook_event::WebhookEvent;
-use ami_store::{calls, kill_switches, messages, mids, usage};
+use ami_store::{AccountId, kill_switches, mids, usage};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, AdminCaller, CustomerCaller};
@@ -88,7 +88,7 @@ fn required_reason(reason: Option<&str>) -> Result<String> {
 impl Services {
     pub async fn engage_kill_switch(
         &self,
-        _: &AdminCaller,
+        admin: &AdminCaller,
         input: EngageKillSwitch,
     ) -> Result<KillSwitchView> {
         let reason = required_reason(input.reason.as_deref())?;
@@ -104,7 +104,7 @@ impl Services {
                 ));
             }
             ("account", Some(id)) => {
-                ami_store::accounts::get(&mut tx, id)
+                ami_store::accounts::get(&mut tx, &admin.chosen_account(id))
                     .await?
                     .ok_or_else(|| Error::not_found("account"))?;
                 Some(id.to_owned())
@@ -112,7 +112,7 @@ impl Services {
             ("mid", Some(id)) => {
                 validate::id("mid", "mobile_identity", id)?;
                 Some(
-                    mids::by_id(&mut tx, id)
+                    ami_store::system::mids::by_id(admin.operator(), &mut tx, id)
                         .await?
                         .ok_or_else(|| Error::not_found("mobile_identity"))?
                         .account_id,
@@ -163,7 +163,7 @@ impl Services {
                 &caller.actor(),
                 "mid",
                 Some(mid_id),
-                Some(&caller.account_id),
+                Some(caller.account_id.as_str()),
                 &reason,
             )
             .await?;
@@ -219,17 +219,22 @@ impl Services {
             account_filter
         };
         let engine = self.store.engine();
-        let live = calls::live(tx, engine, mid_filter, calls_account).await?;
-        let queued = messages::cancellable(tx, mid_filter, account_filter).await?;
-        let owners: Vec<(&str, &str)> = live
+        let live =
+            ami_store::system::calls::live(self.system(), tx, engine, mid_filter, calls_account)
+                .await?;
+        let queued =
+            ami_store::system::messages::cancellable(self.system(), tx, mid_filter, account_filter)
+                .await?;
+        let owners: Vec<(AccountId, &str)> = live
             .iter()
-            .map(|c| (c.account_id.as_str(), c.mid_id.as_str()))
+            .map(|c| (self.row_account(&c.account_id), c.mid_id.as_str()))
             .chain(
                 queued
                     .iter()
-                    .map(|m| (m.account_id.as_str(), m.mid_id.as_str())),
+                    .map(|m| (self.row_account(&m.account_id), m.mid_id.as_str())),
             )
             .collect();
+        let owners: Vec<(&AccountId, &str)> = owners.iter().map(|(a, m)| (a, *m)).collect();
         usage::lock_many(&mut *tx, &owners).await?;
         let hung_up = self.end_calls(tx, actor, &live).await?;
         let mut cancelled = 0;
@@ -275,7 +280,7 @@ impl Services {
             k.target_id.as_deref(),
         ) {
             ("mid", Some(account), Some(mid)) => vec![(account.to_owned(), mid.to_owned())],
-            ("account", Some(account), _) => mids::ids_of_account(tx, account)
+            ("account", Some(account), _) => mids::ids_of_account(tx, &self.row_account(account))
                 .await?
                 .into_iter()
                 .map(|m| (account.to_owned(), m))

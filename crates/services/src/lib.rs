@@ -107,6 +107,9 @@ pub struct Shared {
     sms_sends: group_commit::GroupCommit<sms_send::SendJob, Result<sms_send::Accepted>>,
     /// What the use cases measure, for `GET /metrics`.
     pub metrics: metrics::Metrics,
+    /// The proof the server's own work shows to act across tenants (`ami_store::system`).
+    /// Private to this crate: handlers reach the use cases, never this.
+    system: ami_store::System,
 }
 
 impl Services {
@@ -128,7 +131,20 @@ impl Services {
             claims: Default::default(),
             sms_sends: Default::default(),
             metrics: Default::default(),
+            system: make_system(),
         }))
+    }
+
+    /// For the server's own work (workers, authentication's lookups, the operator's views):
+    /// the proof that it may act across tenants. Never handed out of this crate.
+    pub(crate) fn system(&self) -> &ami_store::System {
+        &self.system
+    }
+
+    /// The owner of a row the server's own work loaded, to call a tenant-scoped function
+    /// for it.
+    pub(crate) fn row_account(&self, id: &str) -> ami_store::AccountId {
+        ami_store::AccountId::of_row(&self.system, id)
     }
 
     pub fn now(&self) -> i64 {
@@ -146,6 +162,14 @@ impl Services {
             .deliveries
             .load(std::sync::atomic::Ordering::SeqCst)
     }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the one System proof, made when the services start"
+)]
+fn make_system() -> ami_store::System {
+    ami_tenant::mint::system()
 }
 
 #[derive(Default)]

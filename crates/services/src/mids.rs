@@ -111,7 +111,7 @@ impl Services {
         let token = secret::new_agent_token();
         mids::insert_token(
             conn,
-            &row.account_id,
+            &self.row_account(&row.account_id),
             &row.id,
             &secret::hash(&token),
             &secret::display_prefix(&token),
@@ -199,7 +199,7 @@ impl Services {
             &mut tx,
             &caller.actor(),
             "agent_token_rotated",
-            mid_subject(&caller.account_id, id),
+            mid_subject(caller.account_id.as_str(), id),
             json!({"token_prefix": prefix, "revoked_previous": revoked}),
         )
         .await?;
@@ -232,7 +232,7 @@ impl Services {
             &mut tx,
             &caller.actor(),
             "inbound_config_changed",
-            mid_subject(&caller.account_id, id),
+            mid_subject(caller.account_id.as_str(), id),
             json!({"inbound_sip_uri_set": uri.is_some()}),
         )
         .await?;
@@ -294,7 +294,7 @@ impl Services {
             &mut tx,
             &caller.actor(),
             "limits_changed",
-            mid_subject(&caller.account_id, id),
+            mid_subject(caller.account_id.as_str(), id),
             json!({"fields": changed, "limits": json}),
         )
         .await?;
@@ -338,7 +338,7 @@ impl Services {
             &mut tx,
             &caller.actor(),
             "mid_released",
-            mid_subject(&caller.account_id, id),
+            mid_subject(caller.account_id.as_str(), id),
             json!({"from": mid.status, "tokens_revoked": revoked, "number_id": mid.number_id,
                    "quarantined_until": ami_core::time::rfc3339(until)}),
         )

@@ -15,7 +15,7 @@ use ami_core::policy;
 use ami_core::sms::{self, BodyError};
 use ami_core::webhook_event::WebhookEvent;
 use ami_store::page::PageRequest;
-use ami_store::{Batch, Conn, Db, kill_switches, messages, usage};
+use ami_store::{AccountId, Batch, Conn, Db, kill_switches, messages, usage};
 
 use crate::audit_log::{PendingEvent, push_events};
 use crate::auth::{Actor, AgentCaller};
@@ -150,7 +150,7 @@ impl Services {
     pub(crate) async fn check_kill_switch(
         &self,
         conn: &mut Conn,
-        account_id: &str,
+        account_id: &AccountId,
         mid_id: &str,
     ) -> Result<()> {
         match kill_switches::covering(conn, account_id, mid_id).await? {
@@ -182,7 +182,7 @@ impl Services {
         let _answered = self.metrics.time_sms_send();
         let job = SendJob {
             account_id: agent.account_id.clone(),
-            mid_id: agent.mid_id.clone(),
+            mid_id: agent.mid_id.to_string(),
             to_masked: to.masked(),
             to,
             prefix,
@@ -218,8 +218,14 @@ impl Services {
             ));
         }
         let mut conn = self.store.reader().await?;
-        let p =
-            messages::list(&mut conn, &agent.account_id, &agent.mid_id, direction, page).await?;
+        let p = messages::list(
+            &mut conn,
+            &agent.account_id,
+            agent.mid_id.as_str(),
+            direction,
+            page,
+        )
+        .await?;
         let items: Vec<SmsView> = p.items.into_iter().map(SmsView::from).collect();
         Ok(SmsList {
             count: items.len(),
@@ -231,7 +237,7 @@ impl Services {
     pub async fn get_sms(&self, agent: &AgentCaller, id: &str) -> Result<SmsView> {
         validate::id("msg", "sms", id)?;
         let mut conn = self.store.reader().await?;
-        messages::get(&mut conn, &agent.account_id, &agent.mid_id, id)
+        messages::get(&mut conn, &agent.account_id, agent.mid_id.as_str(), id)
             .await?
             .map(SmsView::from)
             .ok_or_else(|| Error::not_found("sms"))
@@ -282,7 +288,8 @@ impl Services {
         let mut db = tx.db();
         let ids: Vec<String> = reports.iter().map(|r| r.msg_id.clone()).collect();
         // Each message as the reports leave it, and what it was before them.
-        let mut messages = messages::by_ids(&mut db, &ids).await?;
+        let mut messages =
+            ami_store::system::messages::by_ids(self.system(), &mut db, &ids).await?;
         let before: Vec<Before> = messages.iter().map(Before::of).collect();
         let index: HashMap<String, usize> = messages
             .iter()
@@ -291,12 +298,13 @@ impl Services {
             .collect();
         // A failure returns the message's reservation: the usage rows of all of them are
         // locked at once, in order, as the send path locks them.
-        let returning: Vec<(&str, &str)> = reports
+        let returning: Vec<(AccountId, &str)> = reports
             .iter()
             .filter(|r| r.status == SmsStatus::Failed)
             .filter_map(|r| index.get(&r.msg_id).map(|&i| &messages[i]))
-            .map(|m| (m.account_id.as_str(), m.mid_id.as_str()))
+            .map(|m| (self.row_account(&m.account_id), m.mid_id.as_str()))
             .collect();
+        let returning: Vec<(&AccountId, &str)> = returning.iter().map(|(a, m)| (a, *m)).collect();
         usage::lock_many(&mut db, &returning).await?;
         let accounts: Vec<&str> = messages.iter().map(|m| m.account_id.as_str()).collect();
         let hearers = self.hearers(&mut db, &accounts).await?;
@@ -358,8 +366,14 @@ impl Services {
             }
             if r.status == SmsStatus::Failed {
                 // The carrier took nothing: give the reservation back.
-                self.release_spend(&mut db, &m.account_id, &m.mid_id, m.cost, m.created_at)
-                    .await?;
+                self.release_spend(
+                    &mut db,
+                    &self.row_account(&m.account_id),
+                    &m.mid_id,
+                    m.cost,
+                    m.created_at,
+                )
+                .await?;
             }
             changed[i] = true;
             if let Some(event) = outcome_event(r.status)
@@ -393,7 +407,12 @@ impl Services {
         }
         let mut writes = Batch::default();
         for (change, ids) in &changes {
-            messages::push_change_status(&mut writes, ids, change);
+            ami_store::system::messages::push_change_status(
+                self.system(),
+                &mut writes,
+                ids,
+                change,
+            );
         }
         push_events(&mut db, &mut writes, &events, now).await?;
         writes.run(&mut db).await?;
@@ -406,7 +425,7 @@ impl Services {
     pub(crate) async fn release_spend(
         &self,
         db: impl Into<Db<'_>>,
-        account_id: &str,
+        account_id: &AccountId,
         mid_id: &str,
         amount: i64,
         reserved_at: i64,

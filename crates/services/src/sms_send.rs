@@ -16,7 +16,7 @@ use ami_core::delivery::SmsStatus;
 use ami_core::phone::E164;
 use ami_core::policy::{self, Decision, DestinationUsage, Kind, Usage};
 use ami_core::sms::Segmentation;
-use ami_store::{Batch, Db, WriteTx, kill_switches, messages, mids, outbox, usage};
+use ami_store::{AccountId, Batch, Db, WriteTx, kill_switches, messages, mids, outbox, usage};
 
 use crate::audit_log::{PendingEvent, push_events};
 use crate::auth::Actor;
@@ -30,7 +30,7 @@ pub(crate) const GROUP_MAX: usize = 128;
 
 /// A send that passed validation, waiting for its group.
 pub(crate) struct SendJob {
-    pub account_id: String,
+    pub account_id: AccountId,
     pub mid_id: String,
     pub to: E164,
     pub prefix: String,
@@ -64,7 +64,7 @@ enum Gate {
 }
 
 struct OpenMid {
-    account_id: String,
+    account_id: AccountId,
     phone_number: String,
     limits: ami_core::limits::Limits,
     usage: Usage,
@@ -154,7 +154,7 @@ impl Services {
             let blocked = |reason: &str| PendingEvent {
                 actor: actor.clone(),
                 action: "sms_blocked",
-                account_id: job.account_id.clone(),
+                account_id: job.account_id.to_string(),
                 mid_id: Some(job.mid_id.clone()),
                 entity_type: "mobile_identity",
                 entity_id: job.mid_id.clone(),
@@ -201,7 +201,7 @@ impl Services {
                 } => {
                     events.push(blocked(reason.as_str()));
                     blocked_by_limits.push(Emission::limit_blocked(
-                        &job.account_id,
+                        job.account_id.as_str(),
                         &job.mid_id,
                         "sms",
                         reason.as_str(),
@@ -225,7 +225,7 @@ impl Services {
                     events.push(PendingEvent {
                         actor: actor.clone(),
                         action: "sms_queued",
-                        account_id: job.account_id.clone(),
+                        account_id: job.account_id.to_string(),
                         mid_id: Some(job.mid_id.clone()),
                         entity_type: "sms",
                         entity_id: message.id.clone(),
@@ -252,11 +252,7 @@ impl Services {
             if open.touched.is_empty() {
                 continue;
             }
-            counters.push((
-                open.account_id.as_str(),
-                mid_id.as_str(),
-                open.usage.clone(),
-            ));
+            counters.push((&open.account_id, mid_id.as_str(), open.usage.clone()));
             for d in &open.touched {
                 destinations.push((mid_id.as_str(), d.as_str(), open.destinations[d].clone()));
             }
@@ -290,18 +286,26 @@ impl Services {
     /// kill-switches covering them, their usage rows (locked until the transaction ends) and
     /// the counters of the group's destinations.
     async fn gates(&self, db: &mut Db<'_>, jobs: &[SendJob]) -> Result<HashMap<String, Gate>> {
-        let mut pairs: Vec<(&str, &str)> = jobs
+        let mut pairs: Vec<(&AccountId, &str)> = jobs
             .iter()
-            .map(|j| (j.account_id.as_str(), j.mid_id.as_str()))
+            .map(|j| (&j.account_id, j.mid_id.as_str()))
             .collect();
         pairs.sort_unstable();
         pairs.dedup();
-        let accounts: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+        let accounts: Vec<&str> = pairs.iter().map(|p| p.0.as_str()).collect();
         let mid_ids: Vec<&str> = pairs.iter().map(|p| p.1).collect();
         let found = mids::get_many(&mut *db, &pairs).await?;
         let engaged = kill_switches::engaged_over(&mut *db, &accounts, &mid_ids).await?;
         let mut gates = HashMap::with_capacity(found.len());
         for mid in found {
+            // `get_many` returns only the pairs asked for: the MID's account is its jobs'.
+            let Some(account_id) = pairs
+                .iter()
+                .find(|(a, id)| **a == mid.account_id && *id == mid.id)
+                .map(|p| p.0.clone())
+            else {
+                continue;
+            };
             let gate = if mid.status != "active" {
                 Gate::NotActive(mid.status.clone())
             } else if crate::mids::require_capability(&mid, "sms").is_err() {
@@ -312,7 +316,7 @@ impl Services {
                 Gate::Killed(k.clone())
             } else {
                 Gate::Open(Box::new(OpenMid {
-                    account_id: mid.account_id.clone(),
+                    account_id,
                     phone_number: mid.phone_number.clone(),
                     limits: crate::mids::stored_limits(&mid)?,
                     usage: Usage::default(),
@@ -322,7 +326,7 @@ impl Services {
             };
             gates.insert(mid.id, gate);
         }
-        let open: Vec<(&str, &str)> = pairs
+        let open: Vec<(&AccountId, &str)> = pairs
             .iter()
             .copied()
             .filter(|(_, mid)| matches!(gates.get(*mid), Some(Gate::Open(_))))
@@ -353,7 +357,7 @@ impl Services {
 fn queued_message(job: &SendJob, from: &str, now: i64) -> messages::Message {
     messages::Message {
         id: ami_core::id::new_id_at("msg", now),
-        account_id: job.account_id.clone(),
+        account_id: job.account_id.to_string(),
         mid_id: job.mid_id.clone(),
         direction: "outbound".into(),
         from_number: from.to_owned(),

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use ami_core::delivery::{self, SmsStatus};
 use ami_core::phone::E164;
 use ami_core::webhook_event::WebhookEvent;
-use ami_store::{Conn, messages, mids};
+use ami_store::{AccountId, Conn, messages, mids};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, CustomerCaller};
@@ -135,7 +135,7 @@ enum Destination<'a> {
     Number(&'a E164),
     /// One MID of one account (the sandbox inject, after its tenancy check).
     Mid {
-        account_id: &'a str,
+        account_id: &'a AccountId,
         mid_id: &'a str,
     },
 }
@@ -261,15 +261,17 @@ impl Services {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let mid = match destination {
-            Destination::Number(to) => mids::by_phone_number(&mut tx, to.as_str())
-                .await?
-                .ok_or_else(|| {
-                    Error::refused(
-                        404,
-                        "destination_not_found",
-                        "no mobile identity has this number",
-                    )
-                })?,
+            Destination::Number(to) => {
+                ami_store::system::mids::by_phone_number(self.system(), &mut tx, to.as_str())
+                    .await?
+                    .ok_or_else(|| {
+                        Error::refused(
+                            404,
+                            "destination_not_found",
+                            "no mobile identity has this number",
+                        )
+                    })?
+            }
             Destination::Mid { account_id, mid_id } => mids::get(&mut tx, account_id, mid_id)
                 .await?
                 .ok_or_else(|| Error::not_found("mobile_identity"))?,
@@ -285,7 +287,7 @@ impl Services {
         }
         let subject = crate::mids::mid_subject(&mid.account_id, &mid.id);
         if let Err(refusal) = self
-            .check_kill_switch(&mut tx, &mid.account_id, &mid.id)
+            .check_kill_switch(&mut tx, &self.row_account(&mid.account_id), &mid.id)
             .await
         {
             self.audit(
@@ -352,9 +354,14 @@ impl Services {
         let Some(reference) = sms.telco_ref.as_deref() else {
             return Ok(None);
         };
-        Ok(messages::inbound_by_telco_ref(conn, mid_id, reference)
-            .await?
-            .filter(|m| m.from_number == sms.from.as_str() && m.body == sms.body))
+        Ok(ami_store::system::messages::inbound_by_telco_ref(
+            self.system(),
+            conn,
+            mid_id,
+            reference,
+        )
+        .await?
+        .filter(|m| m.from_number == sms.from.as_str() && m.body == sms.body))
     }
 
     /// A delivery report from the telco callback. Malformed and unknown ids are the same 404;

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use ami_core::policy;
-use ami_store::{mids, usage};
+use ami_store::{AccountId, mids, usage};
 
 use crate::auth::{AgentCaller, CustomerCaller};
 use crate::{Error, Result, Services, validate};
@@ -25,7 +25,8 @@ pub struct UsageSnapshot {
 
 impl Services {
     pub async fn agent_usage(&self, agent: &AgentCaller) -> Result<UsageSnapshot> {
-        self.usage_snapshot(&agent.account_id, &agent.mid_id).await
+        self.usage_snapshot(&agent.account_id, agent.mid_id.as_str())
+            .await
     }
 
     pub async fn mid_usage(&self, caller: &CustomerCaller, mid_id: &str) -> Result<UsageSnapshot> {
@@ -33,7 +34,7 @@ impl Services {
         self.usage_snapshot(&caller.account_id, mid_id).await
     }
 
-    async fn usage_snapshot(&self, account_id: &str, mid_id: &str) -> Result<UsageSnapshot> {
+    async fn usage_snapshot(&self, account_id: &AccountId, mid_id: &str) -> Result<UsageSnapshot> {
         let now = self.now();
         let mut conn = self.store.reader().await?;
         let mid = mids::get(&mut conn, account_id, mid_id)

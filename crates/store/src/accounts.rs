@@ -1,7 +1,6 @@
 //! Customer accounts and their API key hashes.
 
-use crate::page::{self, Page, PageRequest};
-use crate::{Conn, Result};
+use crate::{AccountId, Conn, Result};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Account {
@@ -16,7 +15,7 @@ pub struct Account {
     pub suspend_reason: Option<String>,
 }
 
-const COLUMNS: &str = "id, name, billing_email, status, key_prefix, created_at, key_rotated_at, suspended_at, suspend_reason";
+pub(crate) const COLUMNS: &str = "id, name, billing_email, status, key_prefix, created_at, key_rotated_at, suspended_at, suspend_reason";
 
 pub struct NewAccount<'a> {
     pub id: &'a str,
@@ -43,40 +42,19 @@ pub async fn insert(conn: &mut Conn, a: &NewAccount<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The account a customer key belongs to, by the key's hash (unique index).
-pub async fn by_key_hash(conn: &mut Conn, key_hash: &str) -> Result<Option<Account>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM accounts WHERE key_hash = $1"
-    ))
-    .bind(key_hash)
-    .fetch_optional(conn)
-    .await?)
-}
-
 /// Operator lookups: the admin is the one actor that sees every account.
-pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<Account>> {
+pub async fn get(conn: &mut Conn, id: &AccountId) -> Result<Option<Account>> {
     Ok(
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(conn)
             .await?,
     )
 }
 
-pub async fn list(conn: &mut Conn, req: &PageRequest) -> Result<Page<Account>> {
-    let rows: Vec<Account> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM accounts WHERE id < $1 ORDER BY id DESC LIMIT $2"
-    ))
-    .bind(page::cursor_bound(req))
-    .bind(req.limit + 1)
-    .fetch_all(conn)
-    .await?;
-    Ok(page::finish(rows, req.limit, |a| &a.id))
-}
-
 pub async fn set_key(
     conn: &mut Conn,
-    id: &str,
+    id: &AccountId,
     key_hash: &str,
     key_prefix: &str,
     now: i64,
@@ -84,7 +62,7 @@ pub async fn set_key(
     let r = sqlx::query(
         "UPDATE accounts SET key_hash = $2, key_prefix = $3, key_rotated_at = $4 WHERE id = $1",
     )
-    .bind(id)
+    .bind(id.as_str())
     .bind(key_hash)
     .bind(key_prefix)
     .bind(now)
@@ -96,7 +74,7 @@ pub async fn set_key(
 /// Moves `from` → `to` status; false when the account was not in `from`.
 pub async fn set_status(
     conn: &mut Conn,
-    id: &str,
+    id: &AccountId,
     from: &str,
     to: &str,
     reason: Option<&str>,
@@ -107,7 +85,7 @@ pub async fn set_status(
         "UPDATE accounts SET status = $3, suspended_at = $4, suspend_reason = $5
          WHERE id = $1 AND status = $2",
     )
-    .bind(id)
+    .bind(id.as_str())
     .bind(from)
     .bind(to)
     .bind(suspended_at)

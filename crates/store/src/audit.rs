@@ -2,6 +2,7 @@
 
 use ami_core::audit::{self, EventFields};
 
+use crate::AccountId;
 use crate::page::{self, Page, PageRequest};
 use crate::{Arg, Batch, Conn, Db, Result, rows};
 
@@ -23,7 +24,7 @@ pub struct Event {
     pub hash: String,
 }
 
-const COLUMNS: &str = "id, chain_id, chain_seq, account_id, at, action, actor_type, actor_id, entity_type, entity_id, mid, data, prev_hash, hash";
+pub(crate) const COLUMNS: &str = "id, chain_id, chain_seq, account_id, at, action, actor_type, actor_id, entity_type, entity_id, mid, data, prev_hash, hash";
 
 pub struct NewEvent<'a> {
     pub account_id: Option<&'a str>,
@@ -160,10 +161,21 @@ pub struct Filter {
     pub until: Option<i64>,
 }
 
-/// `account_id: Some` → that tenant's events only; `None` → every event (operator view).
+/// The tenant's own events (its chain, read through the chain's index in chain order).
 /// Ordered by insertion, so events written in the same millisecond (one transaction often
 /// writes several) still list newest first; the cursor is an event id.
 pub async fn list(
+    conn: &mut Conn,
+    account_id: &AccountId,
+    f: &Filter,
+    req: &PageRequest,
+) -> Result<Page<Event>> {
+    list_in(conn, Some(account_id.as_str()), f, req).await
+}
+
+/// `account_id: Some` → that tenant's events only; `None` → every event (the operator's
+/// view, reached only through `system::audit::list_all`).
+pub(crate) async fn list_in(
     conn: &mut Conn,
     account_id: Option<&str>,
     f: &Filter,
@@ -203,40 +215,4 @@ pub async fn list(
         .fetch_all(conn)
         .await?;
     Ok(page::finish(rows, req.limit, |e| &e.id))
-}
-
-/// The chains present, for verification.
-pub async fn chains(conn: &mut Conn) -> Result<Vec<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT chain_id FROM audit_heads ORDER BY chain_id")
-            .fetch_all(conn)
-            .await?,
-    )
-}
-
-/// One chain in order, `batch` events after `after_seq`.
-pub async fn chain_batch(
-    conn: &mut Conn,
-    chain: &str,
-    after_seq: i64,
-    batch: i64,
-) -> Result<Vec<Event>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE chain_id = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3"
-    ))
-    .bind(chain)
-    .bind(after_seq)
-    .bind(batch)
-    .fetch_all(conn)
-    .await?)
-}
-
-/// The recorded head of a chain: detects events removed from its end.
-pub async fn head(conn: &mut Conn, chain: &str) -> Result<Option<(i64, String)>> {
-    Ok(
-        sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE chain_id = $1")
-            .bind(chain)
-            .fetch_optional(conn)
-            .await?,
-    )
 }

@@ -26,6 +26,18 @@ impl From<&str> for Arg {
     }
 }
 
+impl From<&ami_tenant::AccountId> for Arg {
+    fn from(v: &ami_tenant::AccountId) -> Self {
+        Arg::Text(Some(v.as_str().to_owned()))
+    }
+}
+
+impl From<&ami_tenant::MidId> for Arg {
+    fn from(v: &ami_tenant::MidId) -> Self {
+        Arg::Text(Some(v.as_str().to_owned()))
+    }
+}
+
 impl From<&String> for Arg {
     fn from(v: &String) -> Self {
         Arg::Text(Some(v.clone()))

@@ -4,6 +4,7 @@
 //! state machine lives in `ami_core::delivery::CallStatus`, the caller decides, [`save`]
 //! writes the whole mutable state back in the same transaction.
 
+use crate::AccountId;
 use crate::page::{self, Page, PageRequest};
 use crate::{Conn, Engine, Result};
 
@@ -33,10 +34,10 @@ pub struct Call {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, account_id, mid_id, direction, from_number, to_number, callback_sip_uri, status, created_at, handed_at, started_at, answered_at, ended_at, duration_sec, hangup_cause, telco_ref, retry_count, cost, updated_at";
+pub(crate) const COLUMNS: &str = "id, account_id, mid_id, direction, from_number, to_number, callback_sip_uri, status, created_at, handed_at, started_at, answered_at, ended_at, duration_sec, hangup_cause, telco_ref, retry_count, cost, updated_at";
 
 /// The statuses of a call that has not ended (the `calls_live` index lists the same ones).
-const LIVE: &str = "status IN ('initiated', 'ringing', 'in_progress')";
+pub(crate) const LIVE: &str = "status IN ('initiated', 'ringing', 'in_progress')";
 
 pub async fn insert(conn: &mut Conn, c: &Call) -> Result<()> {
     sqlx::query(
@@ -69,41 +70,17 @@ pub async fn insert(conn: &mut Conn, c: &Call) -> Result<()> {
     Ok(())
 }
 
-/// Writes back every mutable column of a call read under [`lock`] or [`lock_scoped`].
-pub async fn save(conn: &mut Conn, c: &Call) -> Result<()> {
-    sqlx::query(
-        "UPDATE calls SET status = $2, handed_at = $3, started_at = $4, answered_at = $5, ended_at = $6,
-                duration_sec = $7, hangup_cause = $8, telco_ref = $9, retry_count = $10, cost = $11, updated_at = $12
-         WHERE id = $1",
-    )
-    .bind(&c.id)
-    .bind(&c.status)
-    .bind(c.handed_at)
-    .bind(c.started_at)
-    .bind(c.answered_at)
-    .bind(c.ended_at)
-    .bind(c.duration_sec)
-    .bind(&c.hangup_cause)
-    .bind(&c.telco_ref)
-    .bind(c.retry_count)
-    .bind(c.cost)
-    .bind(c.updated_at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// One call of one MID of one account.
 pub async fn get(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     mid_id: &str,
     id: &str,
 ) -> Result<Option<Call>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM calls WHERE account_id = $1 AND mid_id = $2 AND id = $3"
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(mid_id)
     .bind(id)
     .fetch_optional(conn)
@@ -114,7 +91,7 @@ pub async fn get(
 pub async fn lock_scoped(
     conn: &mut Conn,
     engine: Engine,
-    account_id: &str,
+    account_id: &AccountId,
     mid_id: &str,
     id: &str,
 ) -> Result<Option<Call>> {
@@ -122,40 +99,9 @@ pub async fn lock_scoped(
         "SELECT {COLUMNS} FROM calls WHERE account_id = $1 AND mid_id = $2 AND id = $3{}",
         engine.for_update()
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(mid_id)
     .bind(id)
-    .fetch_optional(conn)
-    .await?)
-}
-
-/// Carrier-side lookups (workers, call status events): the carrier names calls, not tenants.
-pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Call>> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM calls WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
-    )
-}
-
-/// [`by_id`], locked until the transaction ends.
-pub async fn lock(conn: &mut Conn, engine: Engine, id: &str) -> Result<Option<Call>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM calls WHERE id = $1{}",
-        engine.for_update()
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await?)
-}
-
-/// The call the carrier knows under this reference (the newest, should a carrier reuse one).
-pub async fn by_telco_ref(conn: &mut Conn, telco_ref: &str) -> Result<Option<Call>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM calls WHERE telco_ref = $1 ORDER BY id DESC LIMIT 1"
-    ))
-    .bind(telco_ref)
     .fetch_optional(conn)
     .await?)
 }
@@ -163,7 +109,7 @@ pub async fn by_telco_ref(conn: &mut Conn, telco_ref: &str) -> Result<Option<Cal
 /// Newest first, optionally one direction only.
 pub async fn list(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     mid_id: &str,
     direction: Option<&str>,
     req: &PageRequest,
@@ -174,7 +120,7 @@ pub async fn list(
              ORDER BY id DESC LIMIT $5"
         ))
         .bind(mid_id)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(d)
         .bind(page::cursor_bound(req))
         .bind(req.limit + 1)
@@ -185,48 +131,11 @@ pub async fn list(
              ORDER BY id DESC LIMIT $4"
         ))
         .bind(mid_id)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(page::cursor_bound(req))
         .bind(req.limit + 1)
         .fetch_all(conn)
         .await?,
     };
     Ok(page::finish(rows, req.limit, |c| &c.id))
-}
-
-/// Calls not yet ended of one MID, of one account, or of the whole service (both filters
-/// None), locked until the transaction ends (kill-switch). Oldest first.
-pub async fn live(
-    conn: &mut Conn,
-    engine: Engine,
-    mid_id: Option<&str>,
-    account_id: Option<&str>,
-) -> Result<Vec<Call>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM calls
-         WHERE {LIVE} AND ($1 IS NULL OR mid_id = $1) AND ($2 IS NULL OR account_id = $2)
-         ORDER BY id{}",
-        engine.for_update()
-    ))
-    .bind(mid_id)
-    .bind(account_id)
-    .fetch_all(conn)
-    .await?)
-}
-
-/// The inbound call a carrier already announced under this reference for this MID.
-pub async fn inbound_by_telco_ref(
-    conn: &mut Conn,
-    mid_id: &str,
-    telco_ref: &str,
-) -> Result<Option<Call>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM calls
-         WHERE telco_ref = $1 AND mid_id = $2 AND direction = 'inbound'
-         ORDER BY id LIMIT 1"
-    ))
-    .bind(telco_ref)
-    .bind(mid_id)
-    .fetch_optional(conn)
-    .await?)
 }

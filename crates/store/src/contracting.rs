@@ -1,5 +1,6 @@
 //! SIM requests, offers, customer data and contracts: the rows behind the six contracting steps.
 
+use crate::AccountId;
 use crate::page::{self, Page, PageRequest};
 use crate::{Conn, Result};
 
@@ -56,13 +57,13 @@ pub async fn insert_sim_request(conn: &mut Conn, r: &SimRequest) -> Result<()> {
 
 pub async fn sim_request(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
 ) -> Result<Option<SimRequest>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {SIMREQ_COLUMNS} FROM sim_requests WHERE account_id = $1 AND id = $2"
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .fetch_optional(conn)
     .await?)
@@ -70,13 +71,13 @@ pub async fn sim_request(
 
 pub async fn list_sim_requests(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     req: &PageRequest,
 ) -> Result<Page<SimRequest>> {
     let rows: Vec<SimRequest> = sqlx::query_as(&format!(
         "SELECT {SIMREQ_COLUMNS} FROM sim_requests WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(page::cursor_bound(req))
     .bind(req.limit + 1)
     .fetch_all(conn)
@@ -87,7 +88,7 @@ pub async fn list_sim_requests(
 /// Compare-and-set of the status; false when the request was no longer in `from`.
 pub async fn transition_sim_request(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
     from: &str,
     to: &str,
@@ -98,7 +99,7 @@ pub async fn transition_sim_request(
         "UPDATE sim_requests SET status = $4, reason = COALESCE($5, reason), updated_at = $6
          WHERE account_id = $1 AND id = $2 AND status = $3",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .bind(from)
     .bind(to)
@@ -112,7 +113,7 @@ pub async fn transition_sim_request(
 /// Records which offer, customer, contract or MID belongs to the request.
 pub async fn link_sim_request(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
     column: SimRequestLink,
     value: &str,
@@ -126,7 +127,7 @@ pub async fn link_sim_request(
     sqlx::query(&format!(
         "UPDATE sim_requests SET {col} = $3 WHERE account_id = $1 AND id = $2"
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .bind(value)
     .execute(conn)
@@ -185,11 +186,11 @@ pub async fn insert_offer(conn: &mut Conn, o: &Offer) -> Result<()> {
     Ok(())
 }
 
-pub async fn offer(conn: &mut Conn, account_id: &str, id: &str) -> Result<Option<Offer>> {
+pub async fn offer(conn: &mut Conn, account_id: &AccountId, id: &str) -> Result<Option<Offer>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {OFFER_COLUMNS} FROM offers WHERE account_id = $1 AND id = $2"
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .fetch_optional(conn)
     .await?)
@@ -197,7 +198,7 @@ pub async fn offer(conn: &mut Conn, account_id: &str, id: &str) -> Result<Option
 
 pub async fn set_offer_status(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
     from: &str,
     to: &str,
@@ -207,7 +208,7 @@ pub async fn set_offer_status(
         "UPDATE offers SET status = $4, accepted_at = COALESCE($5, accepted_at)
          WHERE account_id = $1 AND id = $2 AND status = $3",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .bind(from)
     .bind(to)
@@ -254,11 +255,15 @@ pub async fn insert_customer(conn: &mut Conn, c: &Customer) -> Result<()> {
     Ok(())
 }
 
-pub async fn customer(conn: &mut Conn, account_id: &str, id: &str) -> Result<Option<Customer>> {
+pub async fn customer(
+    conn: &mut Conn,
+    account_id: &AccountId,
+    id: &str,
+) -> Result<Option<Customer>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE account_id = $1 AND id = $2"
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .fetch_optional(conn)
     .await?)
@@ -304,11 +309,15 @@ pub async fn insert_contract(
     Ok(())
 }
 
-pub async fn contract(conn: &mut Conn, account_id: &str, id: &str) -> Result<Option<Contract>> {
+pub async fn contract(
+    conn: &mut Conn,
+    account_id: &AccountId,
+    id: &str,
+) -> Result<Option<Contract>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {CONTRACT_COLUMNS} FROM contracts WHERE account_id = $1 AND id = $2"
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .fetch_optional(conn)
     .await?)
@@ -332,7 +341,7 @@ pub async fn contract_by_signing_token(
 
 pub async fn set_contract_status(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
     from: &str,
     to: &str,
@@ -343,7 +352,7 @@ pub async fn set_contract_status(
                               signature_method = COALESCE($6, signature_method)
          WHERE account_id = $1 AND id = $2 AND status = $3",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .bind(from)
     .bind(to)

@@ -1,6 +1,7 @@
 //! Kill-switches (PROTOCOL §7): read in the same transaction as every send, so an engaged
 //! switch is effective on the next request of any replica.
 
+use crate::AccountId;
 use crate::db::Row;
 use crate::{Arg, Conn, Db, Result, rows};
 
@@ -40,11 +41,11 @@ pub async fn insert(conn: &mut Conn, k: &KillSwitch) -> Result<()> {
 /// The engaged switch covering this MID, broadest scope first.
 pub async fn covering(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     mid_id: &str,
 ) -> Result<Option<KillSwitch>> {
-    let engaged = engaged_over(conn, &[account_id], &[mid_id]).await?;
-    Ok(broadest_covering(&engaged, account_id, mid_id).cloned())
+    let engaged = engaged_over(conn, &[account_id.as_str()], &[mid_id]).await?;
+    Ok(broadest_covering(&engaged, account_id.as_str(), mid_id).cloned())
 }
 
 /// Every engaged switch that covers any of these accounts or MIDs (and the global one).

@@ -1,8 +1,12 @@
 //! The AMI store: one implementation of portable SQL over SQLite (embedded default) and
 //! PostgreSQL (scale-out). Dialect differences live in `dialect` and the migrations.
 //!
-//! Tenancy is structural: every function reading or writing tenant data takes the
-//! `account_id` first and puts it in the WHERE clause, so a foreign id is a plain miss.
+//! Tenancy is structural: every function of the table modules that reads or writes tenant
+//! data takes the [`AccountId`] (an id only authentication, the operator or the server's own
+//! work can produce, see `ami_tenant`) and puts it in the WHERE clause, so a foreign id is a
+//! plain miss. What acts across tenants lives in [`system`] and takes a [`CrossTenant`]
+//! proof (`&System` for workers, `&Operator` for the operator's paths), which an HTTP or MCP
+//! handler never holds.
 
 pub mod accounts;
 pub mod audit;
@@ -26,10 +30,13 @@ pub mod ownership;
 pub mod page;
 mod rows;
 pub mod settings;
+pub mod system;
 pub mod usage;
 pub mod webhook_deliveries;
 pub mod webhooks;
 
+/// The tenant identities, for crates that must name them but may not make them.
+pub use ami_tenant::{AccountId, CrossTenant, MidId, Operator, System};
 pub use batch::{Arg, Batch};
 pub use db::Db;
 pub use dialect::Engine;

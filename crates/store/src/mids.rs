@@ -1,5 +1,6 @@
 //! Mobile identities and the agent tokens bound to them.
 
+use crate::AccountId;
 use crate::db::Row;
 use crate::page::{self, Page, PageRequest};
 use crate::{Arg, Conn, Db, Result, rows};
@@ -23,7 +24,7 @@ pub struct Mid {
     pub released_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, account_id, sim_request_id, contract_id, number_id, phone_number, country, capabilities, status, inbound_sip_uri, limits, created_at, updated_at, released_at";
+pub(crate) const COLUMNS: &str = "id, account_id, sim_request_id, contract_id, number_id, phone_number, country, capabilities, status, inbound_sip_uri, limits, created_at, updated_at, released_at";
 
 pub async fn insert(conn: &mut Conn, m: &Mid) -> Result<()> {
     sqlx::query(
@@ -51,18 +52,18 @@ pub async fn insert(conn: &mut Conn, m: &Mid) -> Result<()> {
     Ok(())
 }
 
-pub async fn get(conn: &mut Conn, account_id: &str, id: &str) -> Result<Option<Mid>> {
+pub async fn get(conn: &mut Conn, account_id: &AccountId, id: &str) -> Result<Option<Mid>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM mobile_identities WHERE account_id = $1 AND id = $2"
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .fetch_optional(conn)
     .await?)
 }
 
 /// [`get`] for many `(account_id, mid_id)` pairs; a pair that does not match is absent.
-pub async fn get_many(db: impl Into<Db<'_>>, pairs: &[(&str, &str)]) -> Result<Vec<Mid>> {
+pub async fn get_many(db: impl Into<Db<'_>>, pairs: &[(&AccountId, &str)]) -> Result<Vec<Mid>> {
     let mut db = db.into();
     let mut found = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(rows::CHUNK) {
@@ -73,12 +74,15 @@ pub async fn get_many(db: impl Into<Db<'_>>, pairs: &[(&str, &str)]) -> Result<V
         );
         let args: Vec<Arg> = chunk
             .iter()
-            .map(|p| Arg::from(p.0))
+            .map(|p| Arg::from(p.0.as_str()))
             .chain(chunk.iter().map(|p| Arg::from(p.1)))
             .collect();
         for row in db.fetch(&sql, &args).await? {
             let m = Mid::from_row(&row)?;
-            if chunk.contains(&(m.account_id.as_str(), m.id.as_str())) {
+            if chunk
+                .iter()
+                .any(|(a, id)| a.as_str() == m.account_id && *id == m.id)
+            {
                 found.push(m);
             }
         }
@@ -88,7 +92,7 @@ pub async fn get_many(db: impl Into<Db<'_>>, pairs: &[(&str, &str)]) -> Result<V
 
 impl Mid {
     /// A row of `SELECT {COLUMNS}`.
-    fn from_row(row: &Row) -> Result<Mid> {
+    pub(crate) fn from_row(row: &Row) -> Result<Mid> {
         Ok(Mid {
             id: row.get(0)?,
             account_id: row.get(1)?,
@@ -108,11 +112,11 @@ impl Mid {
     }
 }
 
-pub async fn list(conn: &mut Conn, account_id: &str, req: &PageRequest) -> Result<Page<Mid>> {
+pub async fn list(conn: &mut Conn, account_id: &AccountId, req: &PageRequest) -> Result<Page<Mid>> {
     let rows: Vec<Mid> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM mobile_identities WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(page::cursor_bound(req))
     .bind(req.limit + 1)
     .fetch_all(conn)
@@ -122,7 +126,7 @@ pub async fn list(conn: &mut Conn, account_id: &str, req: &PageRequest) -> Resul
 
 pub async fn set_inbound_sip_uri(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
     uri: Option<&str>,
     now: i64,
@@ -131,7 +135,7 @@ pub async fn set_inbound_sip_uri(
         "UPDATE mobile_identities SET inbound_sip_uri = $3, updated_at = $4
          WHERE account_id = $1 AND id = $2 AND status <> 'released'",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .bind(uri)
     .bind(now)
@@ -142,7 +146,7 @@ pub async fn set_inbound_sip_uri(
 
 pub async fn set_limits(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
     limits: &str,
     now: i64,
@@ -151,7 +155,7 @@ pub async fn set_limits(
         "UPDATE mobile_identities SET limits = $3, updated_at = $4
          WHERE account_id = $1 AND id = $2 AND status <> 'released'",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .bind(limits)
     .bind(now)
@@ -162,7 +166,7 @@ pub async fn set_limits(
 
 pub async fn set_status(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     id: &str,
     from: &str,
     to: &str,
@@ -173,7 +177,7 @@ pub async fn set_status(
         "UPDATE mobile_identities SET status = $4, updated_at = $5, released_at = COALESCE($6, released_at)
          WHERE account_id = $1 AND id = $2 AND status = $3",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(id)
     .bind(from)
     .bind(to)
@@ -196,7 +200,7 @@ pub struct AgentToken {
 
 pub async fn insert_token(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     mid_id: &str,
     token_hash: &str,
     token_prefix: &str,
@@ -208,7 +212,7 @@ pub async fn insert_token(
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&id)
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(mid_id)
     .bind(token_hash)
     .bind(token_prefix)
@@ -221,14 +225,14 @@ pub async fn insert_token(
 /// Revokes every live token of the MID; returns how many.
 pub async fn revoke_tokens(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     mid_id: &str,
     now: i64,
 ) -> Result<u64> {
     let r = sqlx::query(
         "UPDATE agent_tokens SET revoked_at = $3 WHERE account_id = $1 AND mid_id = $2 AND revoked_at IS NULL",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(mid_id)
     .bind(now)
     .execute(conn)
@@ -248,67 +252,27 @@ pub struct AgentPrincipal {
     pub mid_status: String,
 }
 
-pub async fn agent_by_token_hash(
-    db: impl Into<Db<'_>>,
-    token_hash: &str,
-) -> Result<Option<AgentPrincipal>> {
-    let rows = db
-        .into()
-        .fetch(
-            "SELECT t.id, t.token_prefix, t.created_at, a.id, a.status, m.id, m.status
-             FROM agent_tokens t
-             JOIN mobile_identities m ON m.id = t.mid_id AND m.account_id = t.account_id
-             JOIN accounts a ON a.id = t.account_id
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-            &[Arg::from(token_hash)],
-        )
-        .await?;
-    rows.first()
-        .map(|row| {
-            Ok(AgentPrincipal {
-                token_id: row.get(0)?,
-                token_prefix: row.get(1)?,
-                token_created_at: row.get(2)?,
-                account_id: row.get(3)?,
-                account_status: row.get(4)?,
-                mid_id: row.get(5)?,
-                mid_status: row.get(6)?,
-            })
-        })
-        .transpose()
-}
-
 /// Every stored agent token of an account (hashes excluded), for inspections in tests.
 pub async fn tokens_of_mid(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     mid_id: &str,
 ) -> Result<Vec<AgentToken>> {
     Ok(sqlx::query_as(
         "SELECT id, account_id, mid_id, token_prefix, created_at, revoked_at FROM agent_tokens
          WHERE account_id = $1 AND mid_id = $2 ORDER BY id",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(mid_id)
     .fetch_all(conn)
     .await?)
 }
 
-/// Operator lookups (kill-switch targets): the admin addresses any MID.
-pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<Mid>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM mobile_identities WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await?)
-}
-
-pub async fn ids_of_account(conn: &mut Conn, account_id: &str) -> Result<Vec<String>> {
+pub async fn ids_of_account(conn: &mut Conn, account_id: &AccountId) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT id FROM mobile_identities WHERE account_id = $1 AND status <> 'released'",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .fetch_all(conn)
     .await?)
 }
@@ -317,7 +281,7 @@ pub async fn ids_of_account(conn: &mut Conn, account_id: &str) -> Result<Vec<Str
 /// first.
 pub async fn live_before(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     before: &str,
     limit: i64,
 ) -> Result<Vec<String>> {
@@ -325,20 +289,9 @@ pub async fn live_before(
         "SELECT id FROM mobile_identities
          WHERE account_id = $1 AND id < $2 AND status <> 'released' ORDER BY id LIMIT $3",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(before)
     .bind(limit)
     .fetch_all(conn)
-    .await?)
-}
-
-/// Carrier-side lookup (inbound traffic): the live MID holding this number, if any. At most
-/// one MID per number is not released (unique partial index `mobile_identities_live_number`).
-pub async fn by_phone_number(conn: &mut Conn, phone_number: &str) -> Result<Option<Mid>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM mobile_identities WHERE phone_number = $1 AND status <> 'released'"
-    ))
-    .bind(phone_number)
-    .fetch_optional(conn)
     .await?)
 }

@@ -1,6 +1,7 @@
 //! Per-MID usage counters. `lock` takes the MID's row for the rest of the transaction, so the
 //! policy check and the reservation it allows are one atomic step on both engines.
 
+use crate::AccountId;
 use ami_core::policy::{DestinationUsage, Kind, Usage};
 
 use std::collections::HashMap;
@@ -49,7 +50,7 @@ impl From<UsageRow> for Usage {
 const COLUMNS: &str = "tat_ms, hour_start, sms_hour, calls_hour, day_start, sms_day, calls_day, month_start, spend_month, call_seconds_month";
 
 /// The MID's counters, locked until the transaction ends (created on first use).
-pub async fn lock(db: impl Into<Db<'_>>, account_id: &str, mid_id: &str) -> Result<Usage> {
+pub async fn lock(db: impl Into<Db<'_>>, account_id: &AccountId, mid_id: &str) -> Result<Usage> {
     let mut all = lock_many(db, &[(account_id, mid_id)]).await?;
     Ok(all.remove(mid_id).unwrap_or_default())
 }
@@ -63,7 +64,7 @@ pub async fn lock(db: impl Into<Db<'_>>, account_id: &str, mid_id: &str) -> Resu
 /// so there a plain read comes first, and the statement runs only when a row is missing.
 pub async fn lock_many(
     db: impl Into<Db<'_>>,
-    pairs: &[(&str, &str)],
+    pairs: &[(&AccountId, &str)],
 ) -> Result<HashMap<String, Usage>> {
     let mut db = db.into();
     let mut sorted = pairs.to_vec();
@@ -99,7 +100,10 @@ pub async fn lock_many(
         }
         for row in rows {
             let (mid_id, account_id): (String, String) = (row.get(0)?, row.get(1)?);
-            if sorted.contains(&(account_id.as_str(), mid_id.as_str())) {
+            if sorted
+                .iter()
+                .any(|(a, m)| a.as_str() == account_id && *m == mid_id)
+            {
                 found.insert(mid_id, usage_at(&row, 2)?);
             }
         }
@@ -124,30 +128,35 @@ fn usage_at(row: &Row, first: usize) -> Result<Usage> {
 }
 
 /// The counters without a lock, for snapshots.
-pub async fn read(conn: &mut Conn, account_id: &str, mid_id: &str) -> Result<Usage> {
+pub async fn read(conn: &mut Conn, account_id: &AccountId, mid_id: &str) -> Result<Usage> {
     let row: Option<UsageRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM mid_usage WHERE mid_id = $1 AND account_id = $2"
     ))
     .bind(mid_id)
-    .bind(account_id)
+    .bind(account_id.as_str())
     .fetch_optional(conn)
     .await?;
     Ok(row.map(Usage::from).unwrap_or_default())
 }
 
-pub async fn save(db: impl Into<Db<'_>>, account_id: &str, mid_id: &str, u: &Usage) -> Result<()> {
+pub async fn save(
+    db: impl Into<Db<'_>>,
+    account_id: &AccountId,
+    mid_id: &str,
+    u: &Usage,
+) -> Result<()> {
     save_many(db, &[(account_id, mid_id, u.clone())]).await
 }
 
 /// Writes the counters of many MIDs (rows [`lock_many`] created and locked).
-pub async fn save_many(db: impl Into<Db<'_>>, all: &[(&str, &str, Usage)]) -> Result<()> {
+pub async fn save_many(db: impl Into<Db<'_>>, all: &[(&AccountId, &str, Usage)]) -> Result<()> {
     let mut batch = Batch::default();
     push_save_many(&mut batch, all);
     batch.run(db).await
 }
 
 /// [`save_many`] as statements of a batch.
-pub fn push_save_many(batch: &mut Batch, all: &[(&str, &str, Usage)]) {
+pub fn push_save_many(batch: &mut Batch, all: &[(&AccountId, &str, Usage)]) {
     for chunk in all.chunks(rows::CHUNK) {
         let sql = format!(
             "INSERT INTO mid_usage (account_id, mid_id, {COLUMNS}) VALUES {}

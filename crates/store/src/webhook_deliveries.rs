@@ -7,6 +7,7 @@
 //! of the token can record the attempt, so two workers never record the same delivery, and
 //! an expired lease (a crashed worker) makes the delivery claimable again.
 
+use crate::AccountId;
 use crate::page::{self, Page, PageRequest};
 use crate::{Arg, Conn, Db, Engine, Result, rows};
 
@@ -322,7 +323,7 @@ pub async fn unpark(conn: &mut Conn, webhook_id: &str, now: i64) -> Result<u64> 
 /// A webhook's deliveries, newest first, optionally of one status.
 pub async fn list(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     webhook_id: &str,
     status: Option<&str>,
     req: &PageRequest,
@@ -338,7 +339,7 @@ pub async fn list(
          ORDER BY id DESC LIMIT $4"
     );
     let mut q = sqlx::query_as(&sql)
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(webhook_id)
         .bind(page::cursor_bound(req))
         .bind(req.limit + 1);
@@ -352,14 +353,14 @@ pub async fn list(
 /// One delivery of one webhook of one account.
 pub async fn get(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     webhook_id: &str,
     id: &str,
 ) -> Result<Option<Delivery>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM webhook_deliveries WHERE account_id = $1 AND webhook_id = $2 AND id = $3"
     ))
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(webhook_id)
     .bind(id)
     .fetch_optional(conn)
@@ -369,7 +370,7 @@ pub async fn get(
 /// The attempts of a delivery, first to last, at most `limit` (the latest ones).
 pub async fn attempts(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     delivery_id: &str,
     limit: i64,
 ) -> Result<Vec<Attempt>> {
@@ -378,7 +379,7 @@ pub async fn attempts(
          FROM webhook_attempts WHERE account_id = $1 AND delivery_id = $2
          ORDER BY number DESC LIMIT $3",
     )
-    .bind(account_id)
+    .bind(account_id.as_str())
     .bind(delivery_id)
     .bind(limit)
     .fetch_all(conn)

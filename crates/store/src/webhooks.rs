@@ -3,8 +3,9 @@
 //! Every tenant read takes the account id and the exact scope: a MID's webhook is not found
 //! through the account's scope nor through another MID, so a wrong scope is a plain miss.
 
+use crate::AccountId;
 use crate::page::{self, Page, PageRequest};
-use crate::{Arg, Conn, Db, Engine, Result, rows};
+use crate::{Conn, Engine, Result};
 
 pub const ACTIVE: &str = "active";
 pub const DISABLED: &str = "disabled";
@@ -91,7 +92,7 @@ pub async fn insert(conn: &mut Conn, w: &Webhook) -> Result<()> {
 pub async fn lock_scope(
     conn: &mut Conn,
     engine: Engine,
-    account_id: &str,
+    account_id: &AccountId,
     scope: Scope<'_>,
 ) -> Result<bool> {
     let lock = engine.for_no_key_update();
@@ -100,14 +101,14 @@ pub async fn lock_scope(
             sqlx::query_scalar(&format!(
                 "SELECT id FROM mobile_identities WHERE account_id = $1 AND id = $2{lock}"
             ))
-            .bind(account_id)
+            .bind(account_id.as_str())
             .bind(mid)
             .fetch_optional(conn)
             .await?
         }
         Scope::Account => {
             sqlx::query_scalar(&format!("SELECT id FROM accounts WHERE id = $1{lock}"))
-                .bind(account_id)
+                .bind(account_id.as_str())
                 .fetch_optional(conn)
                 .await?
         }
@@ -116,12 +117,12 @@ pub async fn lock_scope(
 }
 
 /// Webhooks of a scope, whatever their status.
-pub async fn count(conn: &mut Conn, account_id: &str, scope: Scope<'_>) -> Result<i64> {
+pub async fn count(conn: &mut Conn, account_id: &AccountId, scope: Scope<'_>) -> Result<i64> {
     let sql = format!(
         "SELECT COUNT(*) FROM webhooks WHERE account_id = $1 AND {}",
         scope.clause(2)
     );
-    let q = sqlx::query_scalar(&sql).bind(account_id);
+    let q = sqlx::query_scalar(&sql).bind(account_id.as_str());
     let q = match scope.mid() {
         Some(mid) => q.bind(mid),
         None => q,
@@ -132,7 +133,7 @@ pub async fn count(conn: &mut Conn, account_id: &str, scope: Scope<'_>) -> Resul
 /// A scope's webhooks, newest first.
 pub async fn list(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     scope: Scope<'_>,
     req: &PageRequest,
 ) -> Result<Page<Webhook>> {
@@ -144,7 +145,7 @@ pub async fn list(
         scope.clause(2),
         n + 1
     );
-    let mut q = sqlx::query_as(&sql).bind(account_id);
+    let mut q = sqlx::query_as(&sql).bind(account_id.as_str());
     if let Some(mid) = mid {
         q = q.bind(mid);
     }
@@ -159,7 +160,7 @@ pub async fn list(
 /// One webhook of this account and exactly this scope.
 pub async fn get(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     scope: Scope<'_>,
     id: &str,
 ) -> Result<Option<Webhook>> {
@@ -167,7 +168,7 @@ pub async fn get(
         "SELECT {COLUMNS} FROM webhooks WHERE account_id = $1 AND id = $2 AND {}",
         scope.clause(3)
     );
-    let mut q = sqlx::query_as(&sql).bind(account_id).bind(id);
+    let mut q = sqlx::query_as(&sql).bind(account_id.as_str()).bind(id);
     if let Some(mid) = scope.mid() {
         q = q.bind(mid);
     }
@@ -175,12 +176,17 @@ pub async fn get(
 }
 
 /// Removes a webhook with its deliveries and their attempts (and with them its secret).
-pub async fn delete(conn: &mut Conn, account_id: &str, scope: Scope<'_>, id: &str) -> Result<bool> {
+pub async fn delete(
+    conn: &mut Conn,
+    account_id: &AccountId,
+    scope: Scope<'_>,
+    id: &str,
+) -> Result<bool> {
     let sql = format!(
         "DELETE FROM webhooks WHERE account_id = $1 AND id = $2 AND {}",
         scope.clause(3)
     );
-    let mut q = sqlx::query(&sql).bind(account_id).bind(id);
+    let mut q = sqlx::query(&sql).bind(account_id.as_str()).bind(id);
     if let Some(mid) = scope.mid() {
         q = q.bind(mid);
     }
@@ -190,7 +196,7 @@ pub async fn delete(conn: &mut Conn, account_id: &str, scope: Scope<'_>, id: &st
 /// Disabled → active, with a clean failure count; false when it was not disabled.
 pub async fn enable(
     conn: &mut Conn,
-    account_id: &str,
+    account_id: &AccountId,
     scope: Scope<'_>,
     id: &str,
     now: i64,
@@ -201,111 +207,12 @@ pub async fn enable(
          WHERE account_id = $1 AND id = $2 AND status = 'disabled' AND {}",
         scope.clause(4)
     );
-    let mut q = sqlx::query(&sql).bind(account_id).bind(id).bind(now);
+    let mut q = sqlx::query(&sql)
+        .bind(account_id.as_str())
+        .bind(id)
+        .bind(now);
     if let Some(mid) = scope.mid() {
         q = q.bind(mid);
     }
     Ok(q.execute(conn).await?.rows_affected() == 1)
-}
-
-/// Active → disabled (the worker's decision: 410, or too many failures in a row); false
-/// when it was not active.
-pub async fn disable(conn: &mut Conn, id: &str, reason: &str, now: i64) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE webhooks SET status = 'disabled', disabled_reason = $2, disabled_at = $3, updated_at = $3
-         WHERE id = $1 AND status = 'active'",
-    )
-    .bind(id)
-    .bind(reason)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
-}
-
-/// One more failed delivery in a row; the new count, None when the webhook is gone.
-pub async fn count_failure(conn: &mut Conn, id: &str, now: i64) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, updated_at = $2
-         WHERE id = $1 RETURNING consecutive_failures",
-    )
-    .bind(id)
-    .bind(now)
-    .fetch_optional(conn)
-    .await?)
-}
-
-/// A delivered delivery ends the run of failures.
-pub async fn reset_failures(conn: &mut Conn, id: &str, now: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE webhooks SET consecutive_failures = 0, updated_at = $2
-         WHERE id = $1 AND consecutive_failures <> 0",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The active webhooks of these accounts, both scopes.
-pub async fn subscriptions(
-    db: impl Into<Db<'_>>,
-    account_ids: &[&str],
-) -> Result<Vec<Subscription>> {
-    let mut db = db.into();
-    let mut out = Vec::new();
-    for chunk in account_ids.chunks(rows::CHUNK) {
-        let sql = format!(
-            "SELECT id, account_id, mid_id, events FROM webhooks
-             WHERE status = 'active' AND account_id IN ({})",
-            rows::list(chunk.len(), 1)
-        );
-        let args: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
-        for row in db.fetch(&sql, &args).await? {
-            out.push(Subscription {
-                id: row.get(0)?,
-                account_id: row.get(1)?,
-                mid_id: row.get(2)?,
-                events: row.get(3)?,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// Accounts with at least one active webhook (the fan-out of a global kill-switch).
-pub async fn accounts_with_active(conn: &mut Conn) -> Result<Vec<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT DISTINCT account_id FROM webhooks WHERE status = 'active'")
-            .fetch_all(conn)
-            .await?,
-    )
-}
-
-/// The status of each of these webhooks that still exists, the rows locked in id order
-/// until the transaction ends. Whoever changes a webhook and its deliveries takes the
-/// webhook first, so two recorders (or a recorder and the customer) cannot deadlock.
-pub async fn lock_statuses(
-    conn: &mut Conn,
-    engine: Engine,
-    ids: &[&str],
-) -> Result<Vec<(String, String)>> {
-    let mut sorted = ids.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut out = Vec::new();
-    for chunk in sorted.chunks(rows::CHUNK) {
-        let sql = format!(
-            "SELECT id, status FROM webhooks WHERE id IN ({}) ORDER BY id{}",
-            rows::list(chunk.len(), 1),
-            engine.for_no_key_update()
-        );
-        let mut q = sqlx::query_as(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        out.extend(q.fetch_all(&mut *conn).await?);
-    }
-    Ok(out)
 }

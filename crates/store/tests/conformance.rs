@@ -18,7 +18,7 @@ use ami_store::{
     Engine, Store, accounts, audit, calls, commit, contracting, messages, mids, numbers, outbox,
 };
 
-use common::{NOW, engines, fixture, new_account, open, seed_mid};
+use common::{NOW, acct, engines, fixture, new_account, open, seed_mid, system};
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
@@ -56,19 +56,27 @@ async fn accounts_by_key_hash_and_status_compare_and_set() {
         new_account(s, "acct_one").await;
         new_account(s, "acct_two").await;
         let mut conn = s.reader().await.unwrap();
-        let found = accounts::by_key_hash(&mut conn, &ami_core::secret::hash("acct_one"))
-            .await
-            .unwrap()
-            .unwrap();
+        let found = ami_store::system::accounts::by_key_hash(
+            &system(),
+            &mut conn,
+            &ami_core::secret::hash("acct_one"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(
             (found.id.as_str(), found.status.as_str(), found.created_at),
             ("acct_one", "active", NOW)
         );
         assert!(
-            accounts::by_key_hash(&mut conn, &ami_core::secret::hash("nobody"))
-                .await
-                .unwrap()
-                .is_none()
+            ami_store::system::accounts::by_key_hash(
+                &system(),
+                &mut conn,
+                &ami_core::secret::hash("nobody")
+            )
+            .await
+            .unwrap()
+            .is_none()
         );
         drop(conn);
 
@@ -90,7 +98,7 @@ async fn accounts_by_key_hash_and_status_compare_and_set() {
         assert!(
             accounts::set_status(
                 &mut tx,
-                "acct_one",
+                &acct("acct_one"),
                 "active",
                 "suspended",
                 Some("fraud"),
@@ -103,7 +111,7 @@ async fn accounts_by_key_hash_and_status_compare_and_set() {
         assert!(
             !accounts::set_status(
                 &mut tx,
-                "acct_one",
+                &acct("acct_one"),
                 "active",
                 "suspended",
                 Some("again"),
@@ -113,13 +121,23 @@ async fn accounts_by_key_hash_and_status_compare_and_set() {
             .unwrap()
         );
         assert!(
-            !accounts::set_status(&mut tx, "acct_missing", "active", "suspended", None, NOW)
-                .await
-                .unwrap()
+            !accounts::set_status(
+                &mut tx,
+                &acct("acct_missing"),
+                "active",
+                "suspended",
+                None,
+                NOW
+            )
+            .await
+            .unwrap()
         );
         commit(tx).await.unwrap();
         let mut conn = s.reader().await.unwrap();
-        let one = accounts::get(&mut conn, "acct_one").await.unwrap().unwrap();
+        let one = accounts::get(&mut conn, &acct("acct_one"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (
                 one.status.as_str(),
@@ -128,7 +146,10 @@ async fn accounts_by_key_hash_and_status_compare_and_set() {
             ),
             ("suspended", Some(NOW + 1), Some("fraud"))
         );
-        let two = accounts::get(&mut conn, "acct_two").await.unwrap().unwrap();
+        let two = accounts::get(&mut conn, &acct("acct_two"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             two.status, "active",
             "{engine:?}: only the named account moves"
@@ -137,13 +158,23 @@ async fn accounts_by_key_hash_and_status_compare_and_set() {
 
         let mut tx = s.begin().await.unwrap();
         assert!(
-            accounts::set_status(&mut tx, "acct_one", "suspended", "active", None, NOW + 3)
-                .await
-                .unwrap()
+            accounts::set_status(
+                &mut tx,
+                &acct("acct_one"),
+                "suspended",
+                "active",
+                None,
+                NOW + 3
+            )
+            .await
+            .unwrap()
         );
         commit(tx).await.unwrap();
         let mut conn = s.reader().await.unwrap();
-        let one = accounts::get(&mut conn, "acct_one").await.unwrap().unwrap();
+        let one = accounts::get(&mut conn, &acct("acct_one"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((one.status.as_str(), one.suspended_at), ("active", None));
         drop(conn);
         f.close().await;
@@ -207,26 +238,26 @@ async fn reads_are_scoped_to_the_account() {
 
         let mut conn = s.reader().await.unwrap();
         assert!(
-            contracting::sim_request(&mut conn, "acct_a", &req.id)
+            contracting::sim_request(&mut conn, &acct("acct_a"), &req.id)
                 .await
                 .unwrap()
                 .is_some()
         );
         assert!(
-            contracting::sim_request(&mut conn, "acct_b", &req.id)
+            contracting::sim_request(&mut conn, &acct("acct_b"), &req.id)
                 .await
                 .unwrap()
                 .is_none(),
             "{engine:?}"
         );
         assert!(
-            mids::get(&mut conn, "acct_a", &mid_id)
+            mids::get(&mut conn, &acct("acct_a"), &mid_id)
                 .await
                 .unwrap()
                 .is_some()
         );
         assert!(
-            mids::get(&mut conn, "acct_b", &mid_id)
+            mids::get(&mut conn, &acct("acct_b"), &mid_id)
                 .await
                 .unwrap()
                 .is_none(),
@@ -237,7 +268,7 @@ async fn reads_are_scoped_to_the_account() {
             cursor: None,
         };
         assert!(
-            mids::list(&mut conn, "acct_b", &page)
+            mids::list(&mut conn, &acct("acct_b"), &page)
                 .await
                 .unwrap()
                 .items
@@ -245,7 +276,7 @@ async fn reads_are_scoped_to_the_account() {
             "{engine:?}"
         );
         assert!(
-            contracting::list_sim_requests(&mut conn, "acct_b", &page)
+            contracting::list_sim_requests(&mut conn, &acct("acct_b"), &page)
                 .await
                 .unwrap()
                 .items
@@ -461,7 +492,7 @@ async fn append(store: &Store, account: Option<&str>, action: &str) -> String {
 /// link of its content, and the head; returns the event ids in order.
 async fn assert_chain(store: &Store, chain: &str) -> Vec<String> {
     let mut conn = store.reader().await.unwrap();
-    let events = audit::chain_batch(&mut conn, chain, 0, 10_000)
+    let events = ami_store::system::audit::chain_batch(&system(), &mut conn, chain, 0, 10_000)
         .await
         .unwrap();
     let mut prev = GENESIS.to_owned();
@@ -480,7 +511,10 @@ async fn assert_chain(store: &Store, chain: &str) -> Vec<String> {
         );
         prev = e.hash.clone();
     }
-    let head = audit::head(&mut conn, chain).await.unwrap().unwrap();
+    let head = ami_store::system::audit::head(&system(), &mut conn, chain)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(head, (events.len() as i64, prev), "chain {chain}: head");
     events.into_iter().map(|e| e.id).collect()
 }
@@ -515,7 +549,9 @@ async fn audit_append_links_one_chain_per_account() {
         }
         let mut conn = s.reader().await.unwrap();
         assert_eq!(
-            audit::chains(&mut conn).await.unwrap(),
+            ami_store::system::audit::chains(&system(), &mut conn)
+                .await
+                .unwrap(),
             ["acct_a", "acct_b", "global"]
         );
         drop(conn);
@@ -821,7 +857,8 @@ async fn pages_of_two_over_five_rows() {
         let mut sizes = Vec::new();
         let mut cursor = None;
         loop {
-            let page = accounts::list(
+            let page = ami_store::system::accounts::list(
+                &system(),
                 &mut conn,
                 &PageRequest {
                     limit: 2,
@@ -923,7 +960,7 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
         let mut conn = s.reader().await.unwrap();
         let a0 = &rows[0];
         assert_eq!(
-            calls::get(&mut conn, "acct_a", &mid_a, &a0.id)
+            calls::get(&mut conn, &acct("acct_a"), &mid_a, &a0.id)
                 .await
                 .unwrap()
                 .as_ref(),
@@ -931,18 +968,18 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
             "{engine:?}: a call reads back as written"
         );
         assert!(
-            calls::get(&mut conn, "acct_b", &mid_a, &a0.id)
+            calls::get(&mut conn, &acct("acct_b"), &mid_a, &a0.id)
                 .await
                 .unwrap()
                 .is_none()
-                && calls::get(&mut conn, "acct_b", &mid_b, &a0.id)
+                && calls::get(&mut conn, &acct("acct_b"), &mid_b, &a0.id)
                     .await
                     .unwrap()
                     .is_none(),
             "{engine:?}: another account's call is a miss"
         );
         let page = |limit, cursor| PageRequest { limit, cursor };
-        let all = calls::list(&mut conn, "acct_a", &mid_a, None, &page(2, None))
+        let all = calls::list(&mut conn, &acct("acct_a"), &mid_a, None, &page(2, None))
             .await
             .unwrap();
         assert_eq!(
@@ -950,9 +987,15 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
             [&rows[2].id, &rows[1].id],
             "{engine:?}: newest first"
         );
-        let rest = calls::list(&mut conn, "acct_a", &mid_a, None, &page(2, all.next_cursor))
-            .await
-            .unwrap();
+        let rest = calls::list(
+            &mut conn,
+            &acct("acct_a"),
+            &mid_a,
+            None,
+            &page(2, all.next_cursor),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             (rest.items.len(), rest.next_cursor),
             (1, None),
@@ -960,7 +1003,7 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
         );
         let outbound = calls::list(
             &mut conn,
-            "acct_a",
+            &acct("acct_a"),
             &mid_a,
             Some("outbound"),
             &page(50, None),
@@ -969,7 +1012,7 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
         .unwrap();
         assert_eq!(outbound.items.len(), 2, "{engine:?}");
         assert!(
-            calls::list(&mut conn, "acct_b", &mid_a, None, &page(50, None))
+            calls::list(&mut conn, &acct("acct_b"), &mid_a, None, &page(50, None))
                 .await
                 .unwrap()
                 .items
@@ -982,21 +1025,25 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
         let mut tx = s.begin().await.unwrap();
         let ids = |v: Vec<calls::Call>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
         assert_eq!(
-            ids(calls::live(&mut tx, engine, Some(&mid_a), None)
-                .await
-                .unwrap()),
+            ids(
+                ami_store::system::calls::live(&system(), &mut tx, engine, Some(&mid_a), None)
+                    .await
+                    .unwrap()
+            ),
             [rows[0].id.clone(), rows[1].id.clone()],
             "{engine:?}"
         );
         assert_eq!(
-            ids(calls::live(&mut tx, engine, None, Some("acct_b"))
-                .await
-                .unwrap()),
+            ids(
+                ami_store::system::calls::live(&system(), &mut tx, engine, None, Some("acct_b"))
+                    .await
+                    .unwrap()
+            ),
             [rows[3].id.clone()],
             "{engine:?}"
         );
         assert_eq!(
-            calls::live(&mut tx, engine, None, None)
+            ami_store::system::calls::live(&system(), &mut tx, engine, None, None)
                 .await
                 .unwrap()
                 .len(),
@@ -1004,7 +1051,10 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
             "{engine:?}"
         );
         // Locked read-modify-write of every mutable column.
-        let mut c = calls::lock(&mut tx, engine, &a0.id).await.unwrap().unwrap();
+        let mut c = ami_store::system::calls::lock(&system(), &mut tx, engine, &a0.id)
+            .await
+            .unwrap()
+            .unwrap();
         c.status = "completed".into();
         c.handed_at = Some(NOW + 10);
         c.started_at = Some(NOW + 20);
@@ -1016,16 +1066,21 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
         c.retry_count = 2;
         c.cost = 100_000;
         c.updated_at = NOW + 90_000;
-        calls::save(&mut tx, &c).await.unwrap();
+        ami_store::system::calls::save(&system(), &mut tx, &c)
+            .await
+            .unwrap();
         commit(tx).await.unwrap();
         let mut conn = s.reader().await.unwrap();
         assert_eq!(
-            calls::by_id(&mut conn, &a0.id).await.unwrap().as_ref(),
+            ami_store::system::calls::by_id(&system(), &mut conn, &a0.id)
+                .await
+                .unwrap()
+                .as_ref(),
             Some(&c),
             "{engine:?}"
         );
         assert_eq!(
-            calls::by_telco_ref(&mut conn, "sbx_ref_1")
+            ami_store::system::calls::by_telco_ref(&system(), &mut conn, "sbx_ref_1")
                 .await
                 .unwrap()
                 .map(|c| c.id),
@@ -1035,10 +1090,16 @@ async fn calls_are_scoped_listed_locked_and_found_live() {
         drop(conn);
         let mut tx = s.begin().await.unwrap();
         assert_eq!(
-            calls::live(&mut tx, engine, Some(&mid_a), Some("acct_a"))
-                .await
-                .unwrap()
-                .len(),
+            ami_store::system::calls::live(
+                &system(),
+                &mut tx,
+                engine,
+                Some(&mid_a),
+                Some("acct_a")
+            )
+            .await
+            .unwrap()
+            .len(),
             1,
             "{engine:?}: the completed call is no longer live"
         );
@@ -1105,7 +1166,7 @@ async fn message_pages_merge_both_directions_newest_first() {
         let mut cursor = None;
         loop {
             let req = PageRequest { limit: 4, cursor };
-            let page = messages::list(&mut conn, "acct_a", &mid_a, None, &req)
+            let page = messages::list(&mut conn, &acct("acct_a"), &mid_a, None, &req)
                 .await
                 .unwrap();
             assert!(page.items.len() <= 4, "{engine:?}");
@@ -1124,7 +1185,7 @@ async fn message_pages_merge_both_directions_newest_first() {
             limit: 50,
             cursor: None,
         };
-        let inbound = messages::list(&mut conn, "acct_a", &mid_a, Some("inbound"), &req)
+        let inbound = messages::list(&mut conn, &acct("acct_a"), &mid_a, Some("inbound"), &req)
             .await
             .unwrap();
         assert_eq!(
@@ -1133,27 +1194,37 @@ async fn message_pages_merge_both_directions_newest_first() {
             "{engine:?}: one direction"
         );
         assert!(
-            messages::list(&mut conn, "acct_b", &mid_a, None, &req)
+            messages::list(&mut conn, &acct("acct_b"), &mid_a, None, &req)
                 .await
                 .unwrap()
                 .items
                 .is_empty(),
             "{engine:?}: another account sees none of this MID's messages"
         );
-        let by_ref = messages::inbound_by_telco_ref(&mut conn, &mid_a, "ref-inbound")
-            .await
-            .unwrap()
-            .map(|m| m.id);
+        let by_ref = ami_store::system::messages::inbound_by_telco_ref(
+            &system(),
+            &mut conn,
+            &mid_a,
+            "ref-inbound",
+        )
+        .await
+        .unwrap()
+        .map(|m| m.id);
         assert_eq!(
             by_ref.as_ref(),
             Some(&rows[1].id),
             "{engine:?}: oldest inbound of the reference"
         );
         assert!(
-            messages::inbound_by_telco_ref(&mut conn, &mid_a, "ref-outbound")
-                .await
-                .unwrap()
-                .is_none(),
+            ami_store::system::messages::inbound_by_telco_ref(
+                &system(),
+                &mut conn,
+                &mid_a,
+                "ref-outbound"
+            )
+            .await
+            .unwrap()
+            .is_none(),
             "{engine:?}: outbound references are not looked up"
         );
     }
@@ -1194,12 +1265,13 @@ async fn cancellable_messages_are_the_queued_outbound_ones_of_the_scope() {
 
         let mut conn = s.reader().await.unwrap();
         let mut ids = async |mid: Option<&str>, account: Option<&str>| {
-            let mut ids: Vec<String> = messages::cancellable(&mut conn, mid, account)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|m| m.id)
-                .collect();
+            let mut ids: Vec<String> =
+                ami_store::system::messages::cancellable(&system(), &mut conn, mid, account)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect();
             ids.sort();
             ids
         };
@@ -1233,8 +1305,9 @@ async fn batch_reads_match_whole_tenant_pairs() {
         let a = seed_mid(s, engine, "acct_one", "+34600000101").await;
         let b = seed_mid(s, engine, "acct_two", "+34600000102").await;
         let mut tx = s.begin().await.unwrap();
-        let pairs = [("acct_one", a.as_str()), ("acct_two", b.as_str())];
-        let crossed = [("acct_one", b.as_str()), ("acct_two", a.as_str())];
+        let (one, two) = (acct("acct_one"), acct("acct_two"));
+        let pairs = [(&one, a.as_str()), (&two, b.as_str())];
+        let crossed = [(&one, b.as_str()), (&two, a.as_str())];
 
         let found = mids::get_many(&mut tx, &pairs).await.unwrap();
         assert_eq!(found.len(), 2, "{engine:?}");
@@ -1250,11 +1323,11 @@ async fn batch_reads_match_whole_tenant_pairs() {
             sms_hour: 3,
             ..Usage::default()
         };
-        usage::save_many(&mut tx, &[("acct_one", &a, spent.clone())])
+        usage::save_many(&mut tx, &[(&acct("acct_one"), &a, spent.clone())])
             .await
             .unwrap();
         // Saving through the wrong account changes nothing.
-        usage::save_many(&mut tx, &[("acct_two", &a, Usage::default())])
+        usage::save_many(&mut tx, &[(&acct("acct_two"), &a, Usage::default())])
             .await
             .unwrap();
         let again = usage::lock_many(&mut tx, &pairs).await.unwrap();

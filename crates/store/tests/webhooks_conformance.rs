@@ -15,7 +15,7 @@ use ami_store::webhook_deliveries::{self as deliveries, NewAttempt, NewDelivery,
 use ami_store::webhooks::{self, Scope, Webhook};
 use ami_store::{Engine, Store, commit};
 
-use common::{NOW, engines, fixture, new_account, seed_mid};
+use common::{NOW, acct, engines, fixture, new_account, seed_mid, system};
 
 const LEASE: i64 = 30_000;
 
@@ -124,7 +124,9 @@ async fn webhooks_are_found_only_in_their_account_and_exact_scope() {
             let id = id.to_owned();
             async move {
                 let mut c = s.reader().await.unwrap();
-                webhooks::get(&mut c, "acct_a", scope, &id).await.unwrap()
+                webhooks::get(&mut c, &acct("acct_a"), scope, &id)
+                    .await
+                    .unwrap()
             }
         };
         assert!(
@@ -139,32 +141,32 @@ async fn webhooks_are_found_only_in_their_account_and_exact_scope() {
         );
         assert!(got(Scope::Mid(&mid), &on_account.id).await.is_none());
         assert!(
-            webhooks::get(&mut conn, &other, Scope::Account, &on_account.id)
+            webhooks::get(&mut conn, &acct(&other), Scope::Account, &on_account.id)
                 .await
                 .unwrap()
                 .is_none()
         );
         assert!(
-            webhooks::get(&mut conn, &other, Scope::Mid(&mid), &on_mid.id)
+            webhooks::get(&mut conn, &acct(&other), Scope::Mid(&mid), &on_mid.id)
                 .await
                 .unwrap()
                 .is_none()
         );
 
         assert_eq!(
-            webhooks::count(&mut conn, "acct_a", Scope::Mid(&mid))
+            webhooks::count(&mut conn, &acct("acct_a"), Scope::Mid(&mid))
                 .await
                 .unwrap(),
             1
         );
         assert_eq!(
-            webhooks::count(&mut conn, "acct_a", Scope::Account)
+            webhooks::count(&mut conn, &acct("acct_a"), Scope::Account)
                 .await
                 .unwrap(),
             1
         );
         assert_eq!(
-            webhooks::count(&mut conn, &other, Scope::Account)
+            webhooks::count(&mut conn, &acct(&other), Scope::Account)
                 .await
                 .unwrap(),
             0
@@ -173,7 +175,7 @@ async fn webhooks_are_found_only_in_their_account_and_exact_scope() {
             limit: 10,
             cursor: None,
         };
-        let listed = webhooks::list(&mut conn, "acct_a", Scope::Mid(&mid), &page)
+        let listed = webhooks::list(&mut conn, &acct("acct_a"), Scope::Mid(&mid), &page)
             .await
             .unwrap();
         assert_eq!(
@@ -182,7 +184,7 @@ async fn webhooks_are_found_only_in_their_account_and_exact_scope() {
             "{engine:?}"
         );
         assert!(
-            webhooks::list(&mut conn, &other, Scope::Account, &page)
+            webhooks::list(&mut conn, &acct(&other), Scope::Account, &page)
                 .await
                 .unwrap()
                 .items
@@ -192,37 +194,43 @@ async fn webhooks_are_found_only_in_their_account_and_exact_scope() {
 
         let mut tx = s.begin().await.unwrap();
         assert!(
-            webhooks::lock_scope(&mut tx, engine, "acct_a", Scope::Mid(&mid))
+            webhooks::lock_scope(&mut tx, engine, &acct("acct_a"), Scope::Mid(&mid))
                 .await
                 .unwrap()
         );
         assert!(
-            !webhooks::lock_scope(&mut tx, engine, &other, Scope::Mid(&mid))
+            !webhooks::lock_scope(&mut tx, engine, &acct(&other), Scope::Mid(&mid))
                 .await
                 .unwrap(),
             "{engine:?}: another account's MID is no scope of its"
         );
         // Deleting through another account or the wrong scope deletes nothing.
         assert!(
-            !webhooks::delete(&mut tx, &other, Scope::Account, &on_account.id)
+            !webhooks::delete(&mut tx, &acct(&other), Scope::Account, &on_account.id)
                 .await
                 .unwrap()
         );
         assert!(
-            !webhooks::delete(&mut tx, "acct_a", Scope::Account, &on_mid.id)
+            !webhooks::delete(&mut tx, &acct("acct_a"), Scope::Account, &on_mid.id)
                 .await
                 .unwrap()
         );
         assert!(
-            !webhooks::enable(&mut tx, "acct_a", Scope::Account, &on_account.id, NOW)
-                .await
-                .unwrap(),
+            !webhooks::enable(
+                &mut tx,
+                &acct("acct_a"),
+                Scope::Account,
+                &on_account.id,
+                NOW
+            )
+            .await
+            .unwrap(),
             "an active webhook is not enabled again"
         );
         commit(tx).await.unwrap();
         let subs = {
             let mut conn = s.reader().await.unwrap();
-            webhooks::subscriptions(&mut conn, &["acct_a", "acct_b"])
+            ami_store::system::webhooks::subscriptions(&system(), &mut conn, &["acct_a", "acct_b"])
                 .await
                 .unwrap()
         };
@@ -311,7 +319,7 @@ async fn a_lease_is_held_by_one_claimer_until_it_expires() {
         assert!(settle(s, retry, deliveries::DELIVERED, None).await);
 
         let mut conn = s.reader().await.unwrap();
-        let d = deliveries::get(&mut conn, "acct_a", &on_mid.id, &first[0].id)
+        let d = deliveries::get(&mut conn, &acct("acct_a"), &on_mid.id, &first[0].id)
             .await
             .unwrap()
             .unwrap();
@@ -321,7 +329,7 @@ async fn a_lease_is_held_by_one_claimer_until_it_expires() {
             "{engine:?}"
         );
         assert!(
-            deliveries::get(&mut conn, "acct_b", &on_mid.id, &first[0].id)
+            deliveries::get(&mut conn, &acct("acct_b"), &on_mid.id, &first[0].id)
                 .await
                 .unwrap()
                 .is_none()
@@ -378,12 +386,12 @@ async fn disabled_webhooks_park_their_deliveries_until_enabled() {
 
         let mut tx = s.begin().await.unwrap();
         assert!(
-            webhooks::disable(&mut tx, &on_mid.id, "gone", NOW)
+            ami_store::system::webhooks::disable(&system(), &mut tx, &on_mid.id, "gone", NOW)
                 .await
                 .unwrap()
         );
         assert!(
-            !webhooks::disable(&mut tx, &on_mid.id, "gone", NOW)
+            !ami_store::system::webhooks::disable(&system(), &mut tx, &on_mid.id, "gone", NOW)
                 .await
                 .unwrap()
         );
@@ -401,15 +409,21 @@ async fn disabled_webhooks_park_their_deliveries_until_enabled() {
 
         let mut tx = s.begin().await.unwrap();
         assert!(
-            !webhooks::enable(&mut tx, "acct_b", Scope::Mid(&mid), &on_mid.id, NOW)
+            !webhooks::enable(&mut tx, &acct("acct_b"), Scope::Mid(&mid), &on_mid.id, NOW)
                 .await
                 .unwrap(),
             "another account cannot enable it"
         );
         assert!(
-            webhooks::enable(&mut tx, "acct_a", Scope::Mid(&mid), &on_mid.id, NOW + 1)
-                .await
-                .unwrap()
+            webhooks::enable(
+                &mut tx,
+                &acct("acct_a"),
+                Scope::Mid(&mid),
+                &on_mid.id,
+                NOW + 1
+            )
+            .await
+            .unwrap()
         );
         assert_eq!(
             deliveries::unpark(&mut tx, &on_mid.id, NOW + 1)
@@ -434,23 +448,23 @@ async fn failures_count_up_reset_and_attempts_go_with_their_webhook() {
         let mut tx = s.begin().await.unwrap();
         for n in 1..=3 {
             assert_eq!(
-                webhooks::count_failure(&mut tx, &on_mid.id, NOW)
+                ami_store::system::webhooks::count_failure(&system(), &mut tx, &on_mid.id, NOW)
                     .await
                     .unwrap(),
                 Some(n)
             );
         }
-        webhooks::reset_failures(&mut tx, &on_mid.id, NOW)
+        ami_store::system::webhooks::reset_failures(&system(), &mut tx, &on_mid.id, NOW)
             .await
             .unwrap();
         assert_eq!(
-            webhooks::count_failure(&mut tx, &on_mid.id, NOW)
+            ami_store::system::webhooks::count_failure(&system(), &mut tx, &on_mid.id, NOW)
                 .await
                 .unwrap(),
             Some(1)
         );
         assert_eq!(
-            webhooks::count_failure(&mut tx, "wh_missing", NOW)
+            ami_store::system::webhooks::count_failure(&system(), &mut tx, "wh_missing", NOW)
                 .await
                 .unwrap(),
             None
@@ -474,7 +488,7 @@ async fn failures_count_up_reset_and_attempts_go_with_their_webhook() {
         commit(tx).await.unwrap();
 
         let mut conn = s.reader().await.unwrap();
-        let seen = deliveries::attempts(&mut conn, "acct_a", &ids[0], 100)
+        let seen = deliveries::attempts(&mut conn, &acct("acct_a"), &ids[0], 100)
             .await
             .unwrap();
         assert_eq!(
@@ -482,7 +496,7 @@ async fn failures_count_up_reset_and_attempts_go_with_their_webhook() {
             vec![1, 2]
         );
         assert!(
-            deliveries::attempts(&mut conn, "acct_b", &ids[0], 100)
+            deliveries::attempts(&mut conn, &acct("acct_b"), &ids[0], 100)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -493,7 +507,7 @@ async fn failures_count_up_reset_and_attempts_go_with_their_webhook() {
             cursor: None,
         };
         for (status, n) in [(None, 1), (Some("pending"), 1), (Some("delivered"), 0)] {
-            let listed = deliveries::list(&mut conn, "acct_a", &on_mid.id, status, &page)
+            let listed = deliveries::list(&mut conn, &acct("acct_a"), &on_mid.id, status, &page)
                 .await
                 .unwrap();
             assert_eq!(listed.items.len(), n, "{engine:?} {status:?}");
@@ -502,7 +516,7 @@ async fn failures_count_up_reset_and_attempts_go_with_their_webhook() {
 
         let mut tx = s.begin().await.unwrap();
         assert!(
-            webhooks::delete(&mut tx, "acct_a", Scope::Mid(&mid), &on_mid.id)
+            webhooks::delete(&mut tx, &acct("acct_a"), Scope::Mid(&mid), &on_mid.id)
                 .await
                 .unwrap()
         );

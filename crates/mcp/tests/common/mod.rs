@@ -9,7 +9,6 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use ami_mcp::McpConfig;
-use ami_services::auth::AdminCaller;
 use ami_services::{Services, Settings, SystemClock};
 use ami_store::{OpenOptions, Store};
 
@@ -74,7 +73,10 @@ impl TestServer {
     pub async fn account(&self, name: &str) -> String {
         self.services
             .create_customer(
-                &AdminCaller,
+                &self
+                    .services
+                    .authenticate_admin(Some("test-admin-key-0123456789"))
+                    .unwrap(),
                 ami_services::admin::NewCustomer {
                     name: Some(name.into()),
                     billing_email: None,

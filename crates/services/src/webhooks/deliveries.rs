@@ -115,7 +115,7 @@ impl Services {
         }
         let again = NewDelivery {
             id: ami_core::id::new_id_at("dlv", now),
-            account_id: &caller.account_id,
+            account_id: caller.account_id.as_str(),
             webhook_id,
             event_id: &original.event_id,
             event: &original.event,
@@ -130,7 +130,7 @@ impl Services {
             &mut tx,
             &caller.actor(),
             "webhook_redelivery_requested",
-            subject(&caller.account_id, scope, webhook_id),
+            subject(caller.account_id.as_str(), scope, webhook_id),
             json!({"delivery_id": again.id, "redelivery_of": original.id, "event": original.event,
                    "event_id": original.event_id}),
         )
@@ -161,7 +161,7 @@ impl Services {
         }
         let about = match scope {
             Scope::Mid(mid) => About::Mid(mid),
-            Scope::Account => About::Account(&caller.account_id),
+            Scope::Account => About::Account(caller.account_id.as_str()),
         };
         let event_id = ami_core::id::new_id_at("evt", now);
         let body = payload::render(
@@ -174,7 +174,7 @@ impl Services {
         );
         let ping = NewDelivery {
             id: ami_core::id::new_id_at("dlv", now),
-            account_id: &caller.account_id,
+            account_id: caller.account_id.as_str(),
             webhook_id,
             event_id: &event_id,
             event: TEST_EVENT,
@@ -189,7 +189,7 @@ impl Services {
             &mut tx,
             &caller.actor(),
             "webhook_test_requested",
-            subject(&caller.account_id, scope, webhook_id),
+            subject(caller.account_id.as_str(), scope, webhook_id),
             json!({"delivery_id": ping.id, "event_id": event_id}),
         )
         .await?;

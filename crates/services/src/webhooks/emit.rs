@@ -133,7 +133,7 @@ impl Services {
         let subscriptions = if accounts.is_empty() {
             Vec::new()
         } else {
-            webhooks::subscriptions(db, &accounts).await?
+            ami_store::system::webhooks::subscriptions(self.system(), db, &accounts).await?
         };
         let filters = subscriptions
             .iter()
@@ -245,8 +245,10 @@ impl Services {
         conn: &mut Conn,
     ) -> crate::Result<Vec<(String, String)>> {
         let mut out = Vec::new();
-        for account in webhooks::accounts_with_active(conn).await? {
-            for mid in ami_store::mids::ids_of_account(conn, &account).await? {
+        for account in
+            ami_store::system::webhooks::accounts_with_active(self.system(), conn).await?
+        {
+            for mid in ami_store::mids::ids_of_account(conn, &self.row_account(&account)).await? {
                 out.push((account.clone(), mid));
             }
         }

@@ -136,7 +136,7 @@ impl Services {
         let secret = ami_webhooks::generate_secret();
         let webhook = Webhook {
             id: ami_core::id::new_id_at("wh", now),
-            account_id: caller.account_id.clone(),
+            account_id: caller.account_id.to_string(),
             mid_id: match scope {
                 Scope::Mid(mid) => Some(mid.to_owned()),
                 Scope::Account => None,
@@ -170,7 +170,7 @@ impl Services {
             &mut tx,
             &caller.actor(),
             "webhook_created",
-            subject(&caller.account_id, scope, &webhook.id),
+            subject(caller.account_id.as_str(), scope, &webhook.id),
             json!({"scope": scope_name(scope), "host": host_of(&webhook.url), "events": events}),
         )
         .await?;
@@ -215,7 +215,7 @@ impl Services {
             &mut tx,
             &caller.actor(),
             "webhook_deleted",
-            subject(&caller.account_id, scope, id),
+            subject(caller.account_id.as_str(), scope, id),
             json!({"scope": scope_name(scope), "host": host_of(&webhook.url)}),
         )
         .await?;
@@ -249,7 +249,7 @@ impl Services {
             &mut tx,
             &caller.actor(),
             "webhook_enabled",
-            subject(&caller.account_id, scope, id),
+            subject(caller.account_id.as_str(), scope, id),
             json!({"disabled_reason": webhook.disabled_reason, "resumed_deliveries": resumed}),
         )
         .await?;

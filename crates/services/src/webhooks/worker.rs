@@ -108,12 +108,16 @@ impl Services {
             .iter()
             .map(|r| r.delivery.webhook_id.as_str())
             .collect();
-        let mut active: HashMap<String, bool> =
-            webhooks::lock_statuses(&mut tx, self.store.engine(), &ids)
-                .await?
-                .into_iter()
-                .map(|(id, status)| (id, status == webhooks::ACTIVE))
-                .collect();
+        let mut active: HashMap<String, bool> = ami_store::system::webhooks::lock_statuses(
+            self.system(),
+            &mut tx,
+            self.store.engine(),
+            &ids,
+        )
+        .await?
+        .into_iter()
+        .map(|(id, status)| (id, status == webhooks::ACTIVE))
+        .collect();
         let mut recorded = Recorded::default();
         let mut attempts = Vec::with_capacity(reports.len());
         let mut events = Vec::new();
@@ -182,7 +186,13 @@ impl Services {
             match next {
                 Next::Delivered => {
                     recorded.delivered += 1;
-                    webhooks::reset_failures(&mut tx, &d.webhook_id, now).await?;
+                    ami_store::system::webhooks::reset_failures(
+                        self.system(),
+                        &mut tx,
+                        &d.webhook_id,
+                        now,
+                    )
+                    .await?;
                     events.push(event("webhook_delivered", about));
                 }
                 Next::Retry(_) | Next::Parked => recorded.retrying += 1,
@@ -192,14 +202,26 @@ impl Services {
                     let reason = if gone {
                         Some(DISABLED_GONE)
                     } else {
-                        webhooks::count_failure(&mut tx, &d.webhook_id, now)
-                            .await?
-                            .filter(|n| *n >= AUTO_DISABLE_AFTER)
-                            .map(|_| DISABLED_FAILURES)
+                        ami_store::system::webhooks::count_failure(
+                            self.system(),
+                            &mut tx,
+                            &d.webhook_id,
+                            now,
+                        )
+                        .await?
+                        .filter(|n| *n >= AUTO_DISABLE_AFTER)
+                        .map(|_| DISABLED_FAILURES)
                     };
                     if let Some(reason) = reason
                         && is_active
-                        && webhooks::disable(&mut tx, &d.webhook_id, reason, now).await?
+                        && ami_store::system::webhooks::disable(
+                            self.system(),
+                            &mut tx,
+                            &d.webhook_id,
+                            reason,
+                            now,
+                        )
+                        .await?
                     {
                         let parked = webhook_deliveries::park(&mut tx, &d.webhook_id, now).await?;
                         active.insert(d.webhook_id.clone(), false);
