@@ -10,7 +10,7 @@
 # Exits non-zero on any failure Schemathesis reports, or when the server does not come up.
 #
 # Usage, from anywhere:  bash .ci/schemathesis.sh
-#   AMI_BIN=path/to/ami   the binary to run (default: target/debug/ami, built if missing)
+#   AMI_BIN=path/to/ami   the binary to run (default: the debug build, built if missing)
 #   ST_MAX_EXAMPLES=N     test cases per operation and phase (default 25)
 #   ST_SEED=N             the generator's seed (default: a fixed one, so CI runs repeat)
 # Needs `st` from PyPI: python3 -m pip install 'schemathesis==4.32.5' (see
@@ -44,7 +44,7 @@ installed="$(python3 -m schemathesis.cli --version 2>&1 | awk '{print $NF}')"
 [[ "$installed" == "$pinned" ]] ||
     echo "schemathesis: warning: version $installed, CI pins $pinned (docs/contract-testing.md)" >&2
 
-bin="${AMI_BIN:-target/debug/ami}"
+bin="${AMI_BIN:-${CARGO_TARGET_DIR:-target}/debug/ami}"
 if [[ ! -x "$bin" ]]; then
     echo "+ cargo build --bin ami"
     cargo build --bin ami
