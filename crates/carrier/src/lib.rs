@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use ack::{Ack, Inbound};
+pub use record::submission_counts;
 pub use sandbox::{Sandbox, SandboxTimings, Submission};
 
 use ami_core::delivery::{CallStatus, SmsStatus};

@@ -3,10 +3,14 @@
 //! submission whose outcome it never recorded arrived, and the sandbox sends again the
 //! reports the server never acknowledged.
 //!
-//! One line per fact, appended with one write per batch: `sms <id> <to> <ref> <at>`,
-//! `call <id> <to> <ref> <at>`, and `done <id>` once the server committed the submission's
+//! One line per fact, appended with one write per batch: `sms <id> <to> <ref> <at>;`,
+//! `call <id> <to> <ref> <at>;`, and `done <id>;` once the server committed the submission's
 //! final report. Several processes may share the file (replicas sharing one sandbox): a
 //! lookup reads what the others appended since the last one.
+//!
+//! A write that crosses a page can be cut short by SIGKILL, so a killed process may leave
+//! half a line. A line counts only when it ends with `;`, and every write starts with a
+//! newline, so that half line never joins the next writer's first one.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -115,10 +119,10 @@ impl Record {
         let Some(mut d) = self.durable() else {
             return Ok(());
         };
-        let mut text = String::new();
+        let mut text = String::from("\n");
         for s in items {
             text.push_str(&format!(
-                "{} {} {} {} {at}\n",
+                "{} {} {} {} {at};\n",
                 s.kind.tag(),
                 s.id,
                 s.to,
@@ -152,7 +156,7 @@ impl Record {
         let Some(mut d) = self.durable() else {
             return;
         };
-        if let Err(e) = d.append(&format!("done {id}\n")) {
+        if let Err(e) = d.append(&format!("\ndone {id};\n")) {
             // Not fatal: the report is sent again after a restart, and ignored as a repeat.
             tracing::warn!(error = %e, "sandbox record not written");
         }
@@ -204,46 +208,65 @@ impl Durable {
         reader.seek(SeekFrom::Start(self.read_upto))?;
         let mut text = String::new();
         reader.read_to_string(&mut text)?;
-        // A line is complete once its newline is written; a torn last line is what a crash of
-        // the machine mid-write leaves.
+        // What follows the last newline is a line still being written, or half a line a
+        // killed writer left, which the next write's leading newline ends.
         let complete = text.rfind('\n').map_or(0, |i| i + 1);
         for line in text[..complete].lines() {
             apply(&mut self.entries, line);
         }
         self.read_upto += complete as u64;
-        if complete < text.len() {
-            // Our own lines start on a fresh line; the torn one, ended by it, is then read as
-            // a line like any other (and skipped if its fields are cut short).
-            self.append("\n")?;
-        }
         Ok(())
     }
 }
 
-fn apply(entries: &mut HashMap<String, Entry>, line: &str) {
-    let mut words = line.split(' ');
-    match (words.next(), words.next()) {
-        (Some(tag @ ("sms" | "call")), Some(id)) => {
-            let (Some(to), Some(telco_ref), Some(at)) = (words.next(), words.next(), words.next())
-            else {
-                return;
-            };
-            let kind = if tag == "sms" { Kind::Sms } else { Kind::Call };
-            entries.entry(id.to_owned()).or_insert(Entry {
-                kind,
+/// A line that counts, read.
+enum Fact<'a> {
+    Submitted(&'a str, Entry),
+    Done(&'a str),
+}
+
+fn parse(line: &str) -> Option<Fact<'_>> {
+    let words: Vec<&str> = line.strip_suffix(';')?.split(' ').collect();
+    match words[..] {
+        [tag @ ("sms" | "call"), id, to, telco_ref, at] => Some(Fact::Submitted(
+            id,
+            Entry {
+                kind: if tag == "sms" { Kind::Sms } else { Kind::Call },
                 to: to.to_owned(),
                 telco_ref: telco_ref.to_owned(),
-                at: at.parse().unwrap_or(0),
+                at: at.parse().ok()?,
                 finished: false,
-            });
+            },
+        )),
+        ["done", id] => Some(Fact::Done(id)),
+        _ => None,
+    }
+}
+
+fn apply(entries: &mut HashMap<String, Entry>, line: &str) {
+    match parse(line) {
+        Some(Fact::Submitted(id, entry)) => {
+            entries.entry(id.to_owned()).or_insert(entry);
         }
-        (Some("done"), Some(id)) => {
+        Some(Fact::Done(id)) => {
             if let Some(e) = entries.get_mut(id) {
                 e.finished = true;
             }
         }
-        _ => {}
+        None => {}
     }
+}
+
+/// How many times each submission reached the sandbox network, by the record at `path`:
+/// what a test counts to prove that nothing was submitted twice.
+pub fn submission_counts(path: &Path) -> io::Result<HashMap<String, usize>> {
+    let mut counts = HashMap::new();
+    for line in std::fs::read_to_string(path)?.lines() {
+        if let Some(Fact::Submitted(id, _)) = parse(line) {
+            *counts.entry(id.to_owned()).or_default() += 1;
+        }
+    }
+    Ok(counts)
 }
 
 /// Rewrites a large record without the submissions that finished long ago, unless another
@@ -271,14 +294,14 @@ fn compact_if_large(path: &Path) -> io::Result<()> {
     let mut out = String::new();
     for (id, e) in kept {
         out.push_str(&format!(
-            "{} {id} {} {} {}\n",
+            "{} {id} {} {} {};\n",
             e.kind.tag(),
             e.to,
             e.telco_ref,
             e.at
         ));
         if e.finished {
-            out.push_str(&format!("done {id}\n"));
+            out.push_str(&format!("done {id};\n"));
         }
     }
     let tmp = path.with_extension("compacting");
@@ -339,17 +362,29 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_last_line_is_skipped_and_later_lines_start_fresh() {
+    fn half_a_line_never_counts_and_never_swallows_the_next_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("net.sandbox");
-        std::fs::write(&path, "sms msg_a +34600000000 sbx_a 1\nsms msg_b +3460").unwrap();
+        // msg_b's line was cut inside its time: every field is there but the end.
+        std::fs::write(
+            &path,
+            "sms msg_a +34600000000 sbx_a 1;\nsms msg_b +34600000000 sbx_b 17",
+        )
+        .unwrap();
         let record = Record::open(&path).unwrap();
         assert_eq!(record.find("msg_b"), Lookup::NotFound);
         record.submitted(&[sms("msg_c", "sbx_c")], 2).unwrap();
+        record.finished("msg_c");
         drop(record);
         let record = Record::open(&path).unwrap();
         assert_eq!(record.find("msg_a"), Lookup::Found("sbx_a".into()));
+        assert_eq!(record.find("msg_b"), Lookup::NotFound);
         assert_eq!(record.find("msg_c"), Lookup::Found("sbx_c".into()));
+        assert!(record.unfinished().iter().all(|(id, _)| id != "msg_c"));
+        let counts = submission_counts(&path).unwrap();
+        assert_eq!(counts.get("msg_a"), Some(&1));
+        assert_eq!(counts.get("msg_b"), None);
+        assert_eq!(counts.get("msg_c"), Some(&1));
     }
 
     #[test]

@@ -178,18 +178,6 @@ async fn all_outbound(api: &Remote, token: &str) -> HashMap<String, Value> {
     }
 }
 
-/// How many times each SMS reached the sandbox network, by its record.
-fn network_record(path: &Path) -> HashMap<String, usize> {
-    let mut seen = HashMap::new();
-    for line in std::fs::read_to_string(path).unwrap().lines() {
-        let mut words = line.split(' ');
-        if words.next() == Some("sms") {
-            *seen.entry(words.next().unwrap().to_owned()).or_default() += 1;
-        }
-    }
-    seen
-}
-
 async fn crash_loop(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("network.sandbox");
@@ -268,7 +256,7 @@ async fn crash_loop(engine: Engine) {
     }
     // Each stored one (accepted, or answered while its server died) reached the network once,
     // and the network got nothing else.
-    let seen = network_record(&record);
+    let seen = ami_carrier::submission_counts(&record).unwrap();
     for id in &stored_ids {
         assert_eq!(
             seen.get(*id),

@@ -212,14 +212,7 @@ async fn queued_sms_survive_a_sigkill_and_are_delivered_once() {
         }
         // Exactly one hand-off per message, by the network's own record: so no second pair of
         // reports is on its way, which the forward-only status machine would audit as ignored.
-        let mut reached: HashMap<String, usize> = HashMap::new();
-        for line in std::fs::read_to_string(&record).unwrap().lines() {
-            if let Some(("sms", rest)) = line.split_once(' ') {
-                *reached
-                    .entry(rest.split(' ').next().unwrap().to_owned())
-                    .or_default() += 1;
-            }
-        }
+        let reached = ami_carrier::submission_counts(&record).unwrap();
         assert_eq!(
             reached,
             ids.iter().map(|id| (id.clone(), 1)).collect(),
