@@ -587,22 +587,20 @@ async fn sim_options_lists_the_catalogue() {
         let server = TestServer::start(engine).await;
         let (_, key) = server.customer("Acme").await;
         let v = read(&server, "/v1/sim-options", &key).await;
-        let countries = v["countries"].as_array().unwrap();
-        let country = |code: &str| {
-            countries
-                .iter()
-                .find(|c| c["code"] == code)
-                .unwrap_or_else(|| panic!("{code}: {v}"))
-        };
+        // An object keyed by country code (PROTOCOL §3.1), not a list.
+        let countries = v["countries"].as_object().unwrap();
         for (code, prefix, currency, price, setup) in [
             ("ES", "+34", "EUR", 8.9, 5.0),
             ("CO", "+57", "COP", 32000.0, 18000.0),
         ] {
-            let c = country(code);
+            let c = &countries[code];
+            assert_eq!(c["code"], code, "{c}");
             assert_eq!(c["msisdn_prefix"], prefix, "{c}");
-            assert_eq!(c["currency"], currency, "{c}");
-            assert_eq!(c["monthly_price"], json!(price), "{c}");
-            assert_eq!(c["setup_fee"], json!(setup), "{c}");
+            assert_eq!(
+                c["price"],
+                json!({"monthly": price, "setup": setup, "currency": currency}),
+                "{c}"
+            );
             assert_eq!(c["sim_types"], json!(["eSIM", "physical"]), "{c}");
             assert_eq!(c["capabilities"], json!(["sms", "voice"]), "{c}");
         }

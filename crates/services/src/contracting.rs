@@ -1046,27 +1046,30 @@ impl Services {
         Ok(activated)
     }
 
-    /// `/v1/sim-options`: the catalogue as agents see it.
+    /// `/v1/sim-options`: the catalogue as agents see it, an object keyed by country code.
     pub fn sim_options(&self) -> Value {
-        let countries: Vec<Value> = self
+        let countries: serde_json::Map<String, Value> = self
             .settings
             .countries
             .iter()
             .map(|c| {
-                json!({
+                let option = json!({
                     "code": c.code,
                     "name": c.name,
                     "msisdn_prefix": c.msisdn_prefix,
                     "sim_types": c.sim_types,
                     "capabilities": c.capabilities,
-                    "currency": c.currency,
-                    "monthly_price": ami_core::money::to_json(c.monthly_price),
-                    "setup_fee": ami_core::money::to_json(c.setup_fee),
-                    "pricing": {
-                        "sms_eur": ami_core::money::to_json(c.sms_price_eur),
-                        "call_per_min_eur": ami_core::money::to_json(c.call_per_min_eur),
+                    "price": {
+                        "monthly": ami_core::money::to_json(c.monthly_price),
+                        "setup": ami_core::money::to_json(c.setup_fee),
+                        "currency": c.currency,
                     },
-                })
+                    "usage_eur": {
+                        "sms": ami_core::money::to_json(c.sms_price_eur),
+                        "call_per_min": ami_core::money::to_json(c.call_per_min_eur),
+                    },
+                });
+                (c.code.clone(), option)
             })
             .collect();
         json!({ "countries": countries })

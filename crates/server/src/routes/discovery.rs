@@ -87,7 +87,7 @@ async fn docs(State(s): State<AppState>) -> Html<String> {
 }
 
 #[utoipa::path(get, path = "/v1/sim-options", tag = "contracting", security(("bearerAuth" = [])),
-    responses((status = 200, description = "`{countries: [...]}`: code, msisdn prefix, sim types, capabilities, prices", body = Object),
+    responses((status = 200, description = "`{countries: {\"ES\": {code, name, msisdn_prefix, sim_types, capabilities, price: {monthly, setup, currency}, usage_eur: {sms, call_per_min}}, ...}}`: the catalogue, keyed by country code", body = Object),
               (status = 401, body = ErrorBody)))]
 async fn sim_options(State(s): State<AppState>, Customer(_caller): Customer) -> Json<Value> {
     Json(s.services.sim_options())
