@@ -753,14 +753,9 @@ async fn a_call_is_ended_before_a_minute_the_budget_cannot_pay() {
 async fn a_call_is_ended_before_a_minute_the_budget_cannot_pay_on(server: TestServer) {
     let (key, flow) = agent(&server).await;
     // One minute (0.05 EUR) fits, two do not.
-    let (s, v) = server
-        .post(
-            &format!("/v1/mobile-identities/{}/limits", flow.mid),
-            &key,
-            json!({"monthly_budget_eur": 0.06}),
-        )
+    server
+        .set_limits(&key, &flow.mid, json!({"monthly_budget_eur": 0.06}))
         .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
     let call = place(&server, &flow, LONG).await;
     let id = call["id"].as_str().unwrap().to_owned();
     let (answered, _) = wait_for(&server, &flow, &id, "answered", status_is("in_progress")).await;

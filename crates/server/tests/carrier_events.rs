@@ -138,14 +138,9 @@ async fn events_are_acknowledged_after_commit_parked_when_they_fail_and_applied_
         let server = TestServer::start_with(engine, &[("AMI_DISPATCH_ENABLED", "false")]).await;
         let (_, key) = server.customer("Network").await;
         let flow = server.provision(&key).await;
-        let (s, v) = server
-            .post(
-                &format!("/v1/mobile-identities/{}/limits", flow.mid),
-                &key,
-                json!({"rate_per_second": 100}),
-            )
+        server
+            .set_limits(&key, &flow.mid, json!({"rate_per_second": 100}))
             .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
         let mut ids = Vec::new();
         for to in ["+34611005671", "+34611005672", "+34611005673"] {
             let (s, sms) = server

@@ -192,15 +192,13 @@ async fn crash_loop(engine: Engine) {
     let api = replicas[0].remote();
     let (_, key) = api.customer("Crash loop").await;
     let flow = api.provision(&key).await;
-    let (s, v) = api
-        .post(
-            &format!("/v1/mobile-identities/{}/limits", flow.mid),
-            &key,
-            json!({"rate_per_second": 1000, "sms_per_hour": 1_000_000,
+    api.set_limits(
+        &key,
+        &flow.mid,
+        json!({"rate_per_second": 1000, "sms_per_hour": 1_000_000,
                    "sms_per_day": 1_000_000, "monthly_budget_eur": 1_000_000}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    )
+    .await;
 
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));

@@ -87,14 +87,8 @@ async fn queued_sms_survive_a_sigkill_and_are_delivered_once() {
         let api = Remote::new(&first.ready().await);
         let (_, key) = api.customer("Crash").await;
         let flow = api.provision(&key).await;
-        let (s, v) = api
-            .post(
-                &format!("/v1/mobile-identities/{}/limits", flow.mid),
-                &key,
-                json!({"rate_per_second": 100}),
-            )
+        api.set_limits(&key, &flow.mid, json!({"rate_per_second": 100}))
             .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
         let mut ids = Vec::new();
         for i in 0..MESSAGES {
             let (s, sms) = api
@@ -295,14 +289,13 @@ async fn a_kill_switch_cancels_the_queue_but_not_an_sms_the_carrier_is_taking() 
         let (_, key) = server.customer("Race").await;
         let flow = server.provision(&key).await;
         // Room for exactly two SMS.
-        let (s, v) = server
-            .post(
-                &format!("/v1/mobile-identities/{}/limits", flow.mid),
+        server
+            .set_limits(
                 &key,
+                &flow.mid,
                 json!({"monthly_budget_eur": 0.14, "rate_per_second": 100}),
             )
             .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
         let send = |body: &'static str| {
             let server = &server;
             let token = flow.agent_token.clone();
@@ -433,14 +426,9 @@ async fn own_sends_are_leased_to_their_dispatcher_and_given_back_on_a_clean_stop
         services.dispatch_own_sends();
         let (_, key) = server.customer("Own").await;
         let flow = server.provision(&key).await;
-        let (s, v) = server
-            .post(
-                &format!("/v1/mobile-identities/{}/limits", flow.mid),
-                &key,
-                json!({"rate_per_second": 100}),
-            )
+        server
+            .set_limits(&key, &flow.mid, json!({"rate_per_second": 100}))
             .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
         let mut ids = Vec::new();
         for to in ["+34611005678", "+34611005679"] {
             let (s, sms) = server

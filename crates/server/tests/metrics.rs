@@ -326,14 +326,9 @@ async fn queue_depths_are_read_from_the_store_at_each_scrape() {
             TestServer::start_with(engine, &[("AMI_DISPATCH_ENABLED", "false"), LOOPBACK]).await;
         let (_, key) = server.customer("Backlog").await;
         let flow = server.provision(&key).await;
-        let (s, v) = server
-            .post(
-                &format!("/v1/mobile-identities/{}/limits", flow.mid),
-                &key,
-                json!({"rate_per_second": 100}),
-            )
+        server
+            .set_limits(&key, &flow.mid, json!({"rate_per_second": 100}))
             .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
         let before = scrape(&server, None).await;
         for _ in 0..3 {
             send_sms(&server, &flow.agent_token).await;

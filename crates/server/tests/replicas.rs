@@ -177,14 +177,8 @@ async fn a_kill_switch_engaged_on_one_replica_stops_the_other_at_once() {
     };
     let (_, key) = a.customer("Switch").await;
     let flow = a.provision(&key).await;
-    let (s, v) = a
-        .post(
-            &format!("/v1/mobile-identities/{}/limits", flow.mid),
-            &key,
-            json!({"rate_per_second": 1000}),
-        )
+    a.set_limits(&key, &flow.mid, json!({"rate_per_second": 1000}))
         .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = send(&b, &flow.agent_token, "+34611005678").await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
 

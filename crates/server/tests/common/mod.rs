@@ -261,6 +261,11 @@ impl TestServer {
         self.remote().provision(key).await
     }
 
+    /// Changes a MID's limits with its customer's key; the change must be accepted.
+    pub async fn set_limits(&self, key: &str, mid: &str, limits: Value) {
+        self.remote().set_limits(key, mid, limits).await
+    }
+
     /// Number of audit events in the whole store (operator view, paged through).
     pub async fn event_count(&self) -> usize {
         let mut conn = self.running.services.store.reader().await.unwrap();
@@ -556,6 +561,14 @@ impl Remote {
             v["id"].as_str().unwrap().to_owned(),
             v["api_key"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// Changes a MID's limits with its customer's key; the change must be accepted.
+    pub async fn set_limits(&self, key: &str, mid: &str, limits: Value) {
+        let (s, v) = self
+            .post(&format!("/v1/mobile-identities/{mid}/limits"), key, limits)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
     }
 
     /// Runs the six contracting steps over HTTP; returns every id and the agent token.
