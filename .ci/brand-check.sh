@@ -12,22 +12,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 denylist=.ci/brand-denylist.txt
-work="$(mktemp -d)"
-server_pid=""
-
-cleanup() {
-    if [[ -n "$server_pid" ]]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "brand-check: $*" >&2
-    exit 1
-}
+ci_name=brand-check
+# shellcheck source=.ci/server.sh
+source .ci/server.sh
 
 # The patterns: the deny-list without comments and blank lines.
 grep -vE '^[[:space:]]*(#|$)' "$denylist" >"$work/patterns" || true
@@ -41,29 +28,9 @@ if [[ -z "$bin" ]]; then
     bin=target/release/ami
 fi
 
-# Start it on a free port with a throw-away database and admin key.
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-admin_key="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
-echo "+ $bin serve (AMI_LISTEN=127.0.0.1:$port, DATABASE_URL=sqlite://$work/brand.db)"
-env -u AMI_CONFIG -u AMI_DATABASE_URL \
-    AMI_LISTEN="127.0.0.1:$port" DATABASE_URL="sqlite://$work/brand.db" AMI_ADMIN_KEY="$admin_key" \
-    "$bin" serve >"$work/server.log" 2>&1 &
-server_pid=$!
-
-deadline=$((SECONDS + 60))
-until curl -fsS --max-time 2 -o /dev/null "$base/v1/health" 2>/dev/null; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        cat "$work/server.log" >&2
-        server_pid=""
-        fail "the server exited before answering GET /v1/health"
-    fi
-    if ((SECONDS >= deadline)); then
-        tail -n 50 "$work/server.log" >&2
-        fail "the server did not answer GET /v1/health within 60 s"
-    fi
-    sleep 0.5
-done
+# Start it with a throw-away database and admin key.
+admin_key="$(secret)"
+start_server "$bin" AMI_ADMIN_KEY="$admin_key"
 
 # Fetch the public surfaces. The signing page of an unknown contract is a 404 page, still a page.
 paths=(/openapi.json /llms.txt /docs "/v1/sign/contract_00000000000000000000000000000000?t=x")

@@ -18,22 +18,9 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-work="$(mktemp -d)"
-server_pid=""
-
-cleanup() {
-    if [[ -n "$server_pid" ]]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "schemathesis: $*" >&2
-    exit 1
-}
+ci_name=schemathesis
+# shellcheck source=.ci/server.sh
+source .ci/server.sh
 
 # Through the interpreter pip installed it for: its `st` script may not be on PATH.
 st() { python3 -m schemathesis.cli "$@"; }
@@ -50,28 +37,9 @@ if [[ ! -x "$bin" ]]; then
     cargo build --bin ami
 fi
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-secret() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }
 admin_key="$(secret)"
 telco_key="$(secret)"
-echo "+ $bin serve (AMI_LISTEN=127.0.0.1:$port, DATABASE_URL=sqlite://$work/fuzz.db)"
-env -u AMI_CONFIG -u AMI_DATABASE_URL \
-    AMI_LISTEN="127.0.0.1:$port" DATABASE_URL="sqlite://$work/fuzz.db" \
-    AMI_ADMIN_KEY="$admin_key" AMI_TELCO_INBOUND_KEY="$telco_key" \
-    "$bin" serve >"$work/server.log" 2>&1 &
-server_pid=$!
-
-deadline=$((SECONDS + 60))
-until curl -fsS --max-time 2 -o /dev/null "$base/v1/health" 2>/dev/null; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        cat "$work/server.log" >&2
-        server_pid=""
-        fail "the server exited before answering GET /v1/health"
-    fi
-    ((SECONDS < deadline)) || fail "the server did not answer GET /v1/health within 60 s"
-    sleep 0.5
-done
+start_server "$bin" AMI_ADMIN_KEY="$admin_key" AMI_TELCO_INBOUND_KEY="$telco_key"
 
 # one_key, one_mid, one_agent, two_key, two_mid, two_agent
 eval "$(python3 .ci/provision.py "$base" "$admin_key")"
