@@ -207,23 +207,23 @@ fn decode_gsm_data_coding_scheme_groups() {
     assert_eq!(decode(0xF4, &[0x00]), "\0");
 }
 
-/// Text from the GSM alphabet with a rare non-GSM character, so that both encodings and
-/// long GSM bodies are common.
-fn mostly_gsm() -> impl Strategy<Value = String> {
-    let alphabet: Vec<char> = GSM7_BASIC.chars().chain(GSM7_EXTENSION.chars()).collect();
-    let character = prop_oneof![
-        40 => prop::sample::select(alphabet),
-        1 => any::<char>(),
-    ];
-    prop::collection::vec(character, 0..=1000).prop_map(|chars| chars.into_iter().collect())
+fn gsm_alphabet() -> Vec<char> {
+    GSM7_BASIC.chars().chain(GSM7_EXTENSION.chars()).collect()
 }
 
+/// Bodies of every length in each encoding: GSM-7 only, GSM-7 with a rare other character
+/// (usually turning the body into UCS-2 late), and any characters at all.
 fn any_body() -> impl Strategy<Value = String> {
+    let mostly_gsm = prop_oneof![
+        400 => prop::sample::select(gsm_alphabet()),
+        1 => any::<char>(),
+    ];
     prop_oneof![
-        mostly_gsm(),
-        prop::collection::vec(any::<char>(), 0..=1000)
-            .prop_map(|chars| chars.into_iter().collect()),
+        prop::collection::vec(prop::sample::select(gsm_alphabet()), 0..=1000),
+        prop::collection::vec(mostly_gsm, 0..=1000),
+        prop::collection::vec(any::<char>(), 0..=1000),
     ]
+    .prop_map(|chars| chars.into_iter().collect())
 }
 
 proptest! {
