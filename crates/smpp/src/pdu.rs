@@ -11,7 +11,9 @@
 //!
 //! Either way the stream loses its framing, and what happens depends on how TCP cut it.
 //! [`StrictCodec`] cuts each PDU to its `command_length` first and decodes it alone: bytes
-//! past the PDU are never read, bytes its fields leave unread are dropped.
+//! past the PDU are never read, bytes its fields leave unread are dropped. Where the codec is
+//! not ours to choose (a client library that frames the socket itself), [`FrameGuard`] does
+//! the same on the received bytes before they reach that codec.
 
 use rusmpp::Command;
 use rusmpp::tokio_codec::{CommandCodec, DecodeError, EncodeError};
@@ -66,6 +68,70 @@ pub fn decode_frame(mut frame: BytesMut) -> Result<(Command, usize), FrameError>
     }
 }
 
+/// Received bytes checked PDU by PDU before a `CommandCodec` sees them.
+#[derive(Debug)]
+pub struct FrameGuard {
+    max_length: usize,
+    pending: BytesMut,
+}
+
+impl FrameGuard {
+    pub fn new(max_length: usize) -> Self {
+        FrameGuard {
+            max_length,
+            pending: BytesMut::new(),
+        }
+    }
+
+    /// Adds received bytes.
+    pub fn extend(&mut self, received: &[u8]) {
+        self.pending.extend_from_slice(received);
+    }
+
+    /// The next complete PDU, once it is shown to decode within its own `command_length`
+    /// (see [`take_checked_frame`]); None until the whole PDU has been received. After an
+    /// error the connection is to be closed.
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        Ok(take_checked_frame(&mut self.pending, self.max_length)?.map(|frame| frame.to_vec()))
+    }
+}
+
+/// Takes the next complete PDU off `buffer` once it decodes on its own, within its
+/// `command_length`; body bytes its fields leave unread are cut off and the length adjusted,
+/// so that any `CommandCodec` decodes the result exactly as [`StrictCodec`] does. None (and
+/// room reserved) while the PDU is incomplete.
+pub fn take_checked_frame(
+    buffer: &mut BytesMut,
+    max_length: usize,
+) -> Result<Option<BytesMut>, FrameError> {
+    let Some(length) = frame_length(buffer, max_length)? else {
+        return Ok(None);
+    };
+    if buffer.len() < length {
+        buffer.reserve(length - buffer.len());
+        return Ok(None);
+    }
+    let mut frame = buffer.split_to(length);
+    let (command, unread) = decode_frame(frame.clone())?;
+    if unread > 0 {
+        tracing::debug!(
+            command_id = ?command.id(),
+            unread,
+            "PDU body longer than its fields; the rest is dropped"
+        );
+        let used = length - unread;
+        frame.truncate(used);
+        let used_length = u32::try_from(used).map_err(|_| FrameError::TooLong {
+            length,
+            max: max_length,
+        })?;
+        if let Some(prefix) = frame.get_mut(..4) {
+            prefix.copy_from_slice(&used_length.to_be_bytes());
+        }
+    }
+    Ok(Some(frame))
+}
+
 /// `CommandCodec` with every PDU decoded within its own `command_length`.
 #[derive(Debug)]
 pub struct StrictCodec {
@@ -88,22 +154,10 @@ impl Decoder for StrictCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Command>, FrameError> {
-        let Some(length) = frame_length(src, self.max_length)? else {
-            return Ok(None);
-        };
-        if src.len() < length {
-            src.reserve(length - src.len());
-            return Ok(None);
+        match take_checked_frame(src, self.max_length)? {
+            Some(frame) => decode_frame(frame).map(|(command, _)| Some(command)),
+            None => Ok(None),
         }
-        let (command, unread) = decode_frame(src.split_to(length))?;
-        if unread > 0 {
-            tracing::debug!(
-                command_id = ?command.id(),
-                unread,
-                "PDU body longer than its fields; the rest is dropped"
-            );
-        }
-        Ok(Some(command))
     }
 }
 

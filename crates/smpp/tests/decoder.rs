@@ -5,7 +5,7 @@
 
 use std::str::FromStr;
 
-use ami_smpp::pdu::StrictCodec;
+use ami_smpp::pdu::{FrameGuard, StrictCodec};
 use bytes::BytesMut;
 use proptest::prelude::*;
 use rusmpp::{
@@ -42,6 +42,28 @@ fn decode_plain(input: &[u8], chunk: usize) -> Outcome {
         input,
         chunk,
     )
+}
+
+/// The same through [`FrameGuard`] and then `rusmpp`'s codec, as a client library that
+/// frames the socket itself would get it.
+fn decode_guarded(input: &[u8], chunk: usize) -> Outcome {
+    let mut guard = FrameGuard::new(MAX_LENGTH);
+    let mut checked = Vec::new();
+    for piece in input.chunks(chunk.max(1)) {
+        guard.extend(piece);
+        loop {
+            match guard.next_frame() {
+                Ok(Some(frame)) => checked.extend(frame),
+                Ok(None) => break,
+                Err(error) => {
+                    let mut outcome = decode_plain(&checked, checked.len().max(1));
+                    outcome.error = Some(error.to_string());
+                    return outcome;
+                }
+            }
+        }
+    }
+    decode_plain(&checked, checked.len().max(1))
 }
 
 fn decode_with<C>(mut codec: C, input: &[u8], chunk: usize) -> Outcome
@@ -306,6 +328,27 @@ proptest! {
         }
     }
 
+    /// The guard in front of `rusmpp`'s codec decodes what the strict codec decodes.
+    #[test]
+    fn guard_matches_the_strict_codec(
+        mutations in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+        smuggled in prop::collection::vec(any::<u8>(), 0..40),
+        chunk in 1usize..300,
+    ) {
+        // A valid stream with one PDU carrying an arbitrary body, then random damage.
+        let mut bytes = encode(&sample_commands());
+        bytes.extend(pdu(BIND_TRANSMITTER, &smuggled));
+        bytes.extend(encode(&sample_commands()));
+        for (index, value) in mutations {
+            let at = index.index(bytes.len());
+            bytes[at] = value;
+        }
+        let strict = decode_stream(&bytes, chunk);
+        let guarded = decode_guarded(&bytes, chunk);
+        prop_assert_eq!(guarded.commands, strict.commands);
+        prop_assert_eq!(guarded.error.is_some(), strict.error.is_some());
+    }
+
     #[test]
     fn mutated_valid_commands_never_panic(
         mutations in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
@@ -381,4 +424,26 @@ fn strict_codec_refuses_lengths_after_four_bytes() {
     let outcome = decode_stream(&8u32.to_be_bytes(), 4);
     let error = outcome.error.expect("an error");
     assert!(error.contains("shorter than"), "{error}");
+}
+
+#[test]
+fn guard_cuts_leftover_body_and_refuses_overreach() {
+    let input = [pdu(0x15, &[1, 2, 3, 4]), ENQUIRE_LINK.to_vec()].concat();
+    let outcome = decode_guarded(&input, 5);
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.commands, vec![enquire_link(1), enquire_link(9)]);
+
+    let input = [pdu(BIND_TRANSMITTER, b"abcdef"), ENQUIRE_LINK.to_vec()].concat();
+    let outcome = decode_guarded(&input, input.len());
+    assert!(outcome.commands.is_empty());
+    let error = outcome.error.expect("an error");
+    assert!(error.contains("within its command_length"), "{error}");
+
+    let outcome = decode_guarded(&header(0xFFFF_FFFF, SUBMIT_SM), 4);
+    assert!(
+        outcome
+            .error
+            .expect("an error")
+            .contains("exceeds the maximum")
+    );
 }
