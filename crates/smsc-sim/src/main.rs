@@ -16,6 +16,16 @@ const USAGE: &str = "usage: ami-smsc-sim [--listen ADDR] [--system-id ID --passw
 Without --system-id every bind is accepted. Stops on SIGTERM, SIGINT or end of stdin \
 (stdin on /dev/null is not watched).";
 
+const VALUE_FLAGS: [&str; 7] = [
+    "--listen",
+    "--system-id",
+    "--password",
+    "--receipts",
+    "--receipt-delay-ms",
+    "--deliver-timeout-ms",
+    "--message-ids",
+];
+
 fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<SimConfig> {
     let mut config = SimConfig {
         record_submits: false,
@@ -30,6 +40,9 @@ fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<SimConfig> {
         }
         if flag == "--help" || flag == "-h" {
             bail!("{USAGE}");
+        }
+        if !VALUE_FLAGS.contains(&flag.as_str()) {
+            bail!("unknown flag {flag}\n{USAGE}");
         }
         let value = args
             .next()

@@ -206,17 +206,17 @@ impl Shared {
 
     /// A receiver or transceiver session of `system_id` (any, if None), taken in turn.
     pub(crate) fn pick_receiver(&self, system_id: Option<&str>) -> Option<Arc<SessionLink>> {
-        let links: Vec<_> = self
-            .links()
-            .into_iter()
-            .filter(|link| link.info.bind_type.can_receive())
-            .filter(|link| system_id.is_none_or(|id| link.info.system_id == id))
-            .collect();
-        if links.is_empty() {
+        let sessions = lock(&self.sessions);
+        let fits = |link: &&Arc<SessionLink>| {
+            link.info.bind_type.can_receive()
+                && system_id.is_none_or(|id| link.info.system_id == id)
+        };
+        let count = sessions.values().filter(fits).count();
+        if count == 0 {
             return None;
         }
-        let turn = self.round_robin.fetch_add(1, Ordering::Relaxed) as usize;
-        links.get(turn % links.len()).cloned()
+        let turn = self.round_robin.fetch_add(1, Ordering::Relaxed) as usize % count;
+        sessions.values().filter(fits).nth(turn).cloned()
     }
 
     /// Waits until a receiver for `system_id` is bound; None on shutdown.

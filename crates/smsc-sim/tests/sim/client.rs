@@ -84,6 +84,7 @@ pub fn tlv_values(deliver: &DeliverSm) -> Vec<TlvValue> {
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
         Client {
             framed: Framed::new(stream, CommandCodec::new()),
             sequence: 0,

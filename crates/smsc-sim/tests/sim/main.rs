@@ -1,12 +1,14 @@
 //! The simulator driven over TCP by a minimal client on the same codec.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
 mod binds;
 mod client;
 mod faults;
 mod mo;
 mod receipts;
 mod submits;
+mod throughput;
 
 use std::time::Duration;
 
