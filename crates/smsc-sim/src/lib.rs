@@ -75,12 +75,13 @@ impl Smsc {
         self.addr
     }
 
-    /// Stops listening and closes every connection.
+    /// Stops listening and closes every connection; returns once they are closed.
     pub async fn shutdown(mut self) {
         self.shared.cancel.cancel();
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.await;
         }
+        self.shared.all_connections_closed().await;
     }
 
     /// Replaces the fault plan; its counts (next N, every k-th, n-th submit) start afresh.
@@ -92,10 +93,35 @@ impl Smsc {
         self.shared.faults()
     }
 
-    /// Sends a mobile-originated text to a bound receiver or transceiver (queued until one
-    /// binds), split into concatenated parts when too long for one. Returns the part count.
+    /// Sends a mobile-originated text to a bound receiver or transceiver of any system_id
+    /// (queued until one binds), split into concatenated parts when too long for one. Each
+    /// part is delivered (and resent) on its own, so with several receivers bound the parts
+    /// may arrive on different sessions. Returns the part count.
     pub fn send_mo(
         &self,
+        from: &str,
+        to: &str,
+        text: &str,
+        coding: MoCoding,
+    ) -> anyhow::Result<usize> {
+        self.deliver_mo(None, from, to, text, coding)
+    }
+
+    /// As [`Smsc::send_mo`], to receivers of `system_id` only.
+    pub fn send_mo_to(
+        &self,
+        system_id: &str,
+        from: &str,
+        to: &str,
+        text: &str,
+        coding: MoCoding,
+    ) -> anyhow::Result<usize> {
+        self.deliver_mo(Some(system_id), from, to, text, coding)
+    }
+
+    fn deliver_mo(
+        &self,
+        system_id: Option<&str>,
         from: &str,
         to: &str,
         text: &str,
@@ -112,7 +138,7 @@ impl Smsc {
         let count = parts.len();
         for part in parts {
             observe::bump(&self.shared.tally.mo_parts);
-            deliver::dispatch(&self.shared, None, part);
+            deliver::dispatch(&self.shared, system_id.map(str::to_owned), part);
         }
         Ok(count)
     }
@@ -189,6 +215,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             _ = shared.cancel.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    shared.connection_opened();
                     tokio::spawn(session::serve(shared.clone(), stream, peer));
                 }
                 // Out of descriptors and the like: wait rather than spin.

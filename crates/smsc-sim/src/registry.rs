@@ -2,7 +2,7 @@
 //! the fault plan, the submit log.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusmpp::Command;
@@ -102,6 +102,8 @@ pub(crate) struct Shared {
     all_stats: Mutex<Vec<Arc<SessionStats>>>,
     submits: Mutex<Vec<SubmitRecord>>,
     receiver_bound: Notify,
+    live_connections: AtomicUsize,
+    connection_closed: Notify,
     next_session: AtomicU64,
     next_message_id: AtomicU64,
     next_concat_ref: AtomicU16,
@@ -121,10 +123,34 @@ impl Shared {
             all_stats: Mutex::new(Vec::new()),
             submits: Mutex::new(Vec::new()),
             receiver_bound: Notify::new(),
+            live_connections: AtomicUsize::new(0),
+            connection_closed: Notify::new(),
             next_session: AtomicU64::new(1),
             next_message_id: AtomicU64::new(1),
             next_concat_ref: AtomicU16::new(1),
             round_robin: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn connection_opened(&self) {
+        self.live_connections.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        self.live_connections.fetch_sub(1, Ordering::AcqRel);
+        self.connection_closed.notify_waiters();
+    }
+
+    /// Waits until every connection has closed.
+    pub(crate) async fn all_connections_closed(&self) {
+        loop {
+            let closed = self.connection_closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if self.live_connections.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            closed.await;
         }
     }
 

@@ -82,6 +82,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     session.finish();
     drop(session);
     let _ = writer.await;
+    shared.connection_closed();
 }
 
 async fn write_loop(mut sink: Sink, mut rx: mpsc::UnboundedReceiver<Outgoing>) {

@@ -145,3 +145,15 @@ async fn garbage_with_an_impossible_length_gets_generic_nack_then_a_close() {
     assert_eq!(nack.status(), CommandStatus::EsmeRinvcmdlen);
     assert!(client.closed_within(Duration::from_secs(2)).await);
 }
+
+#[tokio::test]
+async fn shutdown_closes_every_connection() {
+    let smsc = start().await;
+    let mut bound = Client::bound(smsc.addr(), Bind::Transceiver, "ami").await;
+    let mut unbound = Client::connect(smsc.addr()).await;
+    let addr = smsc.addr();
+    smsc.shutdown().await;
+    assert!(bound.closed_within(Duration::from_secs(1)).await);
+    assert!(unbound.closed_within(Duration::from_secs(1)).await);
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}

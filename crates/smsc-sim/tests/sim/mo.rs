@@ -111,3 +111,24 @@ async fn text_outside_the_gsm_alphabet_is_refused() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn send_mo_to_reaches_only_that_system_id() {
+    let smsc = start().await;
+    let mut other = Client::bound(smsc.addr(), Bind::Receiver, "other").await;
+    let mut ami = Client::bound(smsc.addr(), Bind::Receiver, "ami").await;
+    for _ in 0..3 {
+        smsc.send_mo_to("ami", "4479111", "100", "for ami", MoCoding::Gsm7)
+            .unwrap();
+    }
+    for _ in 0..3 {
+        let mo = ami.expect(CommandId::DeliverSm).await;
+        ami.answer_deliver(&mo).await;
+    }
+    assert!(
+        other
+            .recv_within(Duration::from_millis(200))
+            .await
+            .is_none()
+    );
+}
