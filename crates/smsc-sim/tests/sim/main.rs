@@ -15,7 +15,7 @@ use std::time::Duration;
 use ami_smsc_sim::{Credentials, DeliverRetry, SimConfig, Smsc};
 
 /// A simulator accepting ("ami", "secret") and ("other", "secret"), resending unanswered
-/// deliver_sm after 150 ms.
+/// deliver_sm after 300 ms.
 pub async fn start_with(adjust: impl FnOnce(&mut SimConfig)) -> Smsc {
     let mut config = SimConfig {
         credentials: vec![
@@ -23,7 +23,7 @@ pub async fn start_with(adjust: impl FnOnce(&mut SimConfig)) -> Smsc {
             Credentials::new("other", "secret"),
         ],
         deliver_retry: DeliverRetry {
-            response_timeout: Duration::from_millis(150),
+            response_timeout: Duration::from_millis(300),
             max_attempts: 5,
         },
         ..SimConfig::default()
