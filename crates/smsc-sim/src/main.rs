@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 const USAGE: &str = "usage: ami-smsc-sim [--listen ADDR] [--system-id ID --password PW] \
 [--receipts on|off] [--receipt-delay-ms N] [--message-ids decimal|hex] \
-[--deliver-timeout-ms N] [--record-submits]\n\
+[--deliver-timeout-ms N]\n\
 Without --system-id every bind is accepted. Stops on SIGTERM, SIGINT or end of stdin \
 (stdin on /dev/null is not watched).";
 
@@ -34,10 +34,6 @@ fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<SimConfig> {
     let (mut system_id, mut password) = (None, None);
     let mut args = args.peekable();
     while let Some(flag) = args.next() {
-        if flag == "--record-submits" {
-            config.record_submits = true;
-            continue;
-        }
         if flag == "--help" || flag == "-h" {
             bail!("{USAGE}");
         }

@@ -95,16 +95,16 @@ fn excerpt_of(body: &[u8], data_coding: u8) -> String {
 pub(crate) fn build(
     submit: &SubmitSm,
     message_id: &str,
-    state: FinalState,
-    error_code: u16,
+    (state, error_code): (FinalState, u16),
     submitted: DateTime<Utc>,
+    done: DateTime<Utc>,
 ) -> anyhow::Result<DeliverSm> {
     let text = receipt_text(
         message_id,
         state,
         error_code,
         submitted,
-        Utc::now(),
+        done,
         &excerpt(submit),
     );
     Ok(DeliverSm::builder()

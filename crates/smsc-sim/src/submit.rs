@@ -174,7 +174,10 @@ impl Session {
             if !receipts.enabled || !receipts::wanted(registered, state) {
                 return None;
             }
-            receipts::build(submit, message_id, state, error_code, Utc::now())
+            // Built now, sent after the delays: the done date is when it will go out.
+            let submitted = Utc::now();
+            let done = submitted + plan.delay.unwrap_or_default() + receipts.delay;
+            receipts::build(submit, message_id, (state, error_code), submitted, done)
                 .ok()
                 .map(|receipt| (link.info.system_id.clone(), receipt))
         });
