@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use rusmpp::command::CommandParts;
@@ -19,6 +20,9 @@ use crate::codec::{Inbound, InboundCodec};
 use crate::deliver;
 use crate::observe::{BindInfo, BindType, RateWindow, SessionStats, bump};
 use crate::registry::{Outgoing, SessionLink, Shared};
+
+/// How long a closing connection may take to flush what is queued for it.
+const WRITER_GRACE: Duration = Duration::from_secs(5);
 
 /// Whether the connection stays open after a PDU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +85,18 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, peer: SocketAd
     }
     session.finish();
     drop(session);
-    let _ = writer.await;
+    // A client that stops reading must not keep the connection (or a shutdown) waiting.
+    let mut writer = writer;
+    let flushed = tokio::select! {
+        biased;
+        _ = &mut writer => true,
+        _ = shared.cancel.cancelled() => false,
+        _ = tokio::time::sleep(WRITER_GRACE) => false,
+    };
+    if !flushed {
+        writer.abort();
+        let _ = writer.await;
+    }
     shared.connection_closed();
 }
 

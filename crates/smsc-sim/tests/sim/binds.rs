@@ -157,3 +157,23 @@ async fn shutdown_closes_every_connection() {
     assert!(unbound.closed_within(Duration::from_secs(1)).await);
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_client_that_stopped_reading() {
+    let smsc = start().await;
+    let _stalled = Client::bound(smsc.addr(), Bind::Receiver, "ami").await;
+    // Far more than the socket buffers hold, never read.
+    for _ in 0..200 {
+        smsc.send_mo(
+            "4479111",
+            "100",
+            &"x".repeat(150),
+            ami_smsc_sim::MoCoding::Gsm7,
+        )
+        .unwrap();
+    }
+    smsc.send_garbage(8 * 1024 * 1024);
+    let started = std::time::Instant::now();
+    smsc.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
