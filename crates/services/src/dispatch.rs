@@ -318,24 +318,25 @@ impl Services {
         }
         // Fresh ones that lost their lease before reaching the carrier are left to the holder.
         work.retain(|(_, _, f)| !matches!(f, Fate::Fresh));
-        let early = self
+        let (handed, early) = self
             .record_sms_outcomes(work, looks_up, carrier.reports_by_reference())
             .await?;
-        self.apply_early_receipts(early).await
+        self.report_hand_offs(handed, early).await
     }
 
     /// Records what became of a batch of SMS jobs, in one transaction, for the jobs whose
     /// claim is still ours; the others' outcomes belong to whoever holds them now. For a
     /// carrier whose receipts name only its own reference, also which message each reference
-    /// names; returns the receipts that arrived before their reference did.
+    /// names; then returns the hand-offs, `(message, reference)`, and the receipts that
+    /// arrived before their reference did.
     async fn record_sms_outcomes(
         &self,
         work: Vec<(&outbox::Job, Option<messages::Message>, Fate)>,
         looks_up: bool,
         by_reference: bool,
-    ) -> Result<Vec<carrier_refs::Early>> {
+    ) -> Result<(Vec<(String, String)>, Vec<carrier_refs::Early>)> {
         if work.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
@@ -441,7 +442,7 @@ impl Services {
         outbox::push_done_many(&mut writes, &finished);
         writes.run(db).await?;
         tx.commit().await?;
-        Ok(early)
+        Ok((if by_reference { handed } else { Vec::new() }, early))
     }
 
     /// A message the carrier may or may not have: `unknown`, still charged, never submitted

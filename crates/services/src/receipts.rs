@@ -60,25 +60,54 @@ impl Services {
         self.settle_receipts(&[telco_ref]).await
     }
 
+    /// After hand-offs to a carrier that reports by reference are committed, with their
+    /// references: the messages are `sent`, then the receipts that overtook the hand-offs
+    /// apply. Only after that commit: a message reported `sent` always has its reference
+    /// recorded, so its receipt always finds it. A crash before this leaves the messages
+    /// `queued` with their hand-off recorded; their receipts still move them on.
+    pub(crate) async fn report_hand_offs(
+        &self,
+        handed: Vec<(String, String)>,
+        early: Vec<carrier_refs::Early>,
+    ) -> Result<()> {
+        let sent = handed.into_iter().map(|(msg_id, telco_ref)| SmsReport {
+            msg_id,
+            status: SmsStatus::Sent,
+            telco_ref: Some(telco_ref),
+            error: None,
+        });
+        self.apply_early_receipts_after(sent.collect(), early).await
+    }
+
     /// Applies receipts that arrived before their hand-off was recorded, then lets them go.
     /// A failure leaves them waiting for [`Services::apply_ripe_receipts`].
     pub(crate) async fn apply_early_receipts(&self, early: Vec<carrier_refs::Early>) -> Result<()> {
-        if early.is_empty() {
+        self.apply_early_receipts_after(Vec::new(), early).await
+    }
+
+    /// `first`, then the early receipts, in one batch of reports.
+    async fn apply_early_receipts_after(
+        &self,
+        first: Vec<SmsReport>,
+        early: Vec<carrier_refs::Early>,
+    ) -> Result<()> {
+        if first.is_empty() && early.is_empty() {
             return Ok(());
         }
-        let reports: Vec<SmsReport> = early
-            .iter()
-            .filter_map(|e| {
-                Some(SmsReport {
-                    msg_id: e.msg_id.clone(),
-                    status: SmsStatus::parse(&e.status)?,
-                    telco_ref: Some(e.telco_ref.clone()),
-                    error: e.error.clone(),
-                })
+        let mut reports = first;
+        reports.extend(early.iter().filter_map(|e| {
+            Some(SmsReport {
+                msg_id: e.msg_id.clone(),
+                status: SmsStatus::parse(&e.status)?,
+                telco_ref: Some(e.telco_ref.clone()),
+                error: e.error.clone(),
             })
-            .collect();
+        }));
         if let Err(e) = self.apply_sms_statuses(&Actor::Telco, &reports).await {
             tracing::warn!(error = %e, "early receipts not applied yet; the sweep retries them");
+            return Ok(());
+        }
+        if early.is_empty() {
             return Ok(());
         }
         let refs: Vec<&str> = early.iter().map(|e| e.telco_ref.as_str()).collect();

@@ -159,11 +159,9 @@ impl Smpp {
             let latest = deadline - c.response_timeout;
             match send(session, &sms, &parts[0], latest).await {
                 PartOutcome::Taken(first) => {
-                    let outcome = self.rest(session, &sms, &parts[1..], deadline).await;
-                    if let Some(error) = outcome {
+                    // `sent` is reported by the dispatcher once the hand-off is recorded.
+                    if let Some(error) = self.rest(session, &sms, &parts[1..], deadline).await {
                         self.report(&sms.id, &first, SmsStatus::Failed, Some(error));
-                    } else {
-                        self.report(&sms.id, &first, SmsStatus::Sent, None);
                     }
                     return Ok(first);
                 }

@@ -601,6 +601,52 @@ fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
     fields
 }
 
+fn shown_smpp_password(text: &str) -> Option<String> {
+    let shown: toml::Table = toml::from_str(text).ok()?;
+    Some(shown["smpp"][0]["password"].as_str()?.to_owned())
+}
+
+#[test]
+fn smpp_connections_and_routes_are_checked_together() {
+    let load = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("AMI_CARRIER", "smpp")];
+        all.extend_from_slice(pairs);
+        Config::load_from(&env(&all)).unwrap_err().to_string()
+    };
+    let err = load(&[
+        (
+            "AMI_SMPP",
+            r#"[{name = "a", host = "h", system_id = "x", password = "p", window = 0}]"#,
+        ),
+        (
+            "AMI_SMPP_ROUTES",
+            r#"[{prefix = "34", connections = ["a"]}]"#,
+        ),
+    ]);
+    assert!(err.contains("smpp[0].window"), "{err}");
+    assert!(err.contains("smpp_routes[0].prefix"), "{err}");
+    let err = load(&[
+        (
+            "AMI_SMPP",
+            r#"[{name = "a", host = "h", system_id = "x", password = "p", response_timeout_ms = 20000},
+                {name = "a", host = "h", system_id = "x", password = ""}]"#,
+        ),
+        (
+            "AMI_SMPP_ROUTES",
+            r#"[{prefix = "+34", connections = ["b"]}]"#,
+        ),
+    ]);
+    for expected in [
+        "smpp[0].response_timeout_ms",
+        "smpp[1].name: duplicate connection name `a`",
+        "smpp[1].password: is empty",
+        "smpp_routes[0].connections: `b` is not the name of an [[smpp]] connection",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from {err}");
+    }
+    assert!(load(&[]).contains("needs at least one [[smpp]] connection"));
+}
+
 #[test]
 fn config_show_and_debug_list_every_key_with_secrets_redacted() {
     let keys: BTreeSet<&str> = field_names::<Config>().iter().copied().collect();
@@ -611,9 +657,15 @@ fn config_show_and_debug_list_every_key_with_secrets_redacted() {
         ("AMI_API_KEY", "amik_live_SECRET-2"),
         ("AMI_TELCO_INBOUND_KEY", "telco-SECRET-3"),
         ("DATABASE_URL", "postgres://ami:pg-SECRET-4@db/ami"),
+        ("AMI_CARRIER", "smpp"),
+        (
+            "AMI_SMPP",
+            r#"[{name = "s", host = "smsc", system_id = "ami", password = "smpp-SECRET-5"}]"#,
+        ),
     ]))
     .unwrap();
     let text = c.redacted_toml();
+    assert_eq!(shown_smpp_password(&text), Some("<redacted>".to_owned()));
     let shown: toml::Table = toml::from_str(&text).unwrap();
     let shown_keys: BTreeSet<&str> = shown.keys().map(String::as_str).collect();
     assert_eq!(shown_keys, keys, "{text}");
@@ -647,15 +699,20 @@ fn every_key_is_documented_in_default_toml_and_the_readme() {
     let defaults: toml::Table = toml::from_str(DEFAULT_TOML).unwrap();
     let lines: Vec<&str> = DEFAULT_TOML.lines().collect();
     for key in field_names::<Config>() {
+        // An array of tables with no entry by default is declared `key = []`.
         let is_table_array = defaults[*key]
             .as_array()
-            .is_some_and(|items| items.iter().all(toml::Value::is_table));
-        let (row, declaration) = if is_table_array {
-            (format!("| `[[{key}]]` |"), format!("[[{key}]]"))
+            .is_some_and(|items| !items.is_empty() && items.iter().all(toml::Value::is_table));
+        let declaration = if is_table_array {
+            format!("[[{key}]]")
         } else {
-            (format!("| `{key}` |"), format!("{key} = "))
+            format!("{key} = ")
         };
-        assert!(readme.contains(&row), "no README row for {key}");
+        assert!(
+            readme.contains(&format!("| `{key}` |"))
+                || readme.contains(&format!("| `[[{key}]]` |")),
+            "no README row for {key}"
+        );
         let at = lines
             .iter()
             .position(|l| l.starts_with(&declaration))

@@ -38,7 +38,9 @@ async fn agent_self(State(s): State<AppState>, Agent(a): Agent) -> ApiResult<Age
     request_body = SendSms,
     responses((status = 201, body = SmsView, headers(("X-Ami-Budget-Remaining-Eur" = String), ("X-Ami-Sms-Remaining-Hour" = String))),
               (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "kill_switch"),
-              (status = 409, body = ErrorBody), (status = 429, body = ErrorBody, description = "a §6 limit, with reason and Retry-After")))]
+              (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody, description = "destination_not_routable: no SMS route of this server covers the destination (nothing is reserved)"),
+              (status = 429, body = ErrorBody, description = "a §6 limit, with reason and Retry-After")))]
 async fn send_sms(
     State(s): State<AppState>,
     Agent(a): Agent,
