@@ -20,7 +20,8 @@
 //     is true); GSM 03.38 when every character has a code there, UCS-2 otherwise
 //   {"cmd":"receipts", "enabled": bool}                       receipts on or off (default on)
 //
-// Options: --port N, --quiet (no submit_sm lines: for load), --receipt-stat STAT (DELIVRD).
+// Options: --port N, --quiet (no submit_sm lines: for load), --receipt-stat STAT (DELIVRD),
+// --receipt-delay-ms N (0: the receipt follows the submit_sm_resp at once).
 'use strict';
 
 const smpp = require('smpp');
@@ -35,6 +36,7 @@ const option = (name, fallback) => {
 };
 const quiet = args.includes('--quiet');
 const receiptStat = option('--receipt-stat', 'DELIVRD');
+const receiptDelayMs = Number(option('--receipt-delay-ms', '0'));
 let receiptsEnabled = true;
 
 // The raw octets of what the ESME sent, not the library's decoding: the test checks what went
@@ -175,7 +177,12 @@ function onSubmit(session, pdu) {
     }
     if (receiptsEnabled && (pdu.registered_delivery & 0x03) !== 0) {
         // After the response has been written: a receipt must not overtake it.
-        setImmediate(() => sendReceipt(session, pdu, messageId));
+        const send = () => sendReceipt(session, pdu, messageId);
+        if (receiptDelayMs > 0) {
+            setTimeout(send, receiptDelayMs);
+        } else {
+            setImmediate(send);
+        }
     }
 }
 
