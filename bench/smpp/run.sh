@@ -6,7 +6,8 @@
 # submit_sm that reached the simulator, over the time from the first request until the
 # system had handed everything it accepted to the SMSC. One JSON line per system and window.
 #
-# Usage: bash bench/smpp/run.sh [seconds] [windows]     # defaults: 10, "10 50"
+# Usage: bash bench/smpp/run.sh [seconds] [windows] [systems]
+#   defaults: 10, "10 50", "kannel ami"
 # SMSC_SIM overrides the simulator command (it must print its port or address as its first
 # line and a JSON line with a submit count on exit); by default ami-smsc-sim when this
 # workspace builds it, else the npm SMSC of the tests (crates/server/tests/peers).
@@ -14,17 +15,22 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
 WINDOWS=${2:-"10 50"}
+SYSTEMS=${3:-"kannel ami"}
 CLIENTS=8
 DRAIN_SECS=180
 KEY=bench-admin-key
 TARGET=${CARGO_TARGET_DIR:-target}
 source bench/smpp/kannel.conf.sh
 
-if ! command -v bearerbox >/dev/null; then
+if [[ " $SYSTEMS " == *" kannel "* ]] && ! command -v bearerbox >/dev/null; then
     echo "# installing Debian's kannel" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kannel >&2
 fi
-cargo build --release --quiet --bin ami --bin ami-bench
+if [[ " $SYSTEMS " == *" ami "* ]]; then
+    cargo build --release --quiet --bin ami --bin ami-bench
+else
+    cargo build --release --quiet --bin ami-bench
+fi
 if [ -z "${SMSC_SIM:-}" ]; then
     if cargo build --release --quiet --bin ami-smsc-sim 2>/dev/null; then
         SMSC_SIM="$TARGET/release/ami-smsc-sim"
@@ -163,6 +169,7 @@ run_ami() { # window
 
 echo "# machine: $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo unknown), simulator: $SMSC_SIM, $SECS s per run"
 for window in $WINDOWS; do
-    run_kannel "$window"
-    run_ami "$window"
+    for system in $SYSTEMS; do
+        "run_$system" "$window"
+    done
 done

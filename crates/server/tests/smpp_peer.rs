@@ -188,12 +188,12 @@ async fn exchange(engine: common::Engine, smsc: &mut Peer, port: u16, wire: Wire
 
     // GSM 03.38, unpacked, escapes included ('€', '{', '}').
     let gsm = send(&server, &flow, GSM_TEXT).await;
-    let seen = submits(&smsc, 1).await;
+    let seen = submits(smsc, 1).await;
     assert_single(&seen[0], &flow, 0, GSM_TEXT);
 
     // UCS-2, a character outside the BMP included.
     let ucs2 = send(&server, &flow, UCS2_TEXT).await;
-    let seen = submits(&smsc, 1).await;
+    let seen = submits(smsc, 1).await;
     assert_single(&seen[0], &flow, 8, UCS2_TEXT);
     assert_eq!(
         seen[0]["short_message"],
@@ -207,7 +207,7 @@ async fn exchange(engine: common::Engine, smsc: &mut Peer, port: u16, wire: Wire
     // Three parts, each with the same concatenation reference and its own sequence.
     let long_text = three_part_text();
     let long = send(&server, &flow, &long_text).await;
-    let mut parts = submits(&smsc, 3).await;
+    let mut parts = submits(smsc, 3).await;
     parts.sort_by_key(|p| p["udh"]["seq"].as_u64());
     let reference = &parts[0]["udh"]["ref"];
     for (i, part) in parts.iter().enumerate() {
