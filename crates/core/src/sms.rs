@@ -58,17 +58,26 @@ pub struct Segmentation {
     pub segments: u32,
 }
 
-const GSM7_SINGLE: usize = 160;
-const GSM7_PART: usize = 153;
-const UCS2_SINGLE: usize = 70;
-const UCS2_PART: usize = 67;
+/// Septets of a GSM-7 body sent as one message.
+pub const GSM7_SINGLE: usize = 160;
+/// Septets per part of a concatenated GSM-7 body (the rest carries the concatenation header).
+pub const GSM7_PART: usize = 153;
+/// UTF-16 code units of a UCS-2 body sent as one message.
+pub const UCS2_SINGLE: usize = 70;
+/// UTF-16 code units per part of a concatenated UCS-2 body.
+pub const UCS2_PART: usize = 67;
 
-/// The GSM 03.38 default alphabet, in code order (0x1B, the escape, is left out).
-const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
+/// The GSM 03.38 default alphabet, in code order (0x1B, the escape, is left out): the
+/// character at index `i` has code `i` below 0x1B and `i + 1` from there on.
+pub const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
 ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
 
 /// Characters reachable only through the escape of the extension table: two septets each.
-const GSM7_EXTENSION: &str = "\u{0C}^{}\\[~]|€";
+pub const GSM7_EXTENSION: &str = "\u{0C}^{}\\[~]|€";
+
+/// The code following the escape 0x1B for each character of [`GSM7_EXTENSION`], in order.
+pub const GSM7_EXTENSION_CODES: [u8; 10] =
+    [0x0A, 0x14, 0x28, 0x29, 0x2F, 0x3C, 0x3D, 0x3E, 0x40, 0x65];
 
 /// Septets for one character in GSM-7, or None when GSM-7 cannot carry it.
 fn gsm7_septets(c: char) -> Option<usize> {
@@ -166,6 +175,7 @@ mod tests {
         for c in GSM7_EXTENSION.chars() {
             assert_eq!(gsm7_septets(c), Some(2), "{c:?}");
         }
+        assert_eq!(GSM7_EXTENSION.chars().count(), GSM7_EXTENSION_CODES.len());
         for c in ['`', 'á', 'í', 'ó', 'ú', 'Á', 'ç', '\t', 'ê', '\u{1B}'] {
             assert_eq!(gsm7_septets(c), None, "{c:?}");
         }

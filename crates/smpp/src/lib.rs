@@ -3,5 +3,6 @@
 //! only once committed.
 
 pub mod inbound;
+pub mod pdu;
 pub mod receipt;
 pub mod text;
