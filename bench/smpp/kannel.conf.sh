@@ -1,7 +1,8 @@
 # Writes a Kannel configuration (bearerbox and smsbox read the same file) for the SMPP
 # comparison: one SMPP transceiver to the simulator, a sendsms user, receipts asked for
-# and matched in bearerbox's memory, accepted messages kept in a spool directory so that
-# Kannel, like AMI, keeps what it accepted on disk.
+# and matched in bearerbox's memory. KANNEL_STORE=spool (the default) keeps accepted
+# messages in a spool directory, so that Kannel, like AMI, keeps what it accepted on disk;
+# KANNEL_STORE=none keeps them in memory only.
 # Usage: kannel_conf DIR SMSC_PORT WINDOW ADMIN_PORT SMSBOX_PORT SENDSMS_PORT > kannel.conf
 kannel_conf() {
     local dir=$1 smsc_port=$2 window=$3 admin_port=$4 smsbox_port=$5 sendsms_port=$6
@@ -17,8 +18,11 @@ box-allow-ip = "127.0.0.1"
 log-file = "$dir/bearerbox.log"
 log-level = 2
 dlr-storage = internal
-store-type = spool
-store-location = "$dir/spool"
+EOF
+    if [ "${KANNEL_STORE:-spool}" = spool ]; then
+        printf 'store-type = spool\nstore-location = "%s"\n' "$dir/spool"
+    fi
+    cat <<EOF
 
 group = smsc
 smsc = smpp

@@ -33,7 +33,7 @@ else
 fi
 if [ -z "${SMSC_SIM:-}" ]; then
     if cargo build --release --quiet --bin ami-smsc-sim 2>/dev/null; then
-        SMSC_SIM="$TARGET/release/ami-smsc-sim"
+        SMSC_SIM="$TARGET/release/ami-smsc-sim --system-id ami --password secret"
     else
         [ -d crates/server/tests/peers/node_modules ] || npm ci --prefix crates/server/tests/peers --no-audit --no-fund >&2
         SMSC_SIM="node crates/server/tests/peers/smsc.js --quiet"
@@ -80,26 +80,22 @@ except Exception:
     print(re.findall(r":(\d+)", line)[-1])')
 }
 
-# Stops the simulator; SIM_COUNT: the number of submit_sm it received (from its last
-# counters line).
+# Stops the simulator; SIM_COUNTERS: its last counters line (JSON).
 sim_stop() {
     kill -TERM "$SIM_PID"
     wait "$SIM_PID" || true
     exec {SIM_IN}>&-
-    SIM_COUNT=$(python3 - "$DIR/sim.out" <<'EOF'
+    SIM_COUNTERS=$(python3 - "$DIR/sim.out" <<'EOF'
 import json, sys
-count = None
+last = None
 for line in open(sys.argv[1]):
     try:
         v = json.loads(line)
     except ValueError:
         continue
-    if not isinstance(v, dict):
-        continue
-    for k in ("submit_sm", "submits", "submit_sm_received", "submitted"):
-        if isinstance(v.get(k), int):
-            count = v[k]
-print(count if count is not None else "null")
+    if isinstance(v, dict) and any(k in v for k in ("submits", "submit_sm")):
+        last = v
+print(json.dumps(last))
 EOF
     )
 }
@@ -109,19 +105,19 @@ stop_pid() {
     wait "$1" 2>/dev/null || true
 }
 
-# A JSON line from the load generator's report and the simulator's count.
-report() { # system window load-json smsc-count
+# A JSON line from the load generator's report and the simulator's counters.
+report() { # system window load-json smsc-counters-json
     python3 - "$@" <<'EOF'
 import json, sys
-system, window, load, at_smsc = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
-at_smsc = None if at_smsc == "null" else int(at_smsc)
+system, window, load, smsc = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+at_smsc = None if smsc is None else smsc.get("submits", smsc.get("submit_sm"))
 elapsed = load["handed_off_after_s"]
 print(json.dumps({
     "system": system, "window": window, "clients": load["clients"], "seconds": load["seconds"],
     "http_accepted": load["accepted"], "submit_sm_at_smsc": at_smsc,
     "until_all_handed_off_s": elapsed,
     "smsc_msgs_per_sec": None if at_smsc is None else round(at_smsc / elapsed),
-    "load": load,
+    "load": load, "smsc": smsc,
 }))
 EOF
 }
@@ -146,7 +142,7 @@ run_kannel() { # window
     stop_pid "$sb"
     stop_pid "$bb"
     sim_stop
-    report "kannel $(dpkg-query -W -f '${Version}' kannel 2>/dev/null || echo '?')" "$window" "$out" "$SIM_COUNT"
+    report "kannel $(dpkg-query -W -f '${Version}' kannel 2>/dev/null || echo '?')" "$window" "$out" "$SIM_COUNTERS"
 }
 
 run_ami() { # window
@@ -164,7 +160,7 @@ run_ami() { # window
     out=$("$BENCH" sms-steady "http://127.0.0.1:$port" "$KEY" "$SECS" "$DIR/ami.db" "$DRAIN_SECS")
     stop_pid "$pid"
     sim_stop
-    report "ami $(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$window" "$out" "$SIM_COUNT"
+    report "ami $(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$window" "$out" "$SIM_COUNTERS"
 }
 
 echo "# machine: $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo unknown), simulator: $SMSC_SIM, $SECS s per run"
