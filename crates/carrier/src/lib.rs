@@ -5,6 +5,7 @@
 //! the same trait.
 
 mod ack;
+mod channels;
 mod clock;
 mod record;
 mod sandbox;
@@ -13,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use ack::{Ack, Inbound};
+pub use channels::Channels;
 pub use record::submission_counts;
 pub use sandbox::{Sandbox, SandboxTimings, Submission};
 
@@ -48,6 +50,9 @@ pub enum SubmitError {
     /// The submission may or may not have reached the network (no answer in time, the
     /// connection dropped after sending). Submitting again could make a duplicate.
     Unknown(String),
+    /// No connection to the network can take it now (every route is down). Nothing was sent:
+    /// it waits, still queued, until a connection is back or its validity ends.
+    Down(String),
 }
 
 /// What a carrier knows of one of our submissions, asked after an attempt whose outcome we
@@ -67,6 +72,12 @@ pub enum Lookup {
 pub enum CarrierEvent {
     Sms {
         msg_id: String,
+        telco_ref: String,
+        status: SmsStatus,
+        error: Option<String>,
+    },
+    /// A delivery report that names only the carrier's own reference (SMPP receipts).
+    Receipt {
         telco_ref: String,
         status: SmsStatus,
         error: Option<String>,
@@ -95,6 +106,7 @@ impl CarrierEvent {
     pub fn kind(&self) -> &'static str {
         match self {
             CarrierEvent::Sms { .. } => "sms_status",
+            CarrierEvent::Receipt { .. } => "sms_receipt",
             CarrierEvent::InboundSms { .. } => "sms_inbound",
             CarrierEvent::Call { .. } => "call_status",
             CarrierEvent::InboundCall { .. } => "call_inbound",
@@ -111,6 +123,12 @@ pub trait Carrier: Send + Sync {
     /// that cannot gets that record before each submission, and an attempt that may have
     /// started is never submitted again.
     fn looks_up(&self) -> bool {
+        false
+    }
+
+    /// Whether its delivery reports name only its own reference ([`CarrierEvent::Receipt`]):
+    /// then the dispatcher records which message each reference belongs to at the hand-off.
+    fn reports_by_reference(&self) -> bool {
         false
     }
 

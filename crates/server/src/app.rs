@@ -40,6 +40,8 @@ pub struct Shared {
     pub sandbox: ami_carrier::Sandbox,
     /// The process's metrics registry, with the HTTP metrics every request records.
     pub metrics: Arc<metrics::Metrics>,
+    /// The SMPP carrier, when SMS go over SMPP: its sessions show in health and metrics.
+    pub smpp: Option<ami_smpp::Smpp>,
 }
 
 #[derive(OpenApi)]
@@ -190,6 +192,7 @@ pub struct Running {
     pub services: Services,
     /// The sandbox carrier, whose record shows what reached the (fictional) network.
     pub carrier: ami_carrier::Sandbox,
+    pub smpp: Option<ami_smpp::Smpp>,
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -233,11 +236,21 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
             holder: config.replica_id.clone(),
             lease_ms: config.dispatch_lease_ms.as_i64(),
             carrier_timeout: config.carrier_timeout_ms.duration(),
+            sms_validity_ms: config.sms_validity_ms.as_i64(),
         },
         demo: ami_services::demo::DemoSettings {
             enabled: config.demo_enabled,
             per_address_per_hour: config.demo_per_address_per_hour,
         },
+        sms_routes: (config.carrier == crate::config::Carrier::Smpp
+            && !config.smpp_routes.is_empty())
+        .then(|| {
+            config
+                .smpp_routes
+                .iter()
+                .map(|r| r.prefix.clone())
+                .collect()
+        }),
     }
 }
 
@@ -348,12 +361,21 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     };
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let idempotency_ttl_ms = i64::from(config.idempotency_ttl_hours) * 3_600_000;
-    let carrier = sandbox_carrier(&config, events_tx)?;
-    // The sandbox's one "bind" is always up; a network adapter sets its own gauge.
+    let carrier = sandbox_carrier(&config, events_tx.clone())?;
+    // The sandbox's one "bind" is always up; the SMPP sessions show their own.
     services
         .metrics
         .carrier_binds_up(ami_carrier::Carrier::name(&carrier))
         .set(1);
+    let smpp = (config.carrier == crate::config::Carrier::Smpp)
+        .then(|| ami_smpp::Smpp::start(smpp_settings(&config), events_tx));
+    let dispatching: Arc<dyn ami_carrier::Carrier> = match &smpp {
+        Some(smpp) => Arc::new(ami_carrier::Channels {
+            sms: Arc::new(smpp.clone()),
+            calls: Arc::new(carrier.clone()),
+        }),
+        None => Arc::new(carrier.clone()),
+    };
     if ownership.is_some() {
         let taken = services.take_back_leases().await?;
         let resumed = carrier.resume();
@@ -376,7 +398,8 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             .expose()
             .map(ami_core::secret::hash),
         sandbox: carrier.clone(),
-        metrics: Arc::new(metrics::Metrics::new(&services)),
+        metrics: Arc::new(metrics::Metrics::new(&services, smpp.clone())),
+        smpp: smpp.clone(),
     }));
     let app = router(state, &config);
     let shutdown = CancellationToken::new();
@@ -389,7 +412,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     };
     let dispatcher = crate::workers::spawn(
         services.clone(),
-        Arc::new(carrier.clone()),
+        dispatching,
         events_rx,
         workers_stop.clone(),
         config.dispatch_enabled,
@@ -403,11 +426,16 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         config.header_read_timeout_ms.duration(),
         shutdown.clone(),
     );
+    let stopping_smpp = smpp.clone();
     let task = tokio::spawn(async move {
         let served = served.await;
         workers_stop.cancel();
         if let Some(dispatcher) = dispatcher {
             let _ = dispatcher.await;
+        }
+        // After the dispatcher: no submission is under way any more when the sessions unbind.
+        if let Some(smpp) = stopping_smpp {
+            smpp.stop().await;
         }
         let _ = sweeper.await;
         drop(ownership);
@@ -420,7 +448,22 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         generated_admin_key,
         services,
         carrier,
+        smpp,
     })
+}
+
+/// The SMPP carrier's settings: its connections and routes, and a deadline for each batch
+/// of submissions that leaves the dispatcher time to record their outcomes.
+fn smpp_settings(config: &Config) -> ami_smpp::Settings {
+    ami_smpp::Settings {
+        connections: config.smpp.iter().map(|c| c.settings()).collect(),
+        routes: config.smpp_routes.iter().map(|r| r.settings()).collect(),
+        submit_deadline: config
+            .carrier_timeout_ms
+            .duration()
+            .saturating_sub(std::time::Duration::from_millis(500)),
+        reassembly_timeout: std::time::Duration::from_secs(60),
+    }
 }
 
 /// The sandbox carrier, with its record of what reached its network in a file

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod pages;
 pub mod routes;
 pub mod serve;
+mod smpp_metrics;
 pub mod webhook_verify;
 mod webhook_worker;
 pub mod workers;

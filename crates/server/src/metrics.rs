@@ -61,9 +61,12 @@ pub struct Metrics {
 impl Metrics {
     /// The registry with the services' metrics and the HTTP ones; the carrier's bind gauge
     /// is the services' ([`ami_services::metrics::Metrics::carrier_binds_up`]).
-    pub fn new(services: &Services) -> Metrics {
+    pub fn new(services: &Services, smpp: Option<ami_smpp::Smpp>) -> Metrics {
         let mut registry = Registry::with_prefix("ami");
         services.metrics.register(&mut registry);
+        if let Some(smpp) = smpp {
+            registry.register_collector(Box::new(crate::smpp_metrics::SmppCollector(smpp)));
+        }
         let requests = Family::<RequestLabels, Counter>::default();
         let durations: DurationFamily = Family::new_with_constructor(latency_histogram);
         registry.register(

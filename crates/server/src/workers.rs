@@ -21,6 +21,8 @@ const BATCH: usize = 64;
 /// How long a worker lets work gather after being woken, so that one transaction carries a
 /// batch instead of one item.
 const LINGER: Duration = Duration::from_millis(10);
+/// How often receipts left waiting are looked at.
+const RECEIPT_SWEEP: Duration = Duration::from_secs(60);
 /// Most carrier events applied in one transaction.
 const EVENT_BATCH: usize = 256;
 
@@ -58,8 +60,24 @@ pub fn spawn(
             "dispatcher disabled: queued jobs and webhook deliveries wait for a replica that dispatches"
         );
     }
+    tokio::spawn(receipt_sweep(services.clone(), shutdown.clone()));
     tokio::spawn(carrier_events(services, events, shutdown));
     dispatcher
+}
+
+/// Applies, at start and then every minute, delivery receipts that arrived before their
+/// hand-off was recorded and were left waiting by a process that stopped.
+async fn receipt_sweep(services: Services, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(RECEIPT_SWEEP);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        if let Err(e) = services.apply_ripe_receipts().await {
+            tracing::warn!(error = %e, "waiting receipts not applied; tried again later");
+        }
+    }
 }
 
 async fn dispatch(services: Services, carrier: Arc<dyn Carrier>, shutdown: CancellationToken) {

@@ -882,16 +882,18 @@ impl Services {
             // Rejected: the carrier no longer has the call, which is what we wanted.
             Ok(()) | Err(SubmitError::Rejected(_)) => self.close_job(&job.id).await,
             // Asking again is harmless: a hang-up may reach the carrier more than once.
-            Err(SubmitError::Unavailable(why) | SubmitError::Unknown(why))
-                if job.attempts < HANG_UP_ATTEMPTS =>
-            {
+            Err(
+                SubmitError::Unavailable(why) | SubmitError::Unknown(why) | SubmitError::Down(why),
+            ) if job.attempts < HANG_UP_ATTEMPTS => {
                 let delay = 1000_i64 << job.attempts.clamp(1, 10);
                 tracing::warn!(call = %job.ref_id, error = %why, "hang-up not delivered; retrying");
                 let mut tx = self.store.begin().await?;
                 outbox::reschedule(&mut tx, &job.id, self.now() + delay).await?;
                 ami_store::commit(tx).await.map_err(Into::into)
             }
-            Err(SubmitError::Unavailable(why) | SubmitError::Unknown(why)) => {
+            Err(
+                SubmitError::Unavailable(why) | SubmitError::Unknown(why) | SubmitError::Down(why),
+            ) => {
                 tracing::error!(call = %job.ref_id, error = %why, "hang-up never delivered; giving up");
                 self.close_job(&job.id).await
             }

@@ -22,9 +22,10 @@ const LIST_MAX: i64 = 200;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ParkedEventView {
     pub id: String,
-    /// `sms_status`, `sms_inbound`, `call_status` or `call_inbound`.
+    /// `sms_status`, `sms_receipt`, `sms_inbound`, `call_status` or `call_inbound`.
     pub kind: String,
-    /// The message or call the event names, or the receiving number of an inbound event.
+    /// The message or call the event names, the carrier's reference a receipt names, or the
+    /// receiving number of an inbound event.
     pub subject: String,
     /// Why it could not be applied.
     pub error: String,
@@ -45,10 +46,37 @@ impl Services {
     /// answer too). The delivery reports among them go in one transaction; should it fail,
     /// each is tried alone, so one bad report cannot hold back the others.
     pub async fn apply_carrier_events(&self, events: &[CarrierEvent]) -> Vec<Result<()>> {
+        let receipt_refs: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                CarrierEvent::Receipt { telco_ref, .. } => Some(telco_ref.as_str()),
+                _ => None,
+            })
+            .collect();
+        // Receipts whose reference is not known yet are applied one by one, below.
+        let known = self
+            .receipt_messages(&receipt_refs)
+            .await
+            .unwrap_or_default();
         let reports: Vec<(usize, SmsReport)> = events
             .iter()
             .enumerate()
             .filter_map(|(i, e)| match e {
+                CarrierEvent::Receipt {
+                    telco_ref,
+                    status,
+                    error,
+                } => known.get(telco_ref).map(|msg_id| {
+                    (
+                        i,
+                        SmsReport {
+                            msg_id: msg_id.clone(),
+                            status: *status,
+                            telco_ref: Some(telco_ref.clone()),
+                            error: error.clone(),
+                        },
+                    )
+                }),
                 CarrierEvent::Sms {
                     msg_id,
                     telco_ref,
@@ -194,6 +222,14 @@ impl Services {
                 )
                 .await
                 .map(drop),
+            CarrierEvent::Receipt {
+                telco_ref,
+                status,
+                error,
+            } => {
+                self.apply_receipt(&telco_ref, status, error.as_deref())
+                    .await
+            }
             CarrierEvent::InboundSms {
                 from,
                 to,
@@ -251,6 +287,7 @@ fn view(p: carrier_events::Parked) -> ParkedEventView {
         .map(|e| match e {
             CarrierEvent::Sms { msg_id, .. } => msg_id,
             CarrierEvent::Call { call_id, .. } => call_id,
+            CarrierEvent::Receipt { telco_ref, .. } => telco_ref,
             CarrierEvent::InboundSms { to, .. } | CarrierEvent::InboundCall { to, .. } => to,
         })
         .unwrap_or_default();
@@ -273,6 +310,12 @@ fn encode(event: &CarrierEvent) -> Value {
             status,
             error,
         } => json!({"kind": "sms_status", "msg_id": msg_id, "telco_ref": telco_ref,
+                    "status": status.as_str(), "error": error}),
+        CarrierEvent::Receipt {
+            telco_ref,
+            status,
+            error,
+        } => json!({"kind": "sms_receipt", "telco_ref": telco_ref,
                     "status": status.as_str(), "error": error}),
         CarrierEvent::InboundSms {
             from,
@@ -302,6 +345,11 @@ fn decode(payload: &str) -> Option<CarrierEvent> {
     Some(match v.get("kind")?.as_str()? {
         "sms_status" => CarrierEvent::Sms {
             msg_id: text("msg_id")?,
+            telco_ref: text("telco_ref")?,
+            status: SmsStatus::parse(&text("status")?)?,
+            error: text("error"),
+        },
+        "sms_receipt" => CarrierEvent::Receipt {
             telco_ref: text("telco_ref")?,
             status: SmsStatus::parse(&text("status")?)?,
             error: text("error"),
@@ -339,6 +387,11 @@ mod tests {
                 telco_ref: "r".into(),
                 status: SmsStatus::Failed,
                 error: Some("x".into()),
+            },
+            CarrierEvent::Receipt {
+                telco_ref: "0a1b".into(),
+                status: SmsStatus::Delivered,
+                error: None,
             },
             CarrierEvent::InboundSms {
                 from: "+34600000001".into(),

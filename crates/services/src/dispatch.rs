@@ -19,7 +19,7 @@ use serde_json::json;
 use ami_carrier::{Carrier, Lookup, OutboundSms, SubmitError};
 use ami_core::delivery::{self, SmsStatus};
 use ami_core::webhook_event::WebhookEvent;
-use ami_store::{AccountId, Batch, Db, kill_switches, messages, outbox, usage};
+use ami_store::{AccountId, Batch, Db, carrier_refs, kill_switches, messages, outbox, usage};
 
 use crate::audit_log::Subject;
 use crate::auth::Actor;
@@ -38,6 +38,9 @@ pub struct DispatchSettings {
     pub lease_ms: i64,
     /// The longest wait for one carrier operation; after it the outcome is unknown.
     pub carrier_timeout: Duration,
+    /// How long an SMS may wait queued while no connection to the network can take it;
+    /// after that it fails (`validity_expired`) and its reservation is returned.
+    pub sms_validity_ms: i64,
 }
 
 impl Default for DispatchSettings {
@@ -46,6 +49,7 @@ impl Default for DispatchSettings {
             holder: "ami".into(),
             lease_ms: 30_000,
             carrier_timeout: Duration::from_secs(10),
+            sms_validity_ms: 86_400_000,
         }
     }
 }
@@ -57,6 +61,8 @@ const LEASE_MARGIN_MS: i64 = 2_000;
 pub(crate) const LOOKUP_AFTER_MS: i64 = 5_000;
 /// When a job whose run failed is tried again.
 const RETRY_FAILED_MS: i64 = 2_000;
+/// How soon a message is offered again while every connection to the network is down.
+const DOWN_RETRY_MS: i64 = 5_000;
 
 /// Where one SMS job stands before its hand-off is recorded.
 enum Fate {
@@ -70,6 +76,8 @@ enum Fate {
     Handed(String),
     Rejected(String),
     Unavailable(String),
+    /// No connection could take it: it waits, queued, without counting a retry.
+    Down(String),
     /// It may have reached the carrier: never submitted again.
     Unknown(String),
 }
@@ -304,23 +312,30 @@ impl Services {
                     Err(SubmitError::Rejected(why)) => Fate::Rejected(why),
                     Err(SubmitError::Unavailable(why)) => Fate::Unavailable(why),
                     Err(SubmitError::Unknown(why)) => Fate::Unknown(why),
+                    Err(SubmitError::Down(why)) => Fate::Down(why),
                 };
             }
         }
         // Fresh ones that lost their lease before reaching the carrier are left to the holder.
         work.retain(|(_, _, f)| !matches!(f, Fate::Fresh));
-        self.record_sms_outcomes(work, looks_up).await
+        let early = self
+            .record_sms_outcomes(work, looks_up, carrier.reports_by_reference())
+            .await?;
+        self.apply_early_receipts(early).await
     }
 
     /// Records what became of a batch of SMS jobs, in one transaction, for the jobs whose
-    /// claim is still ours; the others' outcomes belong to whoever holds them now.
+    /// claim is still ours; the others' outcomes belong to whoever holds them now. For a
+    /// carrier whose receipts name only its own reference, also which message each reference
+    /// names; returns the receipts that arrived before their reference did.
     async fn record_sms_outcomes(
         &self,
         work: Vec<(&outbox::Job, Option<messages::Message>, Fate)>,
         looks_up: bool,
-    ) -> Result<()> {
+        by_reference: bool,
+    ) -> Result<Vec<carrier_refs::Early>> {
         if work.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
@@ -351,7 +366,10 @@ impl Services {
         let returning: Vec<(AccountId, &str)> = changing
             .iter()
             .filter(|(_, _, f)| {
-                matches!(f, Fate::Killed | Fate::Rejected(_) | Fate::Unavailable(_))
+                matches!(
+                    f,
+                    Fate::Killed | Fate::Rejected(_) | Fate::Unavailable(_) | Fate::Down(_)
+                )
             })
             .map(|(_, m, _)| (self.row_account(&m.account_id), m.mid_id.as_str()))
             .collect();
@@ -389,6 +407,15 @@ impl Services {
                         }
                     }
                 }
+                Fate::Down(why) if now - m.created_at < self.settings.dispatch.sms_validity_ms => {
+                    tracing::debug!(sms = %m.id, reason = %why, "no connection to the network; the message waits");
+                    outbox::reschedule(&mut db, &job.id, now + DOWN_RETRY_MS).await?;
+                }
+                Fate::Down(why) => {
+                    self.fail_before_hand_off(&mut db, m, why, "validity_expired")
+                        .await?;
+                    finished.push(job.id.clone());
+                }
                 Fate::Unknown(_) if looks_up => {
                     // Asked again shortly: the carrier will say whether it got it.
                     outbox::reschedule(&mut db, &job.id, now + LOOKUP_AFTER_MS).await?;
@@ -400,12 +427,21 @@ impl Services {
                 Fate::Finished | Fate::Fresh | Fate::Handed(_) => {}
             }
         }
+        let early = if by_reference && !handed.is_empty() {
+            let refs: Vec<(String, String)> = handed
+                .iter()
+                .map(|(msg_id, telco_ref)| (telco_ref.clone(), msg_id.clone()))
+                .collect();
+            carrier_refs::bind_many(&mut db, &refs, now).await?
+        } else {
+            Vec::new()
+        };
         let mut writes = Batch::default();
         ami_store::system::messages::push_handed_off_many(self.system(), &mut writes, &handed, now);
         outbox::push_done_many(&mut writes, &finished);
         writes.run(db).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(early)
     }
 
     /// A message the carrier may or may not have: `unknown`, still charged, never submitted

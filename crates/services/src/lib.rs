@@ -20,6 +20,7 @@ mod memo;
 pub mod metrics;
 pub mod mids;
 mod own_jobs;
+mod receipts;
 pub mod sms;
 mod sms_send;
 pub mod telco;
@@ -48,6 +49,8 @@ pub struct Settings {
     pub webhooks: webhooks::WebhookSettings,
     pub dispatch: dispatch::DispatchSettings,
     pub demo: demo::DemoSettings,
+    /// The destination prefixes SMS can be routed to; None: every destination.
+    pub sms_routes: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             webhooks: webhooks::WebhookSettings::default(),
             dispatch: dispatch::DispatchSettings::default(),
             demo: demo::DemoSettings::default(),
+            sms_routes: None,
         }
     }
 }

@@ -172,6 +172,7 @@ impl Metrics {
             Err(SubmitError::Rejected(_)) => "rejected",
             Err(SubmitError::Unavailable(_)) => "unavailable",
             Err(SubmitError::Unknown(_)) => "unknown",
+            Err(SubmitError::Down(_)) => "down",
         };
         self.carrier_submissions
             .get_or_create(&OutcomeLabels { outcome })

@@ -164,6 +164,15 @@ impl Services {
     /// its audit event written, all in one transaction.
     pub async fn send_sms(&self, agent: &AgentCaller, input: SendSms) -> Result<Sent> {
         let (to, prefix) = parse_destination("to", input.to.as_deref())?;
+        if let Some(routes) = &self.settings.sms_routes
+            && !routes.iter().any(|r| to.as_str().starts_with(r.as_str()))
+        {
+            return Err(Error::refused(
+                422,
+                "destination_not_routable",
+                "no SMS route of this server covers the destination",
+            ));
+        }
         let body = input.body.unwrap_or_default();
         sms::validate_body(&body).map_err(|e| match e {
             BodyError::Empty => Error::bad_request("empty_body", "body must not be empty"),

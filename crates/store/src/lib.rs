@@ -13,6 +13,7 @@ pub mod audit;
 pub mod batch;
 pub mod calls;
 pub mod carrier_events;
+pub mod carrier_refs;
 mod checkpoint;
 pub mod contracting;
 pub mod db;

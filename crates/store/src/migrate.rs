@@ -26,6 +26,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0008_fenced_dispatch.sql"),
     ),
     (9, include_str!("../migrations/sqlite/0009_demo_pool.sql")),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_carrier_references.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -55,6 +59,10 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0008_fenced_dispatch.sql"),
     ),
     (9, include_str!("../migrations/postgres/0009_demo_pool.sql")),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_carrier_references.sql"),
+    ),
 ];
 
 /// Applies what is missing; returns the versions applied now.

@@ -11,6 +11,8 @@
 mod catalogue;
 mod collect;
 mod rules;
+mod smpp;
+mod smpp_rules;
 mod sources;
 #[cfg(test)]
 mod tests;
@@ -25,6 +27,7 @@ use ami_webhooks::AllowSubnets;
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::{Country, PoolRange};
+pub use smpp::{SmppConnection, SmppRoute};
 pub use types::{Carrier, DatabaseUrl, Durability, Millis, Secret, redact_database_url};
 
 use types::{bounded, bounded_list};
@@ -103,11 +106,15 @@ pub struct Config {
     pub carrier_timeout_ms: Millis,
     #[serde(deserialize_with = "bounded::<_, _, 1, 86_400_000>")]
     pub dispatch_lease_ms: Millis,
+    #[serde(deserialize_with = "bounded::<_, _, 60_000, 604_800_000>")]
+    pub sms_validity_ms: Millis,
     /// Empty: loopback and the host of the public URL.
     #[serde(with = "types::comma_list")]
     pub mcp_allowed_hosts: Vec<String>,
     #[serde(deserialize_with = "types::log_filter")]
     pub log: String,
+    pub smpp: Vec<SmppConnection>,
+    pub smpp_routes: Vec<SmppRoute>,
     pub sandbox_pool: Vec<PoolRange>,
     pub demo_pool: Vec<PoolRange>,
     #[serde(deserialize_with = "catalogue::non_empty")]

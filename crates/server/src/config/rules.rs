@@ -54,6 +54,8 @@ pub(super) fn check(c: &Config, sound: &Soundness) -> Vec<Problem> {
         ));
     }
 
+    super::smpp_rules::check(c, sound, &mut problems);
+
     for (i, country) in c.countries.iter().enumerate() {
         let at = key("countries").index(i).field("code");
         let duplicate = c.countries[..i].iter().enumerate().any(|(j, earlier)| {

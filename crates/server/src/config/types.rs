@@ -245,6 +245,8 @@ impl From<Durability> for ami_store::Durability {
 #[serde(rename_all = "lowercase")]
 pub enum Carrier {
     Sandbox,
+    /// SMS over SMPP 3.4 to the `[[smpp]]` connections; calls stay on the sandbox.
+    Smpp,
 }
 
 /// An integer in `MIN..=MAX`, deserialised into any integer type it fits (see [`bounded`]).

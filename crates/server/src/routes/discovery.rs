@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
@@ -41,16 +41,30 @@ pub struct Health {
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "discovery",
+    description = "Public. With the operator key, `telco.binds` also lists each SMPP session: its connection, role, whether it is bound, its window use and its counters.",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
-async fn health(State(s): State<AppState>) -> (StatusCode, Json<Health>) {
+async fn health(State(s): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<Health>) {
     let storage_ok = s.services.store.ping().await;
+    let operator = s
+        .services
+        .authenticate_admin(crate::http::auth::bearer_of(&headers))
+        .is_ok();
+    let mut telco = serde_json::json!({"carrier": carrier_name(&s), "inbound_callbacks": s.telco_inbound_enabled});
+    if let Some(smpp) = &s.smpp {
+        let sessions = smpp.sessions();
+        telco["binds_up"] = sessions.iter().filter(|b| b.is_up()).count().into();
+        telco["binds"] = sessions.len().into();
+        if operator {
+            telco["sessions"] = sessions.iter().map(|b| bind_health(b)).collect();
+        }
+    }
     let body = Health {
         ok: storage_ok,
         service: "ami",
         version: env!("CARGO_PKG_VERSION"),
         time: ami_core::time::rfc3339(s.services.now()),
         storage: serde_json::json!({"engine": s.services.store.engine().name(), "ok": storage_ok}),
-        telco: serde_json::json!({"carrier": ami_carrier::Carrier::name(&s.sandbox), "inbound_callbacks": s.telco_inbound_enabled}),
+        telco,
     };
     let status = if storage_ok {
         StatusCode::OK
@@ -58,6 +72,36 @@ async fn health(State(s): State<AppState>) -> (StatusCode, Json<Health>) {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+fn carrier_name(s: &AppState) -> &'static str {
+    match &s.smpp {
+        Some(smpp) => ami_carrier::Carrier::name(smpp),
+        None => ami_carrier::Carrier::name(&s.sandbox),
+    }
+}
+
+/// One SMPP session as the operator sees it.
+fn bind_health(b: &ami_smpp::Session) -> Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &b.counters;
+    serde_json::json!({
+        "connection": b.name(),
+        "role": b.role.as_str(),
+        "bound": b.is_up(),
+        "window": {"in_use": b.in_flight(), "size": b.connection.window},
+        "last_error": b.last_error(),
+        "counts": {
+            "binds": c.binds.load(Relaxed),
+            "bind_failures": c.bind_failures.load(Relaxed),
+            "disconnects": c.disconnects.load(Relaxed),
+            "submitted": c.submitted.load(Relaxed),
+            "throttled": c.throttled.load(Relaxed),
+            "refused": c.refused.load(Relaxed),
+            "unknown": c.unknown.load(Relaxed),
+            "received": c.received.load(Relaxed),
+        },
+    })
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "discovery",
