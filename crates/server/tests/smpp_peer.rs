@@ -177,6 +177,10 @@ async fn exchange(engine: common::Engine, smsc: &mut Peer, port: u16, wire: Wire
     let receiver = Receiver::start(Reply::ok()).await;
     let (_, key) = server.customer("Peer").await;
     let flow = server.provision(&key).await;
+    // Three sends and their parts in a row: above the default of one a second.
+    server
+        .set_limits(&key, &flow.mid, json!({"rate_per_second": 100}))
+        .await;
     register_webhook(
         &server.remote(),
         &key,
