@@ -221,9 +221,10 @@ pub async fn flows(base: &str, admin: &str, n: usize) -> anyhow::Result<()> {
 
 /// Agent SMS sends with every check on (limits raised so nothing is refused), against
 /// `/v1/health` in the same run; samples the dispatch backlog from the store meanwhile.
-pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyhow::Result<()> {
-    let c = Client::new(base)?;
-    let key = customer(&c, admin).await?;
+/// Agents on CLIENTS MIDs of one new customer, limits raised so that nothing they send to
+/// +34 is refused; their tokens.
+async fn sending_agents(c: &Client, admin: &str) -> anyhow::Result<Vec<String>> {
+    let key = customer(c, admin).await?;
     // One MID per client: a MID's own rate is capped at 1000/s, and several agents sending
     // at once is the load that matters.
     let limits = json!({"rate_per_second": 1000, "sms_per_hour": 10_000_000, "sms_per_day": 10_000_000,
@@ -231,7 +232,7 @@ pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
         "monthly_budget_eur": 10_000_000, "allowed_country_prefixes": ["+34"]});
     let mut tokens = Vec::new();
     for _ in 0..CLIENTS {
-        let mid = flow(&c, &key).await?;
+        let mid = flow(c, &key).await?;
         let v = c
             .post(
                 &format!("/v1/mobile-identities/{mid}/rotate-token"),
@@ -247,6 +248,14 @@ pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
         )
         .await?;
     }
+    Ok(tokens)
+}
+
+/// Agent SMS sends with every check on (limits raised so nothing is refused), against
+/// `/v1/health` in the same run; samples the dispatch backlog from the store meanwhile.
+pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyhow::Result<()> {
+    let c = Client::new(base)?;
+    let tokens = sending_agents(&c, admin).await?;
     // Health and sends take turns, as in `throughput`, two seconds at a time. Each send
     // slice leaves the delivery reports of its last 0.45 s to come: they are let through
     // before health runs again, so they slow no health slice; a send slice carries a
@@ -276,6 +285,47 @@ pub async fn sms(base: &str, admin: &str, secs: u64, sqlite_path: &str) -> anyho
             "send_vs_health": (sends / health * 1000.0).round() / 1000.0,
             "send_p50_ms": pct(&lat, 0.5), "send_p99_ms": pct(&lat, 0.99),
             "max_dispatch_backlog": max_backlog,
+        })
+    );
+    Ok(())
+}
+
+/// Agents send SMS for `secs` without pause, as in `sms` but with nothing else in the run:
+/// the SMPP comparison counts what reaches the SMSC, so this reports only what was accepted,
+/// then waits (up to `drain_secs`) until the dispatcher has handed every send to the carrier.
+pub async fn sms_steady(
+    base: &str,
+    admin: &str,
+    secs: u64,
+    sqlite_path: &str,
+    drain_secs: u64,
+) -> anyhow::Result<()> {
+    use sqlx::{Connection, SqliteConnection};
+    let c = Client::new(base)?;
+    let tokens = sending_agents(&c, admin).await?;
+    let started = Instant::now();
+    let lat = send_sms_for(base, &tokens, secs, "+3460", 0).await?;
+    let sent = started.elapsed();
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{sqlite_path}?mode=ro")).await?;
+    let deadline = Instant::now() + Duration::from_secs(drain_secs);
+    let mut backlog: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(&mut conn)
+        .await?;
+    let backlog_at_stop = backlog;
+    while backlog > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        backlog = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&mut conn)
+            .await?;
+    }
+    println!(
+        "{}",
+        json!({
+            "scenario": "sms_steady", "clients": CLIENTS, "seconds": secs,
+            "accepted": lat.len(), "accepted_per_sec": (lat.len() as f64 / sent.as_secs_f64()).round(),
+            "send_p50_ms": pct(&lat, 0.5), "send_p99_ms": pct(&lat, 0.99),
+            "backlog_at_stop": backlog_at_stop, "backlog_left": backlog,
+            "handed_off_after_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         })
     );
     Ok(())
