@@ -4,10 +4,12 @@
 # Load goes in over each system's HTTP interface (smsbox's /cgi-bin/sendsms, AMI's
 # /v1/agent/sms/send) from 8 concurrent clients for N seconds; what is counted is the
 # submit_sm that reached the simulator, over the time from the first request until the
-# system had handed everything it accepted to the SMSC. One JSON line per system and window.
+# system had handed everything it accepted to the SMSC. One JSON line per system and window;
+# for AMI also the time from the API's 201 to the hand-off (p50/p99), and, as `ratio`, the
+# send path's send/health benchmark with carrier = smpp.
 #
 # Usage: bash bench/smpp/run.sh [seconds] [windows] [systems]
-#   defaults: 10, "10 50", "kannel ami"
+#   defaults: 10, "10 50", "kannel ami ratio"
 # SMSC_SIM overrides the simulator command (it must print its port or address as its first
 # line and a JSON line with a submit count on exit); by default ami-smsc-sim when this
 # workspace builds it, else the npm SMSC of the tests (crates/server/tests/peers).
@@ -15,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
 WINDOWS=${2:-"10 50"}
-SYSTEMS=${3:-"kannel ami"}
+SYSTEMS=${3:-"kannel ami ratio"}
 CLIENTS=8
 DRAIN_SECS=180
 KEY=bench-admin-key
@@ -145,6 +147,39 @@ run_kannel() { # window
     report "kannel $(dpkg-query -W -f '${Version}' kannel 2>/dev/null || echo '?')" "$window" "$out" "$SIM_COUNTERS"
 }
 
+# From the database of a finished run: how long accepted messages took from the API's 201 to
+# the hand-off's commit, which follows their submit_sm_resp.
+ami_latency() { # database
+    python3 - "$1" <<'EOF'
+import json, sqlite3, sys
+rows = [r[0] for r in sqlite3.connect(sys.argv[1]).execute(
+    "SELECT handed_at - created_at FROM messages"
+    " WHERE direction = 'outbound' AND handed_at IS NOT NULL ORDER BY 1")]
+pick = lambda q: rows[min(len(rows) - 1, int(q * len(rows)))] if rows else None
+print(json.dumps({"handed_off": len(rows), "p50_ms": pick(0.50), "p99_ms": pick(0.99)}))
+EOF
+}
+
+# The send path's own benchmark (`ami-bench sms`: sends against /v1/health, taking turns)
+# with the SMS going over SMPP to the simulator, for the send/health ratio.
+run_ratio() { # window
+    local window=$1 port pid
+    sim_start
+    port=$(free_port)
+    rm -f "$DIR"/ami.db*
+    AMI_LISTEN=127.0.0.1:$port DATABASE_URL=sqlite://$DIR/ami.db AMI_ADMIN_KEY=$KEY AMI_LOG=warn \
+        AMI_CARRIER=smpp \
+        AMI_SMPP="[{name = \"sim\", host = \"127.0.0.1\", port = $SIM_PORT, system_id = \"ami\", password = \"secret\", window = $window}]" \
+        "$AMI" serve 2>>"$DIR/ami.log" &
+    pid=$!
+    PIDS+=("$pid")
+    wait_http "http://127.0.0.1:$port/v1/health" ami
+    echo "# send/health with carrier = smpp, window $window"
+    "$BENCH" sms "http://127.0.0.1:$port" "$KEY" "$SECS" "$DIR/ami.db"
+    stop_pid "$pid"
+    sim_stop
+}
+
 run_ami() { # window
     local window=$1 port pid out
     sim_start
@@ -161,6 +196,7 @@ run_ami() { # window
     stop_pid "$pid"
     sim_stop
     report "ami $(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$window" "$out" "$SIM_COUNTERS"
+    echo "{\"system\": \"ami\", \"window\": $window, \"api_201_to_hand_off\": $(ami_latency "$DIR/ami.db")}"
 }
 
 echo "# machine: $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo unknown), simulator: $SMSC_SIM, $SECS s per run"
