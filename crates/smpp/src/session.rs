@@ -196,40 +196,26 @@ impl Session {
         let system_id = c_octets(&c.system_id, "system_id")?;
         let password = c_octets(&c.password, "the password")?;
         let system_type = c_octets(&c.system_type, "system_type")?;
+        // The three bind PDUs have the same fields under different types.
+        macro_rules! bind {
+            ($pdu:ident) => {
+                Pdu::$pdu(
+                    $pdu::builder()
+                        .system_id(system_id)
+                        .password(password)
+                        .system_type(system_type)
+                        .interface_version(InterfaceVersion::Smpp3_4)
+                        .addr_ton(Ton::Unknown)
+                        .addr_npi(Npi::Unknown)
+                        .address_range(COctetString::empty())
+                        .build(),
+                )
+            };
+        }
         let pdu = match self.role {
-            Role::Transceiver => Pdu::BindTransceiver(
-                BindTransceiver::builder()
-                    .system_id(system_id)
-                    .password(password)
-                    .system_type(system_type)
-                    .interface_version(InterfaceVersion::Smpp3_4)
-                    .addr_ton(Ton::Unknown)
-                    .addr_npi(Npi::Unknown)
-                    .address_range(COctetString::empty())
-                    .build(),
-            ),
-            Role::Transmitter => Pdu::BindTransmitter(
-                BindTransmitter::builder()
-                    .system_id(system_id)
-                    .password(password)
-                    .system_type(system_type)
-                    .interface_version(InterfaceVersion::Smpp3_4)
-                    .addr_ton(Ton::Unknown)
-                    .addr_npi(Npi::Unknown)
-                    .address_range(COctetString::empty())
-                    .build(),
-            ),
-            Role::Receiver => Pdu::BindReceiver(
-                BindReceiver::builder()
-                    .system_id(system_id)
-                    .password(password)
-                    .system_type(system_type)
-                    .interface_version(InterfaceVersion::Smpp3_4)
-                    .addr_ton(Ton::Unknown)
-                    .addr_npi(Npi::Unknown)
-                    .address_range(COctetString::empty())
-                    .build(),
-            ),
+            Role::Transceiver => bind!(BindTransceiver),
+            Role::Transmitter => bind!(BindTransmitter),
+            Role::Receiver => bind!(BindReceiver),
         };
         let refused = match client.request(pdu, c.response_timeout).await {
             Ok(resp) if resp.status() == CommandStatus::EsmeRok => None,
