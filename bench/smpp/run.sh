@@ -10,6 +10,8 @@
 #
 # Usage: bash bench/smpp/run.sh [seconds] [windows] [systems]
 #   defaults: 10, "10 50", "kannel ami ratio"
+# SMSC_RTT_MS (default 0) holds each submit_sm_resp back that long at the simulator, as a
+# network's round trip would: what makes the window matter.
 # SMSC_SIM overrides the simulator command (it must print its port or address as its first
 # line and a JSON line with a submit count on exit); by default ami-smsc-sim when this
 # workspace builds it, else the npm SMSC of the tests (crates/server/tests/peers).
@@ -35,7 +37,7 @@ else
 fi
 if [ -z "${SMSC_SIM:-}" ]; then
     if cargo build --release --quiet --bin ami-smsc-sim 2>/dev/null; then
-        SMSC_SIM="$TARGET/release/ami-smsc-sim --system-id ami --password secret"
+        SMSC_SIM="$TARGET/release/ami-smsc-sim --system-id ami --password secret --response-delay-ms ${SMSC_RTT_MS:-0}"
     else
         [ -d crates/server/tests/peers/node_modules ] || npm ci --prefix crates/server/tests/peers --no-audit --no-fund >&2
         SMSC_SIM="node crates/server/tests/peers/smsc.js --quiet"

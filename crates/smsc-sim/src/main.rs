@@ -12,17 +12,18 @@ use tokio::sync::oneshot;
 
 const USAGE: &str = "usage: ami-smsc-sim [--listen ADDR] [--system-id ID --password PW] \
 [--receipts on|off] [--receipt-delay-ms N] [--message-ids decimal|hex] \
-[--deliver-timeout-ms N]\n\
+[--deliver-timeout-ms N] [--response-delay-ms N]\n\
 Without --system-id every bind is accepted. Stops on SIGTERM, SIGINT or end of stdin \
 (stdin on /dev/null is not watched).";
 
-const VALUE_FLAGS: [&str; 7] = [
+const VALUE_FLAGS: [&str; 8] = [
     "--listen",
     "--system-id",
     "--password",
     "--receipts",
     "--receipt-delay-ms",
     "--deliver-timeout-ms",
+    "--response-delay-ms",
     "--message-ids",
 ];
 
@@ -61,6 +62,12 @@ fn parse(args: impl Iterator<Item = String>) -> anyhow::Result<SimConfig> {
             }
             "--receipt-delay-ms" => config.receipts.delay = millis(&value)?,
             "--deliver-timeout-ms" => config.deliver_retry.response_timeout = millis(&value)?,
+            // A network's round trip: what makes a submit window matter.
+            "--response-delay-ms" => {
+                let delay = millis(&value)?;
+                config.faults.response_delay =
+                    (!delay.is_zero()).then_some(ami_smsc_sim::ResponseDelay::Fixed(delay));
+            }
             "--message-ids" => {
                 config.message_ids = match value.as_str() {
                     "decimal" => MessageIdScheme::SequentialDecimal,
