@@ -76,6 +76,10 @@ async fn send(server: &TestServer, flow: &Flow, to: &str, body: &str) -> Value {
     v
 }
 
+fn id(sent: &Value) -> String {
+    sent["id"].as_str().unwrap().to_owned()
+}
+
 async fn status_of(server: &TestServer, flow: &Flow, id: &str) -> Value {
     let (s, v) = server
         .get(&format!("/v1/agent/sms/{id}"), &flow.agent_token)
@@ -144,10 +148,7 @@ async fn texts_reach_the_smsc_in_their_coding_and_receipts_deliver_them() {
     let long_body = "Long message part text. ".repeat(17);
     let long = send(&server, &flow, "+34612000003", &long_body).await;
     assert_eq!(long["segments"], 3, "{long}");
-    let ids: Vec<String> = [&gsm, &ucs2, &long]
-        .iter()
-        .map(|v| v["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids: Vec<String> = [&gsm, &ucs2, &long].iter().map(|v| id(&v)).collect();
     let views = settled(&server, &flow, &ids, &["delivered"], 20).await;
     for v in &views {
         assert!(
@@ -230,11 +231,12 @@ async fn a_receipt_reaches_the_webhook_as_sms_delivered() {
     )
     .await;
     let sent = send(&server, &flow, "+34612000009", "receipt please").await;
-    let id = sent["id"].as_str().unwrap().to_owned();
+    let sent = id(&sent);
     receiver
         .wait_until(20, "sms.delivered", |seen| {
             seen.iter().any(|c| {
-                c.event() == "sms.delivered" && c.json()["data"]["id"].as_str() == Some(id.as_str())
+                c.event() == "sms.delivered"
+                    && c.json()["data"]["id"].as_str() == Some(sent.as_str())
             })
         })
         .await;
@@ -319,14 +321,7 @@ async fn a_destination_without_a_route_is_refused_before_anything_is_reserved() 
         .await;
     assert_eq!(before, after, "nothing reserved or counted");
     let routed = send(&server, &flow, "+573001234567", "routed").await;
-    settled(
-        &server,
-        &flow,
-        &[routed["id"].as_str().unwrap().to_owned()],
-        &["delivered"],
-        20,
-    )
-    .await;
+    settled(&server, &flow, &[id(&routed)], &["delivered"], 20).await;
     server.stop().await;
     smsc.shutdown().await;
 }
@@ -344,7 +339,7 @@ async fn throttling_waits_and_nothing_is_sent_twice_or_lost() {
     let mut ids = Vec::new();
     for i in 0..40 {
         let v = send(&server, &flow, &destination(i), "throttled").await;
-        ids.push(v["id"].as_str().unwrap().to_owned());
+        ids.push(id(&v));
     }
     settled(&server, &flow, &ids, &["delivered"], 60).await;
     let counts = accepted_per_destination(&smsc);
@@ -377,7 +372,7 @@ async fn a_connection_dropped_with_a_full_window_loses_nothing_and_sends_nothing
     let mut ids = Vec::new();
     for i in 0..20 {
         let v = send(&server, &flow, &destination(100 + i), "dropped").await;
-        ids.push(v["id"].as_str().unwrap().to_owned());
+        ids.push(id(&v));
     }
     let views = settled(&server, &flow, &ids, &["delivered", "unknown"], 60).await;
     let counts = accepted_per_destination(&smsc);
@@ -423,7 +418,7 @@ async fn late_reordered_responses_and_receipts_before_responses_all_land() {
     let mut ids = Vec::new();
     for i in 0..12 {
         let v = send(&server, &flow, &destination(200 + i), "early receipt").await;
-        ids.push(v["id"].as_str().unwrap().to_owned());
+        ids.push(id(&v));
     }
     settled(&server, &flow, &ids, &["delivered"], 60).await;
     let counts = accepted_per_destination(&smsc);
@@ -442,18 +437,18 @@ async fn generic_nack_makes_the_outcome_unknown_and_it_is_never_resent() {
     let server = server(&[&smsc], "", &[]).await;
     let (_, flow) = agent(&server).await;
     let nacked = send(&server, &flow, &destination(300), "nacked").await;
-    let id = nacked["id"].as_str().unwrap().to_owned();
-    let views = settled(&server, &flow, std::slice::from_ref(&id), &["unknown"], 20).await;
-    assert_eq!(views[0]["status"], "unknown");
-    let next = send(&server, &flow, &destination(301), "fine").await;
-    settled(
+    let nacked = id(&nacked);
+    let views = settled(
         &server,
         &flow,
-        &[next["id"].as_str().unwrap().to_owned()],
-        &["delivered"],
+        std::slice::from_ref(&nacked),
+        &["unknown"],
         20,
     )
     .await;
+    assert_eq!(views[0]["status"], "unknown");
+    let next = send(&server, &flow, &destination(301), "fine").await;
+    settled(&server, &flow, &[id(&next)], &["delivered"], 20).await;
     let submits = smsc.submits();
     assert_eq!(
         submits
@@ -477,14 +472,7 @@ async fn permanent_errors_fail_the_message_and_return_its_reservation() {
     let server = server(&[&smsc], "", &[]).await;
     let (_, flow) = agent(&server).await;
     let refused = send(&server, &flow, "+34666000001", "refused").await;
-    let views = settled(
-        &server,
-        &flow,
-        &[refused["id"].as_str().unwrap().to_owned()],
-        &["failed"],
-        20,
-    )
-    .await;
+    let views = settled(&server, &flow, &[id(&refused)], &["failed"], 20).await;
     assert_eq!(views[0]["error"], "ESME_RINVDSTADR", "{}", views[0]);
     server.stop().await;
     smsc.shutdown().await;
@@ -507,14 +495,7 @@ async fn an_unbind_or_garbage_from_the_smsc_is_survived_and_sending_goes_on() {
     );
     smsc.send_garbage(64);
     let first = send(&server, &flow, &destination(400), "after the garbage").await;
-    settled(
-        &server,
-        &flow,
-        &[first["id"].as_str().unwrap().to_owned()],
-        &["delivered"],
-        20,
-    )
-    .await;
+    settled(&server, &flow, &[id(&first)], &["delivered"], 20).await;
     let (s, _) = server.get("/v1/health", "").await;
     assert_eq!(s, StatusCode::OK);
     server.stop().await;
@@ -539,9 +520,12 @@ async fn while_every_route_is_down_messages_wait_queued_and_leave_when_a_bind_re
     .await;
     let (_, flow) = agent(&server).await;
     let waiting = send(&server, &flow, &destination(500), "waits").await;
-    let id = waiting["id"].as_str().unwrap().to_owned();
+    let waiting = id(&waiting);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(status_of(&server, &flow, &id).await["status"], "queued");
+    assert_eq!(
+        status_of(&server, &flow, &waiting).await["status"],
+        "queued"
+    );
     let health = server.get("/v1/health", ADMIN_KEY).await.1;
     assert_eq!(health["telco"]["binds_up"], 0, "{health}");
     let session = &health["telco"]["sessions"][0];
@@ -555,7 +539,7 @@ async fn while_every_route_is_down_messages_wait_queued_and_leave_when_a_bind_re
     let mut config = SimConfig::with_credentials(SYSTEM_ID, PASSWORD);
     config.listen = format!("127.0.0.1:{port}").parse().unwrap();
     let smsc = Smsc::start(config).await.unwrap();
-    settled(&server, &flow, &[id], &["delivered"], 30).await;
+    settled(&server, &flow, &[waiting], &["delivered"], 30).await;
     server.stop().await;
     smsc.shutdown().await;
 }
@@ -615,25 +599,11 @@ async fn a_route_fails_over_to_its_next_connection_while_the_first_is_down() {
             .await
     );
     let preferred = send(&server, &flow, &destination(600), "first choice").await;
-    settled(
-        &server,
-        &flow,
-        &[preferred["id"].as_str().unwrap().to_owned()],
-        &["delivered"],
-        20,
-    )
-    .await;
+    settled(&server, &flow, &[id(&preferred)], &["delivered"], 20).await;
     assert_eq!(first.counters().submits, 1);
     first.shutdown().await;
     let failed_over = send(&server, &flow, &destination(601), "second choice").await;
-    settled(
-        &server,
-        &flow,
-        &[failed_over["id"].as_str().unwrap().to_owned()],
-        &["delivered"],
-        30,
-    )
-    .await;
+    settled(&server, &flow, &[id(&failed_over)], &["delivered"], 30).await;
     assert_eq!(second.counters().submits, 1, "{:?}", second.counters());
     server.stop().await;
     second.shutdown().await;
