@@ -148,7 +148,7 @@ async fn texts_reach_the_smsc_in_their_coding_and_receipts_deliver_them() {
     let long_body = "Long message part text. ".repeat(17);
     let long = send(&server, &flow, "+34612000003", &long_body).await;
     assert_eq!(long["segments"], 3, "{long}");
-    let ids: Vec<String> = [&gsm, &ucs2, &long].iter().map(|v| id(&v)).collect();
+    let ids: Vec<String> = [&gsm, &ucs2, &long].iter().map(|v| id(v)).collect();
     let views = settled(&server, &flow, &ids, &["delivered"], 20).await;
     for v in &views {
         assert!(
