@@ -149,6 +149,23 @@ run_kannel() { # window
     report "kannel $(dpkg-query -W -f '${Version}' kannel 2>/dev/null || echo '?')" "$window" "$out" "$SIM_COUNTERS"
 }
 
+# A fresh simulator and `ami serve` on a fresh SQLite file sending to it over SMPP with
+# the given window; AMI_BASE and AMI_PID name the server.
+ami_start() { # window
+    local port
+    sim_start
+    port=$(free_port)
+    rm -f "$DIR"/ami.db*
+    AMI_LISTEN=127.0.0.1:$port DATABASE_URL=sqlite://$DIR/ami.db AMI_ADMIN_KEY=$KEY AMI_LOG=warn \
+        AMI_CARRIER=smpp \
+        AMI_SMPP="[{name = \"sim\", host = \"127.0.0.1\", port = $SIM_PORT, system_id = \"ami\", password = \"secret\", window = $1}]" \
+        "$AMI" serve 2>>"$DIR/ami.log" &
+    AMI_PID=$!
+    PIDS+=("$AMI_PID")
+    AMI_BASE=http://127.0.0.1:$port
+    wait_http "$AMI_BASE/v1/health" ami
+}
+
 # From the database of a finished run: how long accepted messages took from the API's 201 to
 # the hand-off's commit, which follows their submit_sm_resp.
 ami_latency() { # database
@@ -165,37 +182,19 @@ EOF
 # The send path's own benchmark (`ami-bench sms`: sends against /v1/health, taking turns)
 # with the SMS going over SMPP to the simulator, for the send/health ratio.
 run_ratio() { # window
-    local window=$1 port pid
-    sim_start
-    port=$(free_port)
-    rm -f "$DIR"/ami.db*
-    AMI_LISTEN=127.0.0.1:$port DATABASE_URL=sqlite://$DIR/ami.db AMI_ADMIN_KEY=$KEY AMI_LOG=warn \
-        AMI_CARRIER=smpp \
-        AMI_SMPP="[{name = \"sim\", host = \"127.0.0.1\", port = $SIM_PORT, system_id = \"ami\", password = \"secret\", window = $window}]" \
-        "$AMI" serve 2>>"$DIR/ami.log" &
-    pid=$!
-    PIDS+=("$pid")
-    wait_http "http://127.0.0.1:$port/v1/health" ami
+    local window=$1
+    ami_start "$window"
     echo "# send/health with carrier = smpp, window $window"
-    "$BENCH" sms "http://127.0.0.1:$port" "$KEY" "$SECS" "$DIR/ami.db"
-    stop_pid "$pid"
+    "$BENCH" sms "$AMI_BASE" "$KEY" "$SECS" "$DIR/ami.db"
+    stop_pid "$AMI_PID"
     sim_stop
 }
 
 run_ami() { # window
-    local window=$1 port pid out
-    sim_start
-    port=$(free_port)
-    rm -f "$DIR"/ami.db*
-    AMI_LISTEN=127.0.0.1:$port DATABASE_URL=sqlite://$DIR/ami.db AMI_ADMIN_KEY=$KEY AMI_LOG=warn \
-        AMI_CARRIER=smpp \
-        AMI_SMPP="[{name = \"sim\", host = \"127.0.0.1\", port = $SIM_PORT, system_id = \"ami\", password = \"secret\", window = $window}]" \
-        "$AMI" serve 2>>"$DIR/ami.log" &
-    pid=$!
-    PIDS+=("$pid")
-    wait_http "http://127.0.0.1:$port/v1/health" ami
-    out=$("$BENCH" sms-steady "http://127.0.0.1:$port" "$KEY" "$SECS" "$DIR/ami.db" "$DRAIN_SECS")
-    stop_pid "$pid"
+    local window=$1 out
+    ami_start "$window"
+    out=$("$BENCH" sms-steady "$AMI_BASE" "$KEY" "$SECS" "$DIR/ami.db" "$DRAIN_SECS")
+    stop_pid "$AMI_PID"
     sim_stop
     report "ami $(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$window" "$out" "$SIM_COUNTERS"
     echo "{\"system\": \"ami\", \"window\": $window, \"api_201_to_hand_off\": $(ami_latency "$DIR/ami.db")}"
