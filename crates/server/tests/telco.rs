@@ -561,6 +561,42 @@ async fn a_late_sent_after_delivered_is_ignored_and_audited() {
     }
 }
 
+/// `sent` and `delivered` for one message at the same instant (the hand-off's report and an
+/// early receipt do this on PostgreSQL): whatever the order, the message ends delivered.
+#[tokio::test]
+async fn sent_and_delivered_at_once_always_end_delivered() {
+    for engine in engines() {
+        let server = start(engine).await;
+        let (account, key) = server.customer("Race").await;
+        let flow = server.provision(&key).await;
+        let mut ids = Vec::new();
+        for _ in 0..30 {
+            ids.push(queued_message(&server, &account, &flow).await);
+        }
+        let mut races = tokio::task::JoinSet::new();
+        for id in &ids {
+            for status in ["sent", "delivered"] {
+                let report = server
+                    .http
+                    .post(format!("{}/v1/_telco/sms/dlr", server.base))
+                    .header("x-telco-key", TELCO_KEY)
+                    .json(&json!({"msg_id": id, "status": status}));
+                races.spawn(async move { report.send().await.expect("report").status() });
+            }
+        }
+        while let Some(status) = races.join_next().await {
+            assert_eq!(status.unwrap(), StatusCode::OK, "{engine:?}");
+        }
+        for id in &ids {
+            let (_, v) = server
+                .get(&format!("/v1/agent/sms/{id}"), &flow.agent_token)
+                .await;
+            assert_eq!(v["status"], "delivered", "{engine:?} {v}");
+        }
+        server.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn bad_delivery_reports_are_refused() {
     for engine in engines() {

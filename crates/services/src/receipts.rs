@@ -2,7 +2,7 @@
 //! message each reference names (`carrier_refs`); a receipt finds its message there, or, when
 //! it overtook the hand-off's commit, waits there until the hand-off finds it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ami_core::delivery::SmsStatus;
 use ami_store::carrier_refs;
@@ -103,14 +103,33 @@ impl Services {
                 error: e.error.clone(),
             })
         }));
-        if let Err(e) = self.apply_sms_statuses(&Actor::Telco, &reports).await {
-            tracing::warn!(error = %e, "early receipts not applied yet; the sweep retries them");
+        // Should the batch fail (on PostgreSQL, a deadlock with another batch), each report
+        // is tried alone, in order (`sent` before the receipt that follows it); a receipt that
+        // still fails keeps waiting for the sweep.
+        let mut unapplied = HashSet::new();
+        if self
+            .apply_sms_statuses(&Actor::Telco, &reports)
+            .await
+            .is_err()
+        {
+            for report in &reports {
+                if let Err(e) = self
+                    .apply_sms_statuses(&Actor::Telco, std::slice::from_ref(report))
+                    .await
+                {
+                    tracing::warn!(error = %e, sms = %report.msg_id, "a report of a hand-off was not applied");
+                    unapplied.extend(report.telco_ref.clone());
+                }
+            }
+        }
+        let refs: Vec<&str> = early
+            .iter()
+            .map(|e| e.telco_ref.as_str())
+            .filter(|r| !unapplied.contains(*r))
+            .collect();
+        if refs.is_empty() {
             return Ok(());
         }
-        if early.is_empty() {
-            return Ok(());
-        }
-        let refs: Vec<&str> = early.iter().map(|e| e.telco_ref.as_str()).collect();
         self.settle_receipts(&refs).await
     }
 

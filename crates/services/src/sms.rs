@@ -298,7 +298,7 @@ impl Services {
         let ids: Vec<String> = reports.iter().map(|r| r.msg_id.clone()).collect();
         // Each message as the reports leave it, and what it was before them.
         let mut messages =
-            ami_store::system::messages::by_ids(self.system(), &mut db, &ids).await?;
+            ami_store::system::messages::lock_by_ids(self.system(), &mut db, &ids).await?;
         let before: Vec<Before> = messages.iter().map(Before::of).collect();
         let index: HashMap<String, usize> = messages
             .iter()

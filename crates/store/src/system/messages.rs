@@ -57,6 +57,34 @@ pub async fn by_ids(
     Ok(found)
 }
 
+/// [`by_ids`] inside a write transaction, the rows locked until it ends, in id order (so two
+/// batches never wait on each other in a cycle). On PostgreSQL two reports for one message
+/// (a receipt and the hand-off's `sent`) otherwise both read the old status, and the
+/// second's compare-and-set finds nothing to change: the receipt would be lost.
+pub async fn lock_by_ids(
+    _scope: &impl CrossTenant,
+    db: impl Into<Db<'_>>,
+    ids: &[String],
+) -> Result<Vec<Message>> {
+    let mut db = db.into();
+    let mut sorted: Vec<&String> = ids.iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let lock = db.engine().for_no_key_update();
+    let mut found = Vec::with_capacity(sorted.len());
+    for chunk in sorted.chunks(rows::CHUNK) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM messages WHERE id IN ({}) ORDER BY id{lock}",
+            rows::list(chunk.len(), 1)
+        );
+        let args: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
+        for row in db.fetch(&sql, &args).await? {
+            found.push(Message::from_row(&row)?);
+        }
+    }
+    Ok(found)
+}
+
 /// Queued outbound messages of the given MIDs not yet handed to the carrier (kill-switch).
 /// Each of them still has its outbox row, so the search starts there: the outbox holds the
 /// dispatch backlog, the messages table every message ever sent.
