@@ -2,7 +2,11 @@
 //! between a call's RTP and the agent's WebSocket. Signalling is elsewhere: this crate
 //! takes and gives SDP bodies as strings.
 
+pub mod agent;
 pub mod dtmf;
+pub mod frames;
 pub mod g711;
+pub mod leg;
+pub mod ports;
 pub mod rtp;
 pub mod sdp;
