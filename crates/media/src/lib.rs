@@ -3,10 +3,12 @@
 //! takes and gives SDP bodies as strings.
 
 pub mod agent;
+pub mod bridge;
 pub mod dtmf;
 pub mod frames;
 pub mod g711;
 pub mod leg;
+pub mod playout;
 pub mod ports;
 pub mod rtp;
 pub mod sdp;
