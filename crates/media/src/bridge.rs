@@ -94,6 +94,11 @@ pub struct BridgeControl {
 }
 
 impl BridgeControl {
+    pub(crate) fn new() -> (Self, watch::Receiver<bool>) {
+        let (stop, rx) = watch::channel(false);
+        (Self { stop }, rx)
+    }
+
     /// Ends the call's media: the agent gets `stop`, then the socket is closed.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
@@ -107,9 +112,9 @@ pub fn spawn_bridge(
     call: CallInfo,
     config: BridgeConfig,
 ) -> (BridgeControl, JoinHandle<BridgeEnd>) {
-    let (tx, rx) = watch::channel(false);
+    let (control, rx) = BridgeControl::new();
     let handle = tokio::spawn(run_bridge(leg, target, call, config, rx));
-    (BridgeControl { stop: tx }, handle)
+    (control, handle)
 }
 
 #[derive(Default)]
@@ -120,7 +125,7 @@ struct Counters {
     bad_frames: u64,
 }
 
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     // A closed channel (every control dropped) stops the bridge as well.
     let _ = stop.wait_for(|s| *s).await;
 }

@@ -10,5 +10,6 @@ pub mod g711;
 pub mod leg;
 pub mod playout;
 pub mod ports;
+pub mod relay;
 pub mod rtp;
 pub mod sdp;
