@@ -534,3 +534,79 @@ async fn an_agent_that_never_answers_the_upgrade_times_out() {
     );
     drop(silent);
 }
+
+#[tokio::test]
+async fn an_agent_flooding_faster_than_real_time_is_capped() {
+    let s = setup(BridgeConfig::default()).await;
+    let (mut agent, _) = s.agent.await.unwrap_or_else(|e| panic!("{e}"));
+    // Fifteen seconds of audio at once; ten fit.
+    for piece in agent_audio(15 * 8000).chunks(8000) {
+        send_text(
+            &mut agent,
+            json!({"event": "media", "media": {"payload": STANDARD.encode(piece)}}),
+        )
+        .await;
+    }
+    send_text(&mut agent, json!({"event": "stop"})).await;
+    let end = s.bridge.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(end.reason, EndReason::AgentHangup);
+    assert!(end.late_or_dropped >= 4, "{end:?}");
+}
+
+#[tokio::test]
+async fn an_agent_that_stops_reading_is_gone() {
+    let config = BridgeConfig {
+        write_stall: Duration::from_millis(500),
+        ..BridgeConfig::default()
+    };
+    let s = setup(config).await;
+    // The agent accepts and then never reads; the caller floods, so the socket's buffers
+    // fill and a write blocks.
+    let (_agent, _) = s.agent.await.unwrap_or_else(|e| panic!("{e}"));
+    let caller = Arc::clone(&s.caller);
+    let leg_addr = s.leg_addr;
+    let flood = tokio::spawn(async move {
+        let payload = caller_audio(1);
+        for i in 0..200_000u32 {
+            let p = Packet {
+                payload_type: 0,
+                marker: false,
+                sequence: i as u16,
+                timestamp: i * 160,
+                ssrc: 1,
+                payload: payload.clone(),
+            };
+            let _ = caller
+                .send_to(&p.to_bytes().unwrap_or_default(), leg_addr)
+                .await;
+            if i % 64 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let end = tokio::time::timeout(Duration::from_secs(30), s.bridge)
+        .await
+        .unwrap_or_else(|_| panic!("the bridge kept writing to an agent that does not read"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    flood.abort();
+    assert_eq!(
+        end.reason,
+        EndReason::AgentGone("agent is not reading".into()),
+        "{end:?}"
+    );
+    assert!(end.late_or_dropped > 0);
+}
+
+#[tokio::test]
+async fn no_rtp_from_the_caller_ends_the_call() {
+    let config = BridgeConfig {
+        media_timeout: Some(Duration::from_millis(300)),
+        ..BridgeConfig::default()
+    };
+    let s = setup(config).await;
+    let (mut agent, _) = s.agent.await.unwrap_or_else(|e| panic!("{e}"));
+    let (stop, _) = until_event(&mut agent, "stop").await;
+    assert_eq!(stop["event"], "stop");
+    let end = s.bridge.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(end.reason, EndReason::MediaTimeout);
+}
