@@ -38,6 +38,9 @@ pub struct AgentTarget {
     pub addr: SocketAddr,
     /// The MID's signing secret, `whsec_<base64 key>`.
     pub signing_secret: String,
+    /// TLS client settings for `wss://`; `None`: the public roots (`webpki-roots`).
+    /// Set for agents behind a private CA.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Why the agent could not be reached.
@@ -115,7 +118,10 @@ pub async fn connect(
 ) -> Result<AgentSocket, ConnectError> {
     let connector = match target.url.scheme() {
         "ws" => Connector::Plain,
-        "wss" => Connector::Rustls(tls_config()?),
+        "wss" => Connector::Rustls(match &target.tls {
+            Some(config) => Arc::clone(config),
+            None => tls_config()?,
+        }),
         _ => return Err(ConnectError::InvalidUrl),
     };
     if target.url.host_str().is_none() {

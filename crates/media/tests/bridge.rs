@@ -120,6 +120,7 @@ async fn setup(config: BridgeConfig) -> Setup {
             .unwrap_or_else(|e| panic!("{e}")),
         addr: agent_addr,
         signing_secret: secret(),
+        tls: None,
     };
     let (control, bridge) = spawn_bridge(leg, target, call(), config);
     Setup {
@@ -490,6 +491,7 @@ async fn an_agent_that_refuses_the_connection_is_unreachable_quickly() {
             .unwrap_or_else(|e| panic!("{e}")),
         addr,
         signing_secret: secret(),
+        tls: None,
     };
     let began = Instant::now();
     let (_control, bridge) = spawn_bridge(leg, target, call(), BridgeConfig::default());
@@ -521,6 +523,7 @@ async fn an_agent_that_never_answers_the_upgrade_times_out() {
             .unwrap_or_else(|e| panic!("{e}")),
         addr,
         signing_secret: secret(),
+        tls: None,
     };
     let config = BridgeConfig {
         connect_timeout: Duration::from_millis(300),
@@ -609,4 +612,73 @@ async fn no_rtp_from_the_caller_ends_the_call() {
     assert_eq!(stop["event"], "stop");
     let end = s.bridge.await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(end.reason, EndReason::MediaTimeout);
+}
+
+#[tokio::test]
+async fn wss_with_the_urls_host_for_sni_at_the_given_address() {
+    use tokio_rustls::rustls;
+    let certified = rcgen::generate_simple_self_signed(vec!["agent.example".to_string()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cert_der = certified.cert.der().clone();
+    let key_der =
+        rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server_config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der.clone()], key_der)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der).unwrap_or_else(|e| panic!("{e}"));
+    let client_config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let agent = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+        let tls = acceptor.accept(tcp).await.unwrap_or_else(|e| panic!("{e}"));
+        let sni = tls.get_ref().1.server_name().map(str::to_string);
+        let mut ws = tokio_tungstenite::accept_async(tls)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut events = Vec::new();
+        for _ in 0..2 {
+            if let Some(Ok(Message::Text(t))) = ws.next().await {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                events.push(v["event"].as_str().unwrap_or("").to_string());
+            }
+        }
+        let _ = ws.send(Message::text(r#"{"event":"stop"}"#)).await;
+        (sni, events)
+    });
+
+    let ports = PortAllocator::new(43_200, 43_299).unwrap_or_else(|e| panic!("{e}"));
+    let leg = RtpLeg::bind(
+        &ports,
+        "127.0.0.1".parse().unwrap_or_else(|e| panic!("{e}")),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let target = AgentTarget {
+        url: format!("wss://agent.example:{}/voice", addr.port())
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}")),
+        addr,
+        signing_secret: secret(),
+        tls: Some(Arc::new(client_config)),
+    };
+    let (_control, bridge) = spawn_bridge(leg, target, call(), BridgeConfig::default());
+    let end = bridge.await.unwrap_or_else(|e| panic!("{e}"));
+    let (sni, events) = agent.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(end.reason, EndReason::AgentHangup, "{end:?}");
+    assert_eq!(sni.as_deref(), Some("agent.example"));
+    assert_eq!(events, vec!["connected".to_string(), "start".to_string()]);
 }
