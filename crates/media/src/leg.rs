@@ -49,6 +49,16 @@ pub struct RemoteEndpoint {
     pub negotiated: Negotiated,
 }
 
+impl RemoteEndpoint {
+    /// The remote side as the SDP states it.
+    pub fn from_sdp(remote: &crate::sdp::RemoteAudio, negotiated: Negotiated) -> Self {
+        Self {
+            address: SocketAddr::new(remote.address, remote.port),
+            negotiated,
+        }
+    }
+}
+
 /// One thing received on a leg.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {

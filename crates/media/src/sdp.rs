@@ -58,6 +58,11 @@ impl Codec {
         }
     }
 
+    /// `PCMU` or `PCMA` (any case), as in the configuration's preference list.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::from_name(name, 8000)
+    }
+
     fn from_name(name: &str, clock: u32) -> Option<Self> {
         if clock != 8000 {
             return None;
@@ -333,6 +338,29 @@ fn attr(key: &str, value: String) -> Attribute {
     }
 }
 
+/// What answering an offer gives: the remote side, the choice, and our SDP body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The remote's audio stream.
+    pub remote: RemoteAudio,
+    /// The negotiated codec and payload types.
+    pub negotiated: Negotiated,
+    /// Our answer's body.
+    pub body: String,
+}
+
+/// Answers a remote offer in one step: parse, negotiate by `preference`, build.
+pub fn answer(offer: &str, local: &LocalAudio, preference: &[Codec]) -> Result<Answer, SdpError> {
+    let remote = parse_remote(offer)?;
+    let negotiated = negotiate(&remote, preference)?;
+    let body = build_answer(local, &negotiated);
+    Ok(Answer {
+        remote,
+        negotiated,
+        body,
+    })
+}
+
 /// Our offer: every codec of `preference` in order, plus telephone-event.
 pub fn build_offer(local: &LocalAudio, preference: &[Codec]) -> String {
     let codecs: Vec<(Codec, u8)> = preference.iter().map(|c| (*c, c.payload_type())).collect();
@@ -398,6 +426,26 @@ a=sendrecv\r\n";
         );
         let n = negotiate(&r, &[Codec::Pcma, Codec::Pcmu]);
         assert_eq!(n.map(|n| n.codec), Ok(Codec::Pcma));
+    }
+
+    #[test]
+    fn one_step_answer_and_codec_names() {
+        let local = LocalAudio {
+            address: IpAddr::from([192, 0, 2, 10]),
+            port: 30002,
+            session_id: 1,
+            session_version: 1,
+        };
+        let a = answer(OFFER, &local, &[Codec::Pcma]);
+        assert_eq!(a.as_ref().map(|a| a.negotiated.codec), Ok(Codec::Pcma));
+        assert!(a.is_ok_and(|a| a.body.contains("m=audio 30002 RTP/AVP 8 96\r\n")));
+        assert!(matches!(
+            answer("v=0", &local, &[Codec::Pcmu]),
+            Err(SdpError::Invalid(_))
+        ));
+        assert_eq!(Codec::parse("pcmu"), Some(Codec::Pcmu));
+        assert_eq!(Codec::parse("PCMA"), Some(Codec::Pcma));
+        assert_eq!(Codec::parse("G729"), None);
     }
 
     #[test]
