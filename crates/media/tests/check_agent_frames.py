@@ -13,7 +13,9 @@ Checks:
    recognises our first two frames and reads the stream and call ids from them;
 2. the serializer of the detected transport reads our `media` and `dtmf` frames;
 3. what that serializer writes for the bot's audio and for a barge-in (audio, clear)
-   is read by our parser as `media` and `clear`.
+   is read by our parser as `media` and `clear`;
+4. if the `standardwebhooks` package is installed, it verifies the connect's signature
+   headers over the start frame.
 Exit 0 when all hold, 1 otherwise, 3 when pipecat-ai is not installed. Not run in CI.
 """
 import asyncio
@@ -95,6 +97,26 @@ async def main():
         [binary, "parse"], input=f"{out_audio}\n{out_clear}\n", check=True, capture_output=True, text=True
     ).stdout.splitlines()
     check(parsed == ["media 800", "clear"], f"bot audio and barge-in read by us: {parsed}")
+
+    try:
+        from standardwebhooks import Webhook
+    except ImportError:
+        print("skip signature: standardwebhooks is not installed")
+        return
+    import base64
+    import time
+
+    secret = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+    now = int(time.time())
+    headers_line, start = subprocess.run(
+        [binary, "sign", secret, str(now)], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    headers = __import__("json").loads(headers_line)
+    try:
+        Webhook(secret).verify(start, headers)
+        check(True, "connect signature verified over the start frame")
+    except Exception as e:  # noqa: BLE001 - any failure is the check failing
+        check(False, f"connect signature: {e}")
 
 
 asyncio.run(main())
