@@ -180,6 +180,8 @@ pub async fn run_bridge(
     let began = Instant::now();
     let mut last_rtp = Instant::now();
     let mut playout = Playout::new(config.queue_limit_ms);
+    // Missed ticks are sent in a burst (tokio's default): the RTP timestamps stay in step
+    // with the wall clock after a stall, which the far end's jitter buffer expects.
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
     let silence = vec![ULAW_SILENCE; FRAME_SAMPLES];
 
