@@ -12,8 +12,8 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Method, StatusCode};
-use rsipstack::transaction::TransactionReceiver;
 use rsipstack::transaction::endpoint::{EndpointInnerRef, EndpointOption};
+use rsipstack::transaction::{CallIdFormat, TransactionReceiver};
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipAddr, TcpListenerConnection, TransportLayer};
 use rsipstack::{EndpointBuilder, sip};
@@ -161,6 +161,8 @@ impl Ua {
         let option = EndpointOption {
             t1,
             t1x64: t1 * 64,
+            // The stack's default appends a fixed domain of its authors to every Call-ID.
+            callid_format: CallIdFormat::Uuid,
             ..EndpointOption::default()
         };
         let endpoint = EndpointBuilder::new()
