@@ -268,7 +268,13 @@ impl Ua {
 
     /// Calls a SIP URI directly (a customer's own SIP engine), with the same signals.
     pub async fn invite_uri(&self, call: UriInvite) -> Result<String, InviteError> {
-        let callee = uri(&call.target)?;
+        let target = call.target.trim();
+        let well_formed = (target.starts_with("sip:") || target.starts_with("sips:"))
+            && !target.contains(char::is_whitespace);
+        if !well_formed {
+            return Err(InviteError::BadUri(call.target));
+        }
+        let callee = uri(target)?;
         if callee.host_with_port.to_string().is_empty() {
             return Err(InviteError::BadUri(call.target));
         }

@@ -362,3 +362,82 @@ async fn shutdown_ends_a_live_call_with_bye() {
         Err(ami_sip::InviteError::ShuttingDown)
     ));
 }
+
+#[tokio::test]
+async fn outbound_to_a_sip_uri_bypasses_the_trunks() {
+    if !sipp_ready() {
+        return;
+    }
+    let port = free_port("127.0.0.1");
+    let sipp = Sipp::uas("uas_answer_then_bye", port).await;
+    // The only trunk points nowhere: the call must go to the URI.
+    let mut agent = start(vec![trunk(9)], Router::answering("unused")).await;
+    let invite = ami_sip::UriInvite {
+        call_id: "call_uri1".into(),
+        target: format!("sip:bridge@127.0.0.1:{port}"),
+        from: "+34911000111".into(),
+        sdp_offer: OFFER.into(),
+    };
+    agent.ua.invite_uri(invite).await.unwrap();
+    assert_eq!(agent.next("call_uri1").await, CallEvent::Ringing);
+    let event = agent.next("call_uri1").await;
+    assert!(answered(&event), "{event:?}");
+    assert_eq!(
+        agent.next("call_uri1").await,
+        CallEvent::Ended {
+            cause: EndCause::RemoteHangup
+        }
+    );
+    assert!(sipp.passed().await);
+    let bad = ami_sip::UriInvite {
+        call_id: "call_uri2".into(),
+        target: "not a uri".into(),
+        from: "+34911000111".into(),
+        sdp_offer: OFFER.into(),
+    };
+    assert!(matches!(
+        agent.ua.invite_uri(bad).await,
+        Err(ami_sip::InviteError::BadUri(_))
+    ));
+}
+
+#[tokio::test]
+async fn inbound_without_ack_ends_with_ack_timeout_and_bye() {
+    if !sipp_ready() {
+        return;
+    }
+    let router = Router::answering("call_in5");
+    // T1 is 100 ms in these tests: the ACK is awaited 6.4 s.
+    let mut agent = start(vec![trunk(9)], router.clone()).await;
+    let sipp = Sipp::uac("uac_no_ack", "127.0.0.1", agent.addr, "+34911000111");
+    assert_eq!(
+        agent.next("call_in5").await,
+        CallEvent::Ended {
+            cause: EndCause::AckTimeout
+        }
+    );
+    assert!(sipp.passed().await);
+}
+
+#[tokio::test]
+async fn registration_answers_the_digest_challenge() {
+    if !sipp_ready() {
+        return;
+    }
+    let port = free_port("127.0.0.1");
+    let sipp = Sipp::uas("uas_register", port).await;
+    let mut registering = trunk(port);
+    registering.register = true;
+    registering.register_expiry_secs = 600;
+    let agent = start(vec![registering], Router::answering("unused")).await;
+    let mut registered = false;
+    for _ in 0..100 {
+        if agent.ua.is_registered("test") {
+            registered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(registered, "no successful registration within 10 s");
+    assert!(sipp.passed().await);
+}
