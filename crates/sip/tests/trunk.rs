@@ -441,3 +441,70 @@ async fn registration_answers_the_digest_challenge() {
     assert!(registered, "no successful registration within 10 s");
     assert!(sipp.passed().await);
 }
+
+#[tokio::test]
+async fn inbound_cancelled_while_the_router_decides() {
+    if !sipp_ready() {
+        return;
+    }
+    let router = std::sync::Arc::new(common::Router {
+        seen: Default::default(),
+        decision: InboundDecision::Answer {
+            call_id: "call_in6".into(),
+            sdp_answer: OFFER.into(),
+        },
+        delay: Duration::from_millis(1500),
+    });
+    let mut agent = start(vec![trunk(9)], router.clone()).await;
+    let sipp = Sipp::uac("uac_cancel_early", "127.0.0.1", agent.addr, "+34911000111");
+    assert!(sipp.passed().await);
+    // The router committed to a call that the caller had already given up.
+    assert_eq!(
+        agent.next("call_in6").await,
+        CallEvent::Ended {
+            cause: EndCause::CallerCancelled
+        }
+    );
+    assert_eq!(router.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn outbound_over_tcp() {
+    if !sipp_ready() {
+        return;
+    }
+    let port = common::free_tcp_port();
+    let sipp = Sipp::uas_tcp("uas_answer_then_bye", port).await;
+    let mut tcp_trunk = trunk(port);
+    tcp_trunk.transport = ami_sip::Transport::Tcp;
+    let mut settings = ami_sip::SipSettings::new(None, vec![tcp_trunk]);
+    settings.listen_tcp = Some(
+        format!("127.0.0.1:{}", common::free_tcp_port())
+            .parse()
+            .unwrap(),
+    );
+    settings.t1_ms = 100;
+    let (ua, mut signals) = ami_sip::Ua::start(settings, Router::answering("unused"))
+        .await
+        .unwrap();
+    ua.invite(call("call_tcp1")).await.unwrap();
+    let mut events = Vec::new();
+    while let Ok(Some(signal)) = tokio::time::timeout(Duration::from_secs(10), signals.recv()).await
+    {
+        let last = matches!(signal.event, CallEvent::Ended { .. });
+        events.push(signal.event);
+        if last {
+            break;
+        }
+    }
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[0], CallEvent::Ringing);
+    assert!(answered(&events[1]), "{events:?}");
+    assert_eq!(
+        events[2],
+        CallEvent::Ended {
+            cause: EndCause::RemoteHangup
+        }
+    );
+    assert!(sipp.passed().await);
+}

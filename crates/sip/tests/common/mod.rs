@@ -35,6 +35,12 @@ pub fn sipp_ready() -> bool {
     found
 }
 
+/// A TCP port free right now on 127.0.0.1.
+pub fn free_tcp_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// A UDP port free right now on `ip`.
 pub fn free_port(ip: &str) -> u16 {
     let socket = UdpSocket::bind((ip, 0)).unwrap();
@@ -60,6 +66,8 @@ pub fn trunk(proxy_port: u16) -> Trunk {
 pub struct Router {
     pub seen: Mutex<Vec<InboundInvite>>,
     pub decision: InboundDecision,
+    /// How long it takes to decide.
+    pub delay: Duration,
 }
 
 impl Router {
@@ -67,6 +75,7 @@ impl Router {
         Arc::new(Router {
             seen: Mutex::new(Vec::new()),
             decision,
+            delay: Duration::ZERO,
         })
     }
 
@@ -86,6 +95,7 @@ impl InboundRouter for Router {
     fn route(&self, invite: InboundInvite) -> RouteFuture<'_> {
         Box::pin(async move {
             self.seen.lock().unwrap().push(invite);
+            tokio::time::sleep(self.delay).await;
             self.decision.clone()
         })
     }
@@ -142,6 +152,13 @@ impl Sipp {
     pub async fn uas(name: &str, port: u16) -> Sipp {
         let sipp = Sipp::spawn(name, "127.0.0.1", port, &[]);
         // Time to bind; our INVITE retransmissions cover a slow start too.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sipp
+    }
+
+    /// SIPp as the trunk answering over TCP on `ip:port`.
+    pub async fn uas_tcp(name: &str, port: u16) -> Sipp {
+        let sipp = Sipp::spawn(name, "127.0.0.1", port, &["-t", "t1"]);
         tokio::time::sleep(Duration::from_millis(300)).await;
         sipp
     }
