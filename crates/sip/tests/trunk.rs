@@ -508,3 +508,86 @@ async fn outbound_over_tcp() {
     );
     assert!(sipp.passed().await);
 }
+
+/// Deterministic pseudo-random numbers (xorshift), so a failure replays.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A valid INVITE with a few bytes changed, cut, or a header doubled.
+fn mutated_invite(noise: &mut Noise, i: usize) -> Vec<u8> {
+    let mut bytes = with_length("5", &format!("mut{i}")).into_bytes();
+    match noise.below(4) {
+        0 => {
+            for _ in 0..1 + noise.below(8) {
+                let at = noise.below(bytes.len());
+                bytes[at] = noise.next() as u8;
+            }
+        }
+        1 => bytes.truncate(noise.below(bytes.len())),
+        2 => {
+            let at = noise.below(bytes.len());
+            let insert: &[u8] =
+                [&b"\r\n"[..], b":", b";;;", b"\0", b"Content-Length: 7\r\n"][noise.below(5)];
+            bytes.splice(at..at, insert.iter().copied());
+        }
+        _ => {
+            let at = noise.below(bytes.len());
+            let len = noise.below(bytes.len() - at);
+            bytes.drain(at..at + len);
+        }
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn mutated_invites_and_tcp_garbage_leave_the_agent_serving() {
+    if !sipp_ready() {
+        return;
+    }
+    let router = Router::new(InboundDecision::Refuse {
+        code: 404,
+        reason: "no such number".into(),
+    });
+    let mut settings =
+        ami_sip::SipSettings::new(Some("127.0.0.1:0".parse().unwrap()), vec![trunk(9)]);
+    let tcp: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_tcp_port())
+        .parse()
+        .unwrap();
+    settings.listen_tcp = Some(tcp);
+    let (ua, _signals) = ami_sip::Ua::start(settings, router.clone()).await.unwrap();
+    let udp = ua.local_addrs()[0];
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    for i in 0..400 {
+        socket
+            .send_to(&mutated_invite(&mut noise, i), udp)
+            .await
+            .unwrap();
+    }
+    // A stream claiming a body far larger than anything sent, then noise.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut stream = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    stream
+        .write_all(with_length("99999999999", "tcp").as_bytes())
+        .await
+        .unwrap();
+    let junk: Vec<u8> = (0..65_536).map(|_| noise.next() as u8).collect();
+    let _ = stream.write_all(&junk).await;
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sipp = Sipp::uac("uac_expect_404", "127.0.0.1", udp, "+34911000999");
+    assert!(sipp.passed().await);
+}
