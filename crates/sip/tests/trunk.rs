@@ -591,3 +591,21 @@ async fn mutated_invites_and_tcp_garbage_leave_the_agent_serving() {
     let sipp = Sipp::uac("uac_expect_404", "127.0.0.1", udp, "+34911000999");
     assert!(sipp.passed().await);
 }
+
+#[tokio::test]
+async fn inbound_session_refresh_keeps_the_call() {
+    if !sipp_ready() {
+        return;
+    }
+    let router = Router::answering("call_in7");
+    let mut agent = start(vec![trunk(9)], router.clone()).await;
+    let sipp = Sipp::uac("uac_reinvite", "127.0.0.1", agent.addr, "+34911000111");
+    assert_eq!(agent.next("call_in7").await, CallEvent::Connected);
+    assert_eq!(
+        agent.next("call_in7").await,
+        CallEvent::Ended {
+            cause: EndCause::RemoteHangup
+        }
+    );
+    assert!(sipp.passed().await);
+}
