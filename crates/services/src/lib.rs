@@ -27,6 +27,7 @@ pub mod telco;
 pub mod usage;
 mod validate;
 pub mod views;
+pub mod voice_config;
 pub mod webhooks;
 
 pub use error::{Error, Result};
