@@ -294,6 +294,29 @@ impl TestServer {
         database_url: &str,
         extra_env: &[(&str, &str)],
     ) -> TestServer {
+        let clock = Arc::new(TestClock(AtomicI64::new(ami_core::time::now_ms())));
+        Self::start_on_clock(engine, database_url, extra_env, clock).await
+    }
+
+    /// [`TestServer::start_on`] beside `owner`, on its clock: replicas of one deployment
+    /// share the time, so what one records (a rate limit's next slot, say) is as recent for
+    /// the other.
+    pub async fn start_beside(owner: &TestServer, extra_env: &[(&str, &str)]) -> TestServer {
+        Self::start_on_clock(
+            owner.engine,
+            &owner.database_url,
+            extra_env,
+            owner.clock.clone(),
+        )
+        .await
+    }
+
+    async fn start_on_clock(
+        engine: Engine,
+        database_url: &str,
+        extra_env: &[(&str, &str)],
+        clock: Arc<TestClock>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("AMI_LISTEN".into(), "127.0.0.1:0".into());
@@ -307,7 +330,6 @@ impl TestServer {
             env.insert((*k).into(), (*v).into());
         }
         let config = Config::load_from(&env).expect("test configuration");
-        let clock = Arc::new(TestClock(AtomicI64::new(ami_core::time::now_ms())));
         let running = app::start_with_clock(config, clock.clone())
             .await
             .expect("replica starts");
