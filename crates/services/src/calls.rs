@@ -750,6 +750,7 @@ impl Services {
                     from: call.from_number.clone(),
                     to: call.to_number.clone(),
                     callback_sip_uri: call.callback_sip_uri.clone().unwrap_or_default(),
+                    agent: None,
                 });
                 self.within_timeout(placing).await.unwrap_or_else(|| {
                     Err(SubmitError::Unknown(
