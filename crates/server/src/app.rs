@@ -243,6 +243,7 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
             carrier_timeout: config.carrier_timeout_ms.duration(),
             sms_validity_ms: config.sms_validity_ms.as_i64(),
         },
+        max_call_ms: config.max_call_ms.as_i64(),
         demo: ami_services::demo::DemoSettings {
             enabled: config.demo_enabled,
             per_address_per_hour: config.demo_per_address_per_hour,

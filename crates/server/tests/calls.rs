@@ -787,6 +787,36 @@ async fn a_call_is_ended_before_a_minute_the_budget_cannot_pay_on(server: TestSe
     server.stop().await;
 }
 
+/// The operator's longest call (`max_call_ms`, here its floor of one minute) ends a call
+/// the budget could still pay for.
+#[tokio::test]
+async fn a_call_is_ended_at_the_longest_call_allowed() {
+    for engine in engines() {
+        let server = TestServer::start_with(engine, &[("AMI_MAX_CALL_MS", "60000")]).await;
+        let (_, flow) = agent(&server).await;
+        let call = place(&server, &flow, LONG).await;
+        let id = call["id"].as_str().unwrap().to_owned();
+        let (answered, _) =
+            wait_for(&server, &flow, &id, "answered", status_is("in_progress")).await;
+        server.dispatcher_caught_up().await;
+        advance_ms(&server, 50_000);
+        server.dispatcher_caught_up().await;
+        assert_eq!(get_call(&server, &flow, &id).await["status"], "in_progress");
+        advance_ms(&server, 10_000);
+        let (ended, _) = wait_for(&server, &flow, &id, "ended", status_is("completed")).await;
+        assert_eq!(
+            (
+                ended["hangup_cause"].as_str(),
+                ended["duration_sec"].as_i64()
+            ),
+            (Some("max_duration"), Some(60)),
+            "{engine:?} {ended}"
+        );
+        wait_for_hang_up(&server, answered["telco_ref"].as_str().unwrap()).await;
+        server.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn a_call_the_budget_cannot_pay_one_minute_of_never_rings() {
     on_every_engine(a_call_the_budget_cannot_pay_one_minute_of_never_rings_on).await;

@@ -199,6 +199,8 @@ fn body_for(op: &Op) -> Option<Value> {
         customer_data()
     } else if p.ends_with("/inbound-config") {
         json!({"inbound_sip_uri": "sip:agent@example.com"})
+    } else if p.ends_with("/voice-config") {
+        json!({"voice_url": "wss://127.0.0.1:9/voice"})
     } else if p.ends_with("/limits") {
         json!({"sms_per_hour": 10})
     } else if p.ends_with("/cancel") {
@@ -365,6 +367,17 @@ async fn another_accounts_id_answers_like_a_missing_id_on_every_route() {
             "{engine:?} {mid}"
         );
         assert!(mid["inbound_sip_uri"].is_null(), "{engine:?} {mid}");
+        let (s, voice) = server
+            .get(
+                &format!("/v1/mobile-identities/{}/voice-config", a.mid),
+                &key_a,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{engine:?} {voice}");
+        assert!(
+            voice["voice_url"].is_null() && voice["signing_secret_hint"].is_null(),
+            "{engine:?} {voice}"
+        );
         let (s, me) = server.get("/v1/agent/self", &a.agent_token).await;
         assert_eq!(
             (s, me["mobile_identity_id"].as_str()),

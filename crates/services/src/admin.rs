@@ -435,7 +435,7 @@ impl Services {
                 "the account is suspended",
             ));
         }
-        let mid_id = ami_core::id::new_id("mid");
+        let mid_id = ami_core::id::new_id_at("mid", self.now());
         let number = match numbers::by_phone(&mut tx, phone.as_str()).await? {
             None => {
                 numbers::insert_many(&mut tx, &country, &[phone.as_str().to_owned()], now).await?;

@@ -43,6 +43,8 @@ pub const JOB_CALL_BUDGET_CHECK: &str = "call_budget_check";
 pub const HANGUP_BY_AGENT: &str = "hangup_by_agent";
 /// `hangup_cause` of a call ended because the next minute would cross the monthly budget.
 pub const BUDGET_EXHAUSTED: &str = "budget_exhausted";
+/// `hangup_cause` of a call ended because it reached the longest call the operator allows.
+pub const MAX_DURATION: &str = "max_duration";
 /// `hangup_cause` of a call ended by a kill-switch.
 pub const KILL_SWITCH: &str = "kill_switch";
 /// A call the carrier may have placed but cannot account for: failed, never placed again.
@@ -902,8 +904,9 @@ impl Services {
     }
 
     /// Dispatch job `call_budget_check`: a running call whose next minute would cross the
-    /// MID's monthly budget is ended now (`hangup_cause: "budget_exhausted"`); otherwise the
-    /// check comes back shortly before that minute starts. Calls are charged when they end,
+    /// MID's monthly budget is ended now (`hangup_cause: "budget_exhausted"`), as is one that
+    /// has lasted the longest call allowed (`"max_duration"`); otherwise the check comes back
+    /// shortly before the next minute starts, or when the longest call ends. Calls are charged when they end,
     /// so the spend read here holds what has ended, not other calls running at the same time.
     pub(crate) async fn run_call_budget_check(&self, job: &outbox::Job) -> Result<()> {
         let now = self.now();
@@ -936,14 +939,23 @@ impl Services {
         let price = self.call_price(&call.to_number);
         let with_next_minute =
             spent.saturating_add(started.saturating_add(1).saturating_mul(price));
-        let mut ended = false;
-        if with_next_minute > limits.monthly_budget {
-            self.end_call(&mut tx, &Actor::System, &mut call, BUDGET_EXHAUSTED)
+        let longest_end = answered_at.saturating_add(self.settings.max_call_ms);
+        let cause = if with_next_minute > limits.monthly_budget {
+            Some(BUDGET_EXHAUSTED)
+        } else if now >= longest_end {
+            Some(MAX_DURATION)
+        } else {
+            None
+        };
+        let ended = cause.is_some();
+        if let Some(cause) = cause {
+            self.end_call(&mut tx, &Actor::System, &mut call, cause)
                 .await?;
-            ended = true;
         } else {
             let next_minute = answered_at.saturating_add((started + 1).saturating_mul(MINUTE_MS));
-            let due = (next_minute - BUDGET_CHECK_LEAD_MS).max(now + 1000);
+            let due = (next_minute - BUDGET_CHECK_LEAD_MS)
+                .min(longest_end)
+                .max(now + 1000);
             outbox::reschedule(&mut tx, &job.id, due).await?;
         }
         ami_store::commit(tx).await?;

@@ -27,6 +27,7 @@ pub mod telco;
 pub mod usage;
 mod validate;
 pub mod views;
+pub mod voice_config;
 pub mod webhooks;
 
 pub use error::{Error, Result};
@@ -51,6 +52,8 @@ pub struct Settings {
     pub demo: demo::DemoSettings,
     /// The destination prefixes SMS can be routed to; None: every destination.
     pub sms_routes: Option<Vec<String>>,
+    /// The longest a call may run once answered; then it is ended (`max_duration`).
+    pub max_call_ms: i64,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             dispatch: dispatch::DispatchSettings::default(),
             demo: demo::DemoSettings::default(),
             sms_routes: None,
+            max_call_ms: 4 * 3_600_000,
         }
     }
 }

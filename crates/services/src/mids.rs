@@ -75,7 +75,7 @@ pub(crate) fn missing_capability(capability: &str) -> Error {
     .with("capability", capability)
 }
 
-fn not_active(status: &str) -> Error {
+pub(crate) fn not_active(status: &str) -> Error {
     Error::conflict(
         "mobile_identity_not_active",
         format!("the mobile identity is {status}"),
@@ -144,7 +144,7 @@ impl Services {
         })
     }
 
-    async fn owned_mid(
+    pub(crate) async fn owned_mid(
         &self,
         conn: &mut Conn,
         caller: &CustomerCaller,

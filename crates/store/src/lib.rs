@@ -33,6 +33,7 @@ mod rows;
 pub mod settings;
 pub mod system;
 pub mod usage;
+pub mod voice_configs;
 pub mod webhook_deliveries;
 pub mod webhooks;
 

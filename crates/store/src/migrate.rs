@@ -30,6 +30,10 @@ const SQLITE: &[(i64, &str)] = &[
         10,
         include_str!("../migrations/sqlite/0010_carrier_references.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_voice_config.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -62,6 +66,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         10,
         include_str!("../migrations/postgres/0010_carrier_references.sql"),
+    ),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_voice_config.sql"),
     ),
 ];
 

@@ -114,6 +114,8 @@ pub struct Config {
     pub dispatch_lease_ms: Millis,
     #[serde(deserialize_with = "bounded::<_, _, 60_000, 604_800_000>")]
     pub sms_validity_ms: Millis,
+    #[serde(deserialize_with = "bounded::<_, _, 60_000, 86_400_000>")]
+    pub max_call_ms: Millis,
     /// Empty: loopback and the host of the public URL.
     #[serde(with = "types::comma_list")]
     pub mcp_allowed_hosts: Vec<String>,

@@ -9,7 +9,7 @@ pub const AUTH_LEVELS: [(&str, &str, &str); 4] = [
     (
         "Customer (level 1)",
         "Authorization: Bearer amik_live_<48 hex>",
-        "Contracting, MID administration (limits, rotation, inbound config), the audit log.",
+        "Contracting, MID administration (limits, rotation, inbound and voice config), the audit log.",
     ),
     (
         "Agent (level 2)",
@@ -36,7 +36,7 @@ pub const ERRORS: [(&str, &str); 23] = [
     ),
     (
         "400",
-        "invalid_<field> (e.g. invalid_billing_email, invalid_inbound_sip_uri, invalid_rate_per_second)",
+        "invalid_<field> (e.g. invalid_billing_email, invalid_inbound_sip_uri, invalid_voice_url with detail, invalid_rate_per_second)",
     ),
     (
         "400",
