@@ -1,8 +1,7 @@
 //! Inbound SIP calls decided by the services: the number's MID, its state and its
 //! forwarding URI, refusals turned into SIP final responses.
 
-use ami_services::auth::Actor;
-use ami_services::inbound_calls::InboundCall;
+use ami_services::inbound_calls::{InboundRoute as Decided, RefuseReason};
 use ami_services::{Error, Services};
 use ami_voice::{CallDirectory, DirectoryFuture, InboundRoute};
 
@@ -23,15 +22,31 @@ impl CallDirectory for Directory {
             let Some(from) = from else {
                 return refuse(403, "Anonymous Calls Not Accepted");
             };
-            let input = InboundCall {
-                from: Some(from),
-                to: Some(to),
-                telco_ref: Some(telco_ref),
-            };
-            match self.services.receive_call(&Actor::Telco, input).await {
-                Ok(route) => InboundRoute::Bridge {
-                    call_id: route.call_id,
-                    sip_uri: route.forward_sip_uri,
+            match self
+                .services
+                .route_inbound_call(&from, &to, Some(&telco_ref))
+                .await
+            {
+                Ok(Decided::Agent {
+                    call_id,
+                    account,
+                    mid,
+                    voice_url,
+                    signing_secret,
+                }) => InboundRoute::Agent {
+                    call_id,
+                    mid_id: mid,
+                    account_id: account,
+                    voice_url,
+                    signing_secret,
+                },
+                Ok(Decided::Bridge {
+                    call_id, sip_uri, ..
+                }) => InboundRoute::Bridge { call_id, sip_uri },
+                Ok(Decided::Refuse { reason }) => match reason {
+                    RefuseReason::NotFound => refuse(404, "Not Found"),
+                    RefuseReason::NotActive => refuse(403, "Forbidden"),
+                    RefuseReason::NoRoute => refuse(480, "Temporarily Unavailable"),
                 },
                 Err(e) => refusal(&e),
             }
