@@ -38,6 +38,32 @@ pub struct OutboundCall {
     pub from: String,
     pub to: String,
     pub callback_sip_uri: String,
+    /// Where the call's audio goes once answered: the agent's WebSocket. None: the carrier
+    /// bridges the call to `callback_sip_uri`.
+    pub agent: Option<AgentStream>,
+}
+
+/// The agent's media stream of a call: its voice URL and the MID's signing secret, with the
+/// ids the stream's `start` frame names.
+#[derive(Clone)]
+pub struct AgentStream {
+    /// `ws://` or `wss://`; checked against the SSRF guard when the stream opens.
+    pub voice_url: String,
+    /// `whsec_...`: signs the WebSocket upgrade.
+    pub signing_secret: String,
+    pub account_id: String,
+    pub mid_id: String,
+}
+
+impl std::fmt::Debug for AgentStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentStream")
+            .field("voice_url", &self.voice_url)
+            .field("signing_secret", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .field("mid_id", &self.mid_id)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,4 +186,22 @@ pub trait Carrier: Send + Sync {
 
     /// Drops a call. Asking twice is harmless.
     fn hang_up(&self, telco_ref: String) -> BoxFuture<'_, Result<(), SubmitError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_secret_never_shows_in_debug() {
+        let stream = AgentStream {
+            voice_url: "wss://agent.example/voice".into(),
+            signing_secret: "whsec_c2VjcmV0LXRoYXQtbXVzdC1ub3Qtc2hvdw==".into(),
+            account_id: "acct_1".into(),
+            mid_id: "mid_1".into(),
+        };
+        let shown = format!("{stream:?}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        assert!(shown.contains("<redacted>") && shown.contains("wss://agent.example/voice"));
+    }
 }

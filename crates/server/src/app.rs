@@ -42,6 +42,9 @@ pub struct Shared {
     pub metrics: Arc<metrics::Metrics>,
     /// The SMPP carrier, when SMS go over SMPP: its sessions show in health and metrics.
     pub smpp: Option<ami_smpp::Smpp>,
+    /// The SIP carrier, when calls go over SIP: its registrations and live calls show in
+    /// health.
+    pub sip: Option<ami_voice::SipCarrier>,
 }
 
 #[derive(OpenApi)]
@@ -193,6 +196,8 @@ pub struct Running {
     /// The sandbox carrier, whose record shows what reached the (fictional) network.
     pub carrier: ami_carrier::Sandbox,
     pub smpp: Option<ami_smpp::Smpp>,
+    /// The SIP carrier, when calls go over SIP.
+    pub sip: Option<ami_voice::SipCarrier>,
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -368,14 +373,31 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         .metrics
         .carrier_binds_up(ami_carrier::Carrier::name(&carrier))
         .set(1);
+    let sip = if config.call_carrier == crate::config::CallCarrier::Sip {
+        let directory = Arc::new(crate::voice::Directory {
+            services: services.clone(),
+        });
+        let settings = voice_settings(&config, services.settings.webhooks.guard.clone());
+        Some(ami_voice::SipCarrier::start(settings, directory, events_tx.clone()).await?)
+    } else {
+        None
+    };
     let smpp = (config.carrier == crate::config::Carrier::Smpp)
         .then(|| ami_smpp::Smpp::start(smpp_settings(&config), events_tx));
-    let dispatching: Arc<dyn ami_carrier::Carrier> = match &smpp {
-        Some(smpp) => Arc::new(ami_carrier::Channels {
-            sms: Arc::new(smpp.clone()),
-            calls: Arc::new(carrier.clone()),
-        }),
-        None => Arc::new(carrier.clone()),
+    // One carrier per channel; the sandbox carries whichever is not configured otherwise.
+    let dispatching: Arc<dyn ami_carrier::Carrier> = if smpp.is_none() && sip.is_none() {
+        Arc::new(carrier.clone())
+    } else {
+        Arc::new(ami_carrier::Channels {
+            sms: match &smpp {
+                Some(smpp) => Arc::new(smpp.clone()),
+                None => Arc::new(carrier.clone()),
+            },
+            calls: match &sip {
+                Some(sip) => Arc::new(sip.clone()),
+                None => Arc::new(carrier.clone()),
+            },
+        })
     };
     if ownership.is_some() {
         let taken = services.take_back_leases().await?;
@@ -401,6 +423,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         sandbox: carrier.clone(),
         metrics: Arc::new(metrics::Metrics::new(&services, smpp.clone())),
         smpp: smpp.clone(),
+        sip: sip.clone(),
     }));
     let app = router(state, &config);
     let shutdown = CancellationToken::new();
@@ -428,8 +451,13 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         shutdown.clone(),
     );
     let stopping_smpp = smpp.clone();
+    let stopping_sip = sip.clone();
     let task = tokio::spawn(async move {
         let served = served.await;
+        // Live calls get their BYE while the workers still record how they ended.
+        if let Some(sip) = stopping_sip {
+            sip.shutdown().await;
+        }
         workers_stop.cancel();
         if let Some(dispatcher) = dispatcher {
             let _ = dispatcher.await;
@@ -450,7 +478,21 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         services,
         carrier,
         smpp,
+        sip,
     })
+}
+
+/// The SIP carrier's settings: the user agent and trunks, RTP and codecs, and the guard
+/// the agents' voice URLs must pass.
+fn voice_settings(config: &Config, guard: Guard) -> ami_voice::VoiceSettings {
+    ami_voice::VoiceSettings {
+        sip: config.sip.settings(&config.sip_trunks),
+        rtp_port_first: config.sip.rtp_port_first,
+        rtp_port_last: config.sip.rtp_port_last,
+        codecs: config.sip.codec_list(),
+        bridge: ami_voice::BridgeConfig::default(),
+        guard,
+    }
 }
 
 /// The SMPP carrier's settings: its connections and routes, and a deadline for each batch

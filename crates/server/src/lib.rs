@@ -11,6 +11,7 @@ pub mod pages;
 pub mod routes;
 pub mod serve;
 mod smpp_metrics;
+pub mod voice;
 pub mod webhook_verify;
 mod webhook_worker;
 pub mod workers;

@@ -572,6 +572,7 @@ async fn route_inbound_call_decides_every_outcome_on_the_inbound_path() {
             mid,
             voice_url,
             signing_secret,
+            ..
         } = route
         else {
             panic!("{debug}")

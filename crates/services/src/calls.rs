@@ -692,10 +692,20 @@ impl Services {
             drop(conn);
             return self.close_job(&job.id).await;
         }
-        let killed =
-            kill_switches::covering(&mut conn, &self.row_account(&call.account_id), &call.mid_id)
-                .await?
-                .is_some();
+        let account = self.row_account(&call.account_id);
+        let killed = kill_switches::covering(&mut conn, &account, &call.mid_id)
+            .await?
+            .is_some();
+        // The agent hears the call on its voice URL, when the MID has one.
+        let agent = ami_store::voice_configs::get(&mut conn, &account, &call.mid_id)
+            .await?
+            .and_then(|v| Some((v.voice_url?, v.signing_secret?)))
+            .map(|(voice_url, signing_secret)| ami_carrier::AgentStream {
+                voice_url,
+                signing_secret,
+                account_id: call.account_id.clone(),
+                mid_id: call.mid_id.clone(),
+            });
         drop(conn);
         if killed {
             let mut tx = self.store.begin().await?;
@@ -752,6 +762,7 @@ impl Services {
                     from: call.from_number.clone(),
                     to: call.to_number.clone(),
                     callback_sip_uri: call.callback_sip_uri.clone().unwrap_or_default(),
+                    agent,
                 });
                 self.within_timeout(placing).await.unwrap_or_else(|| {
                     Err(SubmitError::Unknown(

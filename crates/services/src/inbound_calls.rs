@@ -108,6 +108,7 @@ pub enum InboundRoute {
     /// `signing_secret` (the MID's current one).
     Agent {
         call_id: String,
+        account: String,
         mid: String,
         voice_url: String,
         signing_secret: String,
@@ -192,6 +193,7 @@ enum Target {
 enum Decision {
     Accepted {
         call_id: String,
+        account: String,
         mid: String,
         target: Target,
     },
@@ -207,6 +209,7 @@ impl Decision {
                 call_id,
                 mid,
                 target,
+                ..
             } => Ok(InboundCallRoute {
                 call_id,
                 mid,
@@ -271,6 +274,7 @@ impl Services {
         Ok(match decision {
             Decision::Accepted {
                 call_id,
+                account,
                 mid,
                 target:
                     Target::Agent {
@@ -279,6 +283,7 @@ impl Services {
                     },
             } => InboundRoute::Agent {
                 call_id,
+                account,
                 mid,
                 voice_url,
                 signing_secret,
@@ -287,6 +292,7 @@ impl Services {
                 call_id,
                 mid,
                 target: Target::Bridge { sip_uri },
+                ..
             } => InboundRoute::Bridge {
                 call_id,
                 mid,
@@ -394,6 +400,7 @@ impl Services {
             };
             return Ok(Decision::Accepted {
                 call_id: earlier.id,
+                account: earlier.account_id,
                 mid: earlier.mid_id,
                 target,
             });
@@ -491,6 +498,7 @@ impl Services {
         ami_store::commit(tx).await?;
         Ok(Decision::Accepted {
             call_id: call.id,
+            account: call.account_id,
             mid: call.mid_id,
             target,
         })

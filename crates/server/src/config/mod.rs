@@ -11,6 +11,8 @@
 mod catalogue;
 mod collect;
 mod rules;
+mod sip;
+mod sip_rules;
 mod smpp;
 mod smpp_rules;
 mod sources;
@@ -27,8 +29,11 @@ use ami_webhooks::AllowSubnets;
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::{Country, PoolRange};
+pub use sip::{SipSection, SipTrunk};
 pub use smpp::{SmppConnection, SmppRoute};
-pub use types::{Carrier, DatabaseUrl, Durability, Millis, Secret, redact_database_url};
+pub use types::{
+    CallCarrier, Carrier, DatabaseUrl, Durability, Millis, Secret, redact_database_url,
+};
 
 use types::{bounded, bounded_list};
 
@@ -64,6 +69,7 @@ pub struct Config {
     pub max_json_depth: usize,
     pub sandbox: bool,
     pub carrier: Carrier,
+    pub call_carrier: CallCarrier,
     /// `None`: next to the SQLite database, or in memory on PostgreSQL.
     #[serde(with = "types::optional_path")]
     pub sandbox_record_file: Option<PathBuf>,
@@ -115,8 +121,10 @@ pub struct Config {
     pub mcp_allowed_hosts: Vec<String>,
     #[serde(deserialize_with = "types::log_filter")]
     pub log: String,
+    pub sip: SipSection,
     pub smpp: Vec<SmppConnection>,
     pub smpp_routes: Vec<SmppRoute>,
+    pub sip_trunks: Vec<SipTrunk>,
     pub sandbox_pool: Vec<PoolRange>,
     pub demo_pool: Vec<PoolRange>,
     #[serde(deserialize_with = "catalogue::non_empty")]

@@ -55,6 +55,7 @@ pub(super) fn check(c: &Config, sound: &Soundness) -> Vec<Problem> {
     }
 
     super::smpp_rules::check(c, sound, &mut problems);
+    super::sip_rules::check(c, sound, &mut problems);
 
     for (i, country) in c.countries.iter().enumerate() {
         let at = key("countries").index(i).field("code");

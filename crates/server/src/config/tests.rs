@@ -68,7 +68,7 @@ fn defaults_load_and_match_the_documented_values() {
             5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000
         ]
     );
-    assert_eq!(c.log, "info,rmcp=warn");
+    assert_eq!(c.log, "info,rmcp=warn,rsipstack=warn");
     assert!(c.mcp_allowed_hosts.is_empty());
     let es = c.country("ES").unwrap();
     assert_eq!(
@@ -705,12 +705,15 @@ fn every_key_is_documented_in_default_toml_and_the_readme() {
             .is_some_and(|items| !items.is_empty() && items.iter().all(toml::Value::is_table));
         let declaration = if is_table_array {
             format!("[[{key}]]")
+        } else if defaults[*key].is_table() {
+            format!("[{key}]")
         } else {
             format!("{key} = ")
         };
         assert!(
             readme.contains(&format!("| `{key}` |"))
-                || readme.contains(&format!("| `[[{key}]]` |")),
+                || readme.contains(&format!("| `[[{key}]]` |"))
+                || readme.contains(&format!("| `[{key}]` |")),
             "no README row for {key}"
         );
         let at = lines
@@ -721,5 +724,88 @@ fn every_key_is_documented_in_default_toml_and_the_readme() {
             at > 0 && lines[at - 1].starts_with('#'),
             "{key} has no comment above it in default.toml"
         );
+    }
+}
+
+fn shown_trunk_password(text: &str) -> Option<String> {
+    let shown: toml::Table = toml::from_str(text).ok()?;
+    Some(shown["sip_trunks"][0]["password"].as_str()?.to_owned())
+}
+
+#[test]
+fn sip_settings_are_checked_together() {
+    let load = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("AMI_CALL_CARRIER", "sip")];
+        all.extend_from_slice(pairs);
+        Config::load_from(&env(&all))
+    };
+    // The defaults listen on 0.0.0.0 and name no trunk.
+    let err = load(&[]).unwrap_err().to_string();
+    assert!(
+        err.contains("needs at least one [[sip_trunks]] trunk"),
+        "{err}"
+    );
+    assert!(err.contains("sip.public_host: must be set"), "{err}");
+
+    let sip = r#"{listen_udp = "127.0.0.1:5060", listen_tcp = "", public_host = "", rtp_port_first = 20000, rtp_port_last = 20001, codecs = ["PCMU", "G729"], ring_timeout_secs = 30}"#;
+    let err = load(&[
+        ("AMI_SIP", sip),
+        (
+            "AMI_SIP_TRUNKS",
+            r#"[{name = "t", proxy = "nohost", transport = "tcp", username = "u", allowed_sources = ["10.0.0.0/8", "bad"]}]"#,
+        ),
+    ])
+    .unwrap_err()
+    .to_string();
+    for expected in [
+        "sip.codecs",
+        "`G729` is not a supported codec",
+        "sip_trunks[0].allowed_sources",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from {err}");
+    }
+
+    let sip = r#"{listen_udp = "127.0.0.1:5060", listen_tcp = "", public_host = "", rtp_port_first = 20000, rtp_port_last = 20001, codecs = ["PCMU"], ring_timeout_secs = 30}"#;
+    let err = load(&[
+        ("AMI_SIP", sip),
+        (
+            "AMI_SIP_TRUNKS",
+            r#"[{name = "t", proxy = "nohost", transport = "tcp", username = "u"}]"#,
+        ),
+    ])
+    .unwrap_err()
+    .to_string();
+    for expected in [
+        "sip.rtp_port_last: must be at least rtp_port_first + 3",
+        "sip_trunks[0] (t).proxy: `nohost` is not host:port",
+        "transport is tcp but sip.listen_tcp is not set",
+        "username and password go together",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from {err}");
+    }
+
+    let sip = r#"{listen_udp = "0.0.0.0:5060", listen_tcp = "", public_host = "203.0.113.7", rtp_port_first = 20000, rtp_port_last = 20999, codecs = ["PCMA", "PCMU"], ring_timeout_secs = 45}"#;
+    let c = load(&[
+        ("AMI_SIP", sip),
+        (
+            "AMI_SIP_TRUNKS",
+            r#"[{name = "t", proxy = "sip.example:5060", username = "u", password = "trunk-SECRET-6", register = true, allowed_sources = ["192.0.2.10"], number_format = { national = { country_prefix = "34" } }}]"#,
+        ),
+    ])
+    .unwrap();
+    assert_eq!(c.call_carrier, super::CallCarrier::Sip);
+    assert_eq!(c.carrier, super::Carrier::Sandbox);
+    let settings = c.sip.settings(&c.sip_trunks);
+    assert_eq!(settings.validate(), Ok(()));
+    assert_eq!(settings.ring_timeout_secs, 45);
+    assert!(settings.trunks[0].allows("192.0.2.10".parse().unwrap()));
+    assert_eq!(
+        c.sip.codec_list(),
+        [ami_voice::Codec::Pcma, ami_voice::Codec::Pcmu]
+    );
+    let text = c.redacted_toml();
+    assert_eq!(shown_trunk_password(&text), Some("<redacted>".to_owned()));
+    for shown in [&text, &format!("{c:?}"), &format!("{settings:?}")] {
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 }

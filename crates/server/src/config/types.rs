@@ -240,13 +240,22 @@ impl From<Durability> for ami_store::Durability {
     }
 }
 
-/// The carrier that carries SMS and calls.
+/// The carrier that carries SMS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Carrier {
     Sandbox,
     /// SMS over SMPP 3.4 to the `[[smpp]]` connections; calls stay on the sandbox.
     Smpp,
+}
+
+/// The carrier that carries calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallCarrier {
+    Sandbox,
+    /// Calls over the `[[sip_trunks]]`, audio to the agent's WebSocket or a SIP URI.
+    Sip,
 }
 
 /// An integer in `MIN..=MAX`, deserialised into any integer type it fits (see [`bounded`]).

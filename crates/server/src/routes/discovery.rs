@@ -41,7 +41,7 @@ pub struct Health {
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "discovery",
-    description = "Public. With the operator key, `telco.binds` also lists each SMPP session: its connection, role, whether it is bound, its window use and its counters.",
+    description = "Public. With the operator key, `telco.binds` also lists each SMPP session: its connection, role, whether it is bound, its window use and its counters. With calls over SIP, `telco.calls` gives the call carrier, its live calls and, for the operator, each registering trunk and whether it is registered.",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(s): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<Health>) {
     let storage_ok = s.services.store.ping().await;
@@ -57,6 +57,17 @@ async fn health(State(s): State<AppState>, headers: HeaderMap) -> (StatusCode, J
         if operator {
             telco["sessions"] = sessions.iter().map(|b| bind_health(b)).collect();
         }
+    }
+    if let Some(sip) = &s.sip {
+        let mut calls = serde_json::json!({"carrier": ami_carrier::Carrier::name(sip), "live": sip.live_calls()});
+        if operator {
+            calls["registrations"] = sip
+                .registrations()
+                .into_iter()
+                .map(|(trunk, registered)| serde_json::json!({"trunk": trunk, "registered": registered}))
+                .collect();
+        }
+        telco["calls"] = calls;
     }
     let body = Health {
         ok: storage_ok,
