@@ -371,7 +371,7 @@ pub fn rolled(usage: &Usage, now_ms: i64) -> Usage {
     u
 }
 
-fn rolled_destination(dest: &DestinationUsage, now_ms: i64) -> DestinationUsage {
+pub fn rolled_destination(dest: &DestinationUsage, now_ms: i64) -> DestinationUsage {
     let mut d = dest.clone();
     let h = hour_start(now_ms);
     if h > d.hour_start {

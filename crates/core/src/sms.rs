@@ -134,6 +134,55 @@ pub fn segment(body: &str) -> Segmentation {
     }
 }
 
+/// The characters of `body` GSM-7 cannot carry (each once, in order of first use): the
+/// ones that make the whole body UCS-2.
+pub fn ucs2_characters(body: &str) -> Vec<char> {
+    let mut found: Vec<char> = Vec::new();
+    for c in body.chars() {
+        if gsm7_septets(c).is_none() && !found.contains(&c) {
+            found.push(c);
+        }
+    }
+    found
+}
+
+/// The GSM-7 look-alike of a typographic character: curly quotes, primes and accents
+/// used as apostrophes, dashes, the ellipsis, and the spaces GSM-7 lacks.
+fn gsm7_look_alike(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{201b}' | '\u{2032}' | '\u{00b4}' | '`' => "'",
+        '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{201f}' | '\u{2033}' | '\u{00ab}'
+        | '\u{00bb}' => "\"",
+        '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
+        | '\u{2212}' => "-",
+        '\u{2026}' => "...",
+        '\u{00a0}' | '\u{2000}'..='\u{200a}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\t' => " ",
+        _ => return None,
+    })
+}
+
+/// The body with its typographic characters replaced by their GSM-7 look-alikes, when that
+/// makes it GSM-7 (and so cheaper or as cheap); None when the body is GSM-7 already or some
+/// character has no look-alike (an accent GSM-7 lacks, an emoji).
+pub fn gsm7_alternative(body: &str) -> Option<String> {
+    if gsm7_septets_all(body) {
+        return None;
+    }
+    let mut out = String::with_capacity(body.len());
+    for c in body.chars() {
+        match gsm7_look_alike(c) {
+            Some(s) => out.push_str(s),
+            None if gsm7_septets(c).is_some() => out.push(c),
+            None => return None,
+        }
+    }
+    Some(out)
+}
+
+fn gsm7_septets_all(body: &str) -> bool {
+    body.chars().all(|c| gsm7_septets(c).is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +281,27 @@ mod tests {
         assert_eq!(seg(&body), (Encoding::Ucs2, 134, 3));
         let body = format!("{}😀{}", "á".repeat(65), "á".repeat(67));
         assert_eq!(seg(&body), (Encoding::Ucs2, 134, 2));
+    }
+
+    #[test]
+    fn ucs2_characters_and_alternatives() {
+        assert_eq!(ucs2_characters("Hola, ¿qué tal?"), Vec::<char>::new());
+        assert_eq!(ucs2_characters("Adiós, Ágata 😀 ó"), vec!['ó', 'Á', '😀']);
+        assert_eq!(
+            gsm7_alternative("It\u{2019}s \u{201c}done\u{201d} \u{2013} ok\u{2026}"),
+            Some("It's \"done\" - ok...".to_owned())
+        );
+        assert_eq!(gsm7_alternative("plain"), None);
+        assert_eq!(gsm7_alternative("\u{2019}Adiós\u{2019}"), None);
+        assert_eq!(gsm7_alternative("ok 😀"), None);
+        assert_eq!(gsm7_alternative("a\tb"), Some("a b".to_owned()));
+        // Every look-alike is GSM-7 itself.
+        for c in [
+            '\u{2018}', '\u{201c}', '\u{2014}', '\u{2026}', '\u{00a0}', '\u{00ab}',
+        ] {
+            let alt = gsm7_alternative(&c.to_string()).unwrap();
+            assert_eq!(segment(&alt).encoding, Encoding::Gsm7, "{c:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,9 @@ use ami_services::contracting::{
     CustomerFields, NewContract, NewSimRequest,
 };
 use ami_services::mids::InboundConfigInput;
+use ami_services::policy_check::PolicyCheck;
 use ami_services::sms::SendSms;
+use ami_services::sms_preview::PreviewSms;
 
 /// No arguments.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -194,6 +196,8 @@ pub struct SendSmsArgs {
     pub to: String,
     /// The text, at most 1000 characters; long texts are sent in several segments.
     pub body: String,
+    /// The most this message may cost, in EUR; a dearer one is refused (`over_max_price`).
+    pub max_price_eur: Option<f64>,
 }
 
 impl From<SendSmsArgs> for SendSms {
@@ -201,6 +205,49 @@ impl From<SendSmsArgs> for SendSms {
         SendSms {
             to: Some(a.to),
             body: Some(a.body),
+            max_price_eur: a.max_price_eur,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewSmsArgs {
+    /// Destination, E.164: it decides the price.
+    pub to: String,
+    /// The text to preview.
+    pub body: String,
+}
+
+impl From<PreviewSmsArgs> for PreviewSms {
+    fn from(a: PreviewSmsArgs) -> Self {
+        PreviewSms {
+            to: Some(a.to),
+            body: Some(a.body),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckPolicyArgs {
+    /// `sms` or `call`.
+    pub channel: String,
+    /// Destination, E.164, as the send or call would name it.
+    pub to: String,
+    /// The SMS text (channel `sms`): it decides the cost.
+    pub body: Option<String>,
+    /// As on ami.send_sms (channel `sms`): the most the message may cost, in EUR.
+    pub max_price_eur: Option<f64>,
+}
+
+impl From<CheckPolicyArgs> for PolicyCheck {
+    fn from(a: CheckPolicyArgs) -> Self {
+        PolicyCheck {
+            channel: Some(a.channel),
+            to: Some(a.to),
+            body: a.body,
+            max_price_eur: a.max_price_eur,
         }
     }
 }

@@ -45,7 +45,9 @@ pub(crate) mod describe {
     pub const ACTIVATE_SIM_IDENTITY: &str = "Activate the mobile identity of a signed contract: assigns a phone number and returns it with the agent token, shown this once. Customer key.";
     pub const GET_IDENTITY_STATUS: &str = "Read a mobile identity: phone number, status (active, suspended, released), capabilities, inbound SIP URI. Never returns a token. Customer key.";
     pub const CANCEL_REQUEST: &str = "Cancel a SIM request before it is active, with an optional reason; an activated identity's tokens are revoked. Customer key.";
-    pub const SEND_SMS: &str = "Send an SMS from this agent's own number to an E.164 destination. Every limit (rate, hourly and daily counts, per-destination counts, monthly budget, allowed countries) is checked before anything reaches the network; a refusal names its reason and, where waiting helps, retry_after seconds. A `kill_switch` refusal means stop, not retry. Agent token.";
+    pub const SEND_SMS: &str = "Send an SMS from this agent's own number to an E.164 destination. Every limit (rate, hourly and daily counts, per-destination counts, monthly budget, allowed countries) is checked before anything reaches the network; a refusal names its reason and, where waiting helps, retry_after seconds. A `kill_switch` refusal means stop, not retry. Optional max_price_eur caps what the message may cost (`over_max_price` when it would cost more; nothing is sent). Agent token.";
+    pub const CHECK_POLICY: &str = "Ask, without sending anything, what an SMS (channel `sms`, with its body) or a call (channel `call`) to a destination would get right now: verdict `allow`, or `refuse` with the exact refusal the send would answer (status and body: the limit `reason` and `retry_after`, the kill-switch `scope`, `over_max_price`); the counters of the current hour, day and month; the estimated cost. Agent token.";
+    pub const PREVIEW_SMS: &str = "Preview an SMS without sending it: encoding (GSM-7 or UCS-2), units, segments (the parts it is charged as), the characters that force UCS-2, a GSM-7 alternative when replacing curly quotes, dashes or the ellipsis makes one, and the cost to this destination. Pass max_price_eur to ami.send_sms to cap what a send may cost. Agent token.";
     pub const LIST_SMS: &str = "List this agent's SMS, newest first, optionally only `outbound` or `inbound`; page with `limit` (1-200) and `cursor` (the previous page's next_cursor). Agent token.";
     pub const PLACE_CALL: &str = "Place a phone call from this agent's number to an E.164 destination; once answered, its audio is bridged to callback_sip_uri (sip: or sips:), where the agent's own voice engine runs. Limits are checked first, like SMS. Agent token.";
     pub const LIST_CALLS: &str = "List this agent's calls, newest first, optionally only `outbound` or `inbound`; page with `limit` and `cursor`. Agent token.";
@@ -147,6 +149,18 @@ static CATALOGUE: &[ToolInfo] = &[
         Agent,
         &["Services::send_sms"],
         describe::SEND_SMS,
+    ),
+    tool(
+        "ami.preview_sms",
+        Agent,
+        &["Services::preview_sms"],
+        describe::PREVIEW_SMS,
+    ),
+    tool(
+        "ami.check_policy",
+        Agent,
+        &["Services::check_policy"],
+        describe::CHECK_POLICY,
     ),
     tool(
         "ami.list_sms",

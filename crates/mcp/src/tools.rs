@@ -51,7 +51,7 @@ const INSTRUCTIONS: &str = "AMI (Agent Mobile Identity) gives an AI agent its ow
 A customer key (Authorization: Bearer amik_live_...) contracts numbers: ami.provision_number does the whole flow on \
 sandbox servers; otherwise ami.request_sim_offer, ami.accept_offer, ami.submit_customer_data, ami.create_contract, \
 signature at signature_url, ami.activate_sim_identity. Activation returns an agent token (amiagt_live_...), shown once, \
-which operates that one number: ami.send_sms, ami.list_sms, ami.place_call, ami.list_calls, ami.get_call, \
+which operates that one number: ami.preview_sms, ami.check_policy, ami.send_sms, ami.list_sms, ami.place_call, ami.list_calls, ami.get_call, \
 ami.hangup_call, ami.get_my_usage. Refusals come back as a tool error whose JSON has a stable `error` code; \
 limit refusals carry `reason` and `retry_after`, and `kill_switch` means stop.";
 
@@ -318,6 +318,36 @@ impl AmiMcp {
             let a = self.agent(&bearer).await?;
             let input = args.get()?.into();
             Ok(self.services.send_sms(&a, input).await?.sms)
+        })
+        .await
+    }
+
+    #[tool(name = "ami.preview_sms", description = describe::PREVIEW_SMS,
+           annotations(read_only_hint = true, open_world_hint = false))]
+    async fn preview_sms(
+        &self,
+        bearer: Bearer,
+        args: Parameters<PreviewSmsArgs>,
+    ) -> CallToolResult {
+        reply(async {
+            let a = self.agent(&bearer).await?;
+            let input = args.get()?.into();
+            self.services.preview_sms(&a, input)
+        })
+        .await
+    }
+
+    #[tool(name = "ami.check_policy", description = describe::CHECK_POLICY,
+           annotations(read_only_hint = true, open_world_hint = false))]
+    async fn check_policy(
+        &self,
+        bearer: Bearer,
+        args: Parameters<CheckPolicyArgs>,
+    ) -> CallToolResult {
+        reply(async {
+            let a = self.agent(&bearer).await?;
+            let input = args.get()?.into();
+            self.services.check_policy(&a, input).await
         })
         .await
     }

@@ -19,8 +19,9 @@ use utoipa::ToSchema;
 
 use ami_carrier::{Carrier, Lookup, OutboundCall, SubmitError};
 use ami_core::delivery::{self, CallStatus};
+use ami_core::limits::Limits;
 use ami_core::phone::E164;
-use ami_core::policy::{self, Decision, Kind};
+use ami_core::policy::{self, Decision, DestinationUsage, Kind, Usage};
 use ami_core::webhook_event::WebhookEvent;
 use ami_store::page::PageRequest;
 use ami_store::{Conn, calls, kill_switches, mids, outbox, usage};
@@ -189,6 +190,53 @@ fn audit_action(status: CallStatus) -> &'static str {
     }
 }
 
+/// The MID an outbound call is placed from: it exists, is active and has voice.
+pub(crate) fn callable(mid: Option<mids::Mid>) -> Result<mids::Mid> {
+    let mid = mid.ok_or_else(|| Error::not_found("mobile_identity"))?;
+    if mid.status != "active" {
+        return Err(Error::conflict(
+            "mobile_identity_not_active",
+            format!("the mobile identity is {}", mid.status),
+        ));
+    }
+    crate::mids::require_capability(&mid, "voice")?;
+    Ok(mid)
+}
+
+/// The §6 decision of a placement, shared by the placement and the policy check: the
+/// counters it leaves, or the refusing reason and its `retry_after`.
+pub(crate) fn call_decision(
+    limits: &Limits,
+    current: &Usage,
+    dest: &DestinationUsage,
+    prefix: &str,
+    price_per_minute: i64,
+    now: i64,
+) -> std::result::Result<(Usage, DestinationUsage), (&'static str, Option<u64>)> {
+    // Nothing is spent at placement: the call reserves its rate and count slots here and
+    // is charged per started minute when it ends (§6).
+    let request = policy::Request {
+        kind: Kind::Call,
+        now_ms: now,
+        destination_prefix: prefix,
+        cost: 0,
+    };
+    match policy::decide(limits, current, dest, &request) {
+        Decision::Allow { usage, destination } => {
+            // A call the budget cannot pay one minute of never rings anyone.
+            if usage.spend_month + price_per_minute > limits.monthly_budget {
+                Err(("monthly_budget", None))
+            } else {
+                Ok((usage, destination))
+            }
+        }
+        Decision::Refuse {
+            reason,
+            retry_after_secs,
+        } => Err((reason.as_str(), retry_after_secs)),
+    }
+}
+
 impl Services {
     /// The price of one started minute to this number's country, from the catalogue (the
     /// highest catalogue price for a country it does not list).
@@ -233,16 +281,7 @@ impl Services {
         let mid_subject =
             crate::mids::mid_subject(agent.account_id.as_str(), agent.mid_id.as_str());
         let mut tx = self.store.begin().await?;
-        let mid = mids::get(&mut tx, &agent.account_id, agent.mid_id.as_str())
-            .await?
-            .ok_or_else(|| Error::not_found("mobile_identity"))?;
-        if mid.status != "active" {
-            return Err(Error::conflict(
-                "mobile_identity_not_active",
-                format!("the mobile identity is {}", mid.status),
-            ));
-        }
-        crate::mids::require_capability(&mid, "voice")?;
+        let mid = callable(mids::get(&mut tx, &agent.account_id, agent.mid_id.as_str()).await?)?;
         if let Err(e) = self
             .check_kill_switch(&mut tx, &agent.account_id, agent.mid_id.as_str())
             .await
@@ -262,31 +301,15 @@ impl Services {
         let current = usage::lock(&mut tx, &agent.account_id, agent.mid_id.as_str()).await?;
         let dest =
             usage::destination(&mut tx, agent.mid_id.as_str(), Kind::Call, to.as_str()).await?;
-        // Nothing is spent at placement: the call reserves its rate and count slots here and
-        // is charged per started minute when it ends (§6).
-        let request = policy::Request {
-            kind: Kind::Call,
-            now_ms: now,
-            destination_prefix: &prefix,
-            cost: 0,
-        };
-        let (next, next_dest) = match policy::decide(&limits, &current, &dest, &request) {
-            Decision::Allow { usage, destination } => (usage, destination),
-            Decision::Refuse {
-                reason,
-                retry_after_secs,
-            } => {
+        let price = self.call_price(to.as_str());
+        let (next, next_dest) = match call_decision(&limits, &current, &dest, &prefix, price, now) {
+            Ok(next) => next,
+            Err((reason, retry_after_secs)) => {
                 return Err(self
-                    .refuse_call(tx, agent, &to, reason.as_str(), retry_after_secs)
+                    .refuse_call(tx, agent, &to, reason, retry_after_secs)
                     .await?);
             }
         };
-        // A call the budget cannot pay one minute of never rings anyone.
-        if next.spend_month + self.call_price(to.as_str()) > limits.monthly_budget {
-            return Err(self
-                .refuse_call(tx, agent, &to, "monthly_budget", None)
-                .await?);
-        }
         usage::save(&mut tx, &agent.account_id, agent.mid_id.as_str(), &next).await?;
         usage::save_destination(
             &mut tx,

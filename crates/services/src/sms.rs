@@ -35,6 +35,10 @@ pub struct SendSms {
     pub to: Option<String>,
     #[schema(value_type = String, required = true, pattern = "\\S")]
     pub body: Option<String>,
+    /// The most this message may cost, in EUR (0 to 1000). A message that would cost more
+    /// is refused with `422 over_max_price` and nothing is reserved or sent.
+    #[schema(minimum = 0, maximum = 1000)]
+    pub max_price_eur: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -136,7 +140,7 @@ pub(crate) fn parse_destination(field: &str, raw: Option<&str>) -> Result<(E164,
 impl Services {
     /// The price of one SMS segment to this number's country, from the catalogue (the
     /// highest catalogue price for a country it does not list).
-    fn sms_price(&self, to: &E164) -> i64 {
+    pub(crate) fn sms_price(&self, to: &E164) -> i64 {
         let iso = to.country().and_then(|c| c.iso);
         let countries = &self.settings.countries;
         countries
@@ -163,7 +167,32 @@ impl Services {
     /// (`sms_send`): the §6 policy is checked and reserved, the message, its dispatch job and
     /// its audit event written, all in one transaction.
     pub async fn send_sms(&self, agent: &AgentCaller, input: SendSms) -> Result<Sent> {
-        let (to, prefix) = parse_destination("to", input.to.as_deref())?;
+        let max_price = max_price(input.max_price_eur)?;
+        let mut job = self.prepare_sms(agent, input.to.as_deref(), input.body)?;
+        job.max_price = max_price;
+        let _answered = self.metrics.time_sms_send();
+        let accepted = self
+            .sms_sends
+            .submit(job, GROUP_MAX, || self.send_writer())
+            .await
+            .unwrap_or_else(|| Err(Error::refused(500, "internal", "send not answered")))?;
+        Ok(Sent {
+            sms: SmsView::from(accepted.message),
+            remaining_budget_eur: ami_core::money::to_json(accepted.remaining_budget),
+            remaining_sms_this_hour: accepted.remaining_sms_this_hour,
+        })
+    }
+
+    /// Everything a send checks before the policy, in the order it checks it: the
+    /// destination, its route, the body; and what the send would cost. The send, the policy
+    /// check and the preview all start here.
+    pub(crate) fn prepare_sms(
+        &self,
+        agent: &AgentCaller,
+        to: Option<&str>,
+        body: Option<String>,
+    ) -> Result<SendJob> {
+        let (to, prefix) = parse_destination("to", to)?;
         if let Some(routes) = &self.settings.sms_routes
             && !routes.iter().any(|r| to.as_str().starts_with(r.as_str()))
         {
@@ -173,7 +202,7 @@ impl Services {
                 "no SMS route of this server covers the destination",
             ));
         }
-        let body = input.body.unwrap_or_default();
+        let body = body.unwrap_or_default();
         sms::validate_body(&body).map_err(|e| match e {
             BodyError::Empty => Error::bad_request("empty_body", "body must not be empty"),
             BodyError::TooLong { max, got } => Error::bad_request(
@@ -188,8 +217,7 @@ impl Services {
         })?;
         let seg = sms::segment(&body);
         let cost = i64::from(seg.segments) * self.sms_price(&to);
-        let _answered = self.metrics.time_sms_send();
-        let job = SendJob {
+        Ok(SendJob {
             account_id: agent.account_id.clone(),
             mid_id: agent.mid_id.to_string(),
             to_masked: to.masked(),
@@ -198,16 +226,7 @@ impl Services {
             body,
             seg,
             cost,
-        };
-        let accepted = self
-            .sms_sends
-            .submit(job, GROUP_MAX, || self.send_writer())
-            .await
-            .unwrap_or_else(|| Err(Error::refused(500, "internal", "send not answered")))?;
-        Ok(Sent {
-            sms: SmsView::from(accepted.message),
-            remaining_budget_eur: ami_core::money::to_json(accepted.remaining_budget),
-            remaining_sms_this_hour: accepted.remaining_sms_this_hour,
+            max_price: None,
         })
     }
 
@@ -489,6 +508,23 @@ fn outcome_event(status: SmsStatus) -> Option<WebhookEvent> {
         SmsStatus::Failed => Some(WebhookEvent::SmsFailed),
         _ => None,
     }
+}
+
+/// The most a sender may cap one message at, in EUR.
+const MAX_PRICE_CAP_EUR: f64 = 1000.0;
+
+/// `max_price_eur` as micro-units: a finite amount from 0 to 1000 EUR, or `400
+/// invalid_max_price_eur` before anything is reserved.
+pub(crate) fn max_price(eur: Option<f64>) -> Result<Option<i64>> {
+    eur.map(|v| {
+        ami_core::money::from_units(v, MAX_PRICE_CAP_EUR).ok_or_else(|| {
+            Error::invalid(
+                "max_price_eur",
+                "max_price_eur must be a number from 0 to 1000",
+            )
+        })
+    })
+    .transpose()
 }
 
 /// The 403 of a kill-switch (§7), naming its scope.

@@ -37,6 +37,8 @@ pub(crate) struct SendJob {
     pub body: String,
     pub seg: Segmentation,
     pub cost: i64,
+    /// The most the sender accepts to pay for this send (`max_price_eur`), if it set one.
+    pub max_price: Option<i64>,
     /// The destination as the audit log shows it.
     pub to_masked: String,
 }
@@ -55,7 +57,7 @@ pub(crate) type Group = Vec<Waiting<SendJob, Result<Accepted>>>;
 type Opened = (Services, ami_store::Result<WriteTx>);
 
 /// What stands between a MID and its sends, read once per group.
-enum Gate {
+pub(crate) enum Gate {
     Missing,
     NotActive(String),
     NoSms,
@@ -63,12 +65,12 @@ enum Gate {
     Open(Box<OpenMid>),
 }
 
-struct OpenMid {
+pub(crate) struct OpenMid {
     account_id: AccountId,
     phone_number: String,
-    limits: ami_core::limits::Limits,
-    usage: Usage,
-    destinations: HashMap<String, DestinationUsage>,
+    pub(crate) limits: ami_core::limits::Limits,
+    pub(crate) usage: Usage,
+    pub(crate) destinations: HashMap<String, DestinationUsage>,
     /// Destinations whose counters this group changed.
     touched: Vec<String>,
 }
@@ -160,89 +162,59 @@ impl Services {
                 entity_id: job.mid_id.clone(),
                 data: json!({"reason": reason, "to": job.to_masked}).to_string(),
             };
-            let open = match gate {
-                Gate::Missing => {
-                    answers.push(Err(Error::not_found("mobile_identity")));
-                    continue;
-                }
-                Gate::NotActive(status) => {
-                    answers.push(Err(Error::conflict(
-                        "mobile_identity_not_active",
-                        format!("the mobile identity is {status}"),
-                    )));
-                    continue;
-                }
-                Gate::NoSms => {
-                    answers.push(Err(crate::mids::missing_capability("sms")));
-                    continue;
-                }
-                Gate::Killed(k) => {
-                    events.push(blocked("kill_switch"));
-                    answers.push(Err(crate::sms::kill_switch_refusal(k)));
-                    continue;
-                }
-                Gate::Open(open) => open,
-            };
-            let dest = open
-                .destinations
-                .get(job.to.as_str())
-                .cloned()
-                .unwrap_or_default();
-            let request = policy::Request {
-                kind: Kind::Sms,
-                now_ms: now,
-                destination_prefix: &job.prefix,
-                cost: job.cost,
-            };
-            match policy::decide(&open.limits, &open.usage, &dest, &request) {
-                Decision::Refuse {
-                    reason,
-                    retry_after_secs,
+            let (usage, destination) = match judge(gate, job, now) {
+                Judgement::Refused {
+                    error,
+                    audited,
+                    limit,
                 } => {
-                    events.push(blocked(reason.as_str()));
-                    blocked_by_limits.push(Emission::limit_blocked(
-                        job.account_id.as_str(),
-                        &job.mid_id,
-                        "sms",
-                        reason.as_str(),
-                        &job.to_masked,
-                        retry_after_secs,
-                    ));
-                    answers.push(Err(limit_refusal(
-                        reason.as_str(),
-                        &job.mid_id,
-                        retry_after_secs,
-                    )));
-                }
-                Decision::Allow { usage, destination } => {
-                    open.usage = usage;
-                    open.destinations
-                        .insert(job.to.as_str().to_owned(), destination);
-                    if !open.touched.iter().any(|d| d == job.to.as_str()) {
-                        open.touched.push(job.to.as_str().to_owned());
+                    if let Some(reason) = audited {
+                        events.push(blocked(reason));
                     }
-                    let message = queued_message(job, &open.phone_number, now);
-                    events.push(PendingEvent {
-                        actor: actor.clone(),
-                        action: "sms_queued",
-                        account_id: job.account_id.to_string(),
-                        mid_id: Some(job.mid_id.clone()),
-                        entity_type: "sms",
-                        entity_id: message.id.clone(),
-                        data: json!({"to": job.to_masked, "segments": job.seg.segments,
-                                     "encoding": job.seg.encoding.as_str(),
-                                     "cost_eur": ami_core::money::to_json(job.cost)})
-                        .to_string(),
-                    });
-                    answers.push(Ok(Accepted {
-                        message,
-                        remaining_budget: (open.limits.monthly_budget - open.usage.spend_month)
-                            .max(0),
-                        remaining_sms_this_hour: (open.limits.sms_per_hour - open.usage.sms_hour)
-                            .max(0),
-                    }));
+                    if let Some((reason, retry_after_secs)) = limit {
+                        blocked_by_limits.push(Emission::limit_blocked(
+                            job.account_id.as_str(),
+                            &job.mid_id,
+                            "sms",
+                            reason.as_str(),
+                            &job.to_masked,
+                            retry_after_secs,
+                        ));
+                    }
+                    answers.push(Err(error));
+                    continue;
                 }
+                Judgement::Allowed { usage, destination } => (usage, destination),
+            };
+            // Only an open gate allows a send.
+            let Gate::Open(open) = gate else {
+                answers.push(Err(Error::refused(500, "internal", "send not decided")));
+                continue;
+            };
+            open.usage = usage;
+            open.destinations
+                .insert(job.to.as_str().to_owned(), destination);
+            if !open.touched.iter().any(|d| d == job.to.as_str()) {
+                open.touched.push(job.to.as_str().to_owned());
             }
+            let message = queued_message(job, &open.phone_number, now);
+            events.push(PendingEvent {
+                actor: actor.clone(),
+                action: "sms_queued",
+                account_id: job.account_id.to_string(),
+                mid_id: Some(job.mid_id.clone()),
+                entity_type: "sms",
+                entity_id: message.id.clone(),
+                data: json!({"to": job.to_masked, "segments": job.seg.segments,
+                             "encoding": job.seg.encoding.as_str(),
+                             "cost_eur": ami_core::money::to_json(job.cost)})
+                .to_string(),
+            });
+            answers.push(Ok(Accepted {
+                message,
+                remaining_budget: (open.limits.monthly_budget - open.usage.spend_month).max(0),
+                remaining_sms_this_hour: (open.limits.sms_per_hour - open.usage.sms_hour).max(0),
+            }));
         }
 
         let mut counters = Vec::new();
@@ -285,7 +257,11 @@ impl Services {
     /// Reads what decides the group's sends, for all its MIDs at once: the MIDs, the
     /// kill-switches covering them, their usage rows (locked until the transaction ends) and
     /// the counters of the group's destinations.
-    async fn gates(&self, db: &mut Db<'_>, jobs: &[SendJob]) -> Result<HashMap<String, Gate>> {
+    pub(crate) async fn gates(
+        &self,
+        db: &mut Db<'_>,
+        jobs: &[SendJob],
+    ) -> Result<HashMap<String, Gate>> {
         let mut pairs: Vec<(&AccountId, &str)> = jobs
             .iter()
             .map(|j| (&j.account_id, j.mid_id.as_str()))
@@ -352,6 +328,86 @@ impl Services {
         }
         Ok(gates)
     }
+}
+
+/// What the send path answers one send, given its MID's gate and the counters the sends
+/// before it left: a refusal, with the `sms_blocked` reason it audits and the limit it
+/// reports (`limit.blocked`), or the counters an accepted send leaves. The policy check
+/// calls this same function, so a check and a send at the same instant cannot disagree.
+pub(crate) enum Judgement {
+    Refused {
+        error: Error,
+        audited: Option<&'static str>,
+        limit: Option<(policy::Reason, Option<u64>)>,
+    },
+    Allowed {
+        usage: Usage,
+        destination: DestinationUsage,
+    },
+}
+
+pub(crate) fn judge(gate: &Gate, job: &SendJob, now: i64) -> Judgement {
+    let refused = |error, audited| Judgement::Refused {
+        error,
+        audited,
+        limit: None,
+    };
+    let open = match gate {
+        Gate::Missing => return refused(Error::not_found("mobile_identity"), None),
+        Gate::NotActive(status) => {
+            return refused(
+                Error::conflict(
+                    "mobile_identity_not_active",
+                    format!("the mobile identity is {status}"),
+                ),
+                None,
+            );
+        }
+        Gate::NoSms => return refused(crate::mids::missing_capability("sms"), None),
+        Gate::Killed(k) => {
+            return refused(crate::sms::kill_switch_refusal(k), Some("kill_switch"));
+        }
+        Gate::Open(open) => open,
+    };
+    if let Some(max) = job.max_price
+        && job.cost > max
+    {
+        return refused(over_max_price(job.cost, max), Some("over_max_price"));
+    }
+    let dest = open
+        .destinations
+        .get(job.to.as_str())
+        .cloned()
+        .unwrap_or_default();
+    let request = policy::Request {
+        kind: Kind::Sms,
+        now_ms: now,
+        destination_prefix: &job.prefix,
+        cost: job.cost,
+    };
+    match policy::decide(&open.limits, &open.usage, &dest, &request) {
+        Decision::Refuse {
+            reason,
+            retry_after_secs,
+        } => Judgement::Refused {
+            error: limit_refusal(reason.as_str(), &job.mid_id, retry_after_secs),
+            audited: Some(reason.as_str()),
+            limit: Some((reason, retry_after_secs)),
+        },
+        Decision::Allow { usage, destination } => Judgement::Allowed { usage, destination },
+    }
+}
+
+/// The 422 of a send that would cost more than the sender's `max_price_eur`: nothing is
+/// reserved or sent.
+fn over_max_price(cost: i64, max: i64) -> Error {
+    Error::refused(
+        422,
+        "over_max_price",
+        "the message would cost more than max_price_eur",
+    )
+    .with("cost_eur", ami_core::money::to_json(cost))
+    .with("max_price_eur", ami_core::money::to_json(max))
 }
 
 fn queued_message(job: &SendJob, from: &str, now: i64) -> messages::Message {

@@ -29,7 +29,7 @@ pub const AUTH_LEVELS: [(&str, &str, &str); 4] = [
 ];
 
 /// Stable error codes a client may branch on.
-pub const ERRORS: [(&str, &str); 23] = [
+pub const ERRORS: [(&str, &str); 24] = [
     (
         "400",
         "invalid_json, unknown_field, json_too_deep, duplicate_key, invalid_query, unknown_parameter, invalid_limit, invalid_cursor",
@@ -84,6 +84,10 @@ pub const ERRORS: [(&str, &str); 23] = [
     ),
     ("413", "payload_too_large"),
     ("415", "unsupported_media_type"),
+    (
+        "422",
+        "destination_not_routable, over_max_price (with cost_eur and max_price_eur)",
+    ),
     (
         "429",
         "rate_per_second, monthly_budget, country_not_allowed, sms_per_hour, sms_per_day",
@@ -271,6 +275,15 @@ pub fn render(api: &OpenApi) -> String {
          <code>calls_per_hour</code>, <code>calls_per_day</code>, <code>sms_per_destination_per_hour</code>, <code>sms_per_destination_per_day</code>, \
          <code>calls_per_destination_per_hour</code>, <code>calls_per_destination_per_day</code>, <code>monthly_budget</code>, <code>country_not_allowed</code>. \
          A kill-switch answers 403 <code>kill_switch</code> instead: the agent must stop, not retry.</p>\
+         <h2 id=\"agent-safety\">Before sending: policy check and preview</h2><p><code>POST /v1/agent/policy/check</code> \
+         (<code>{{\"channel\": \"sms\" or \"call\", \"to\", \"body\"}}</code>, MCP <code>ami.check_policy</code>) answers what a send or call made now \
+         would get without reserving or sending anything: <code>verdict</code> <code>allow</code> or <code>refuse</code> with the exact status and body the send \
+         would answer (reason, <code>retry_after</code>, kill-switch scope), the counters of the current hour, day and month, and the estimated cost. \
+         It runs the send's own decision under the same lock, so a check and a send at the same instant agree. Each check is audited \
+         <code>policy_checked</code>. <code>POST /v1/agent/sms/preview</code> (MCP <code>ami.preview_sms</code>) shows the encoding (GSM-7 or UCS-2), \
+         the parts, the characters that force UCS-2, a GSM-7 alternative when curly quotes, dashes or the ellipsis are the only cause, and the cost, \
+         which is what the send is charged. A send may carry <code>max_price_eur</code>: a message that would cost more is refused \
+         <code>422 over_max_price</code> (audited <code>sms_blocked</code>, nothing reserved or sent).</p>\
          <h2 id=\"webhooks\">Webhooks and how to verify them</h2>\
          <p>Register with <code>POST /v1/mobile-identities/{{id}}/webhooks</code> (or <code>/v1/account/webhooks</code>): \
          <code>{{\"url\": ..., \"events\": [\"*\"]}}</code>; the secret (<code>whsec_</code> + base64 of 32 random bytes) is shown once. \

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use ami_services::policy_check::{PolicyCheck, PolicyVerdict};
 use ami_services::sms::{SendSms, SmsList, SmsView};
+use ami_services::sms_preview::{PreviewSms, SmsPreview};
 use ami_services::usage::UsageSnapshot;
 use ami_services::views::AgentSelf;
 
@@ -25,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_sms))
         .routes(routes!(get_sms))
         .routes(routes!(agent_usage))
+        .routes(routes!(check_policy))
+        .routes(routes!(preview_sms))
 }
 
 #[utoipa::path(get, path = "/v1/agent/self", tag = "agent", security(("agentBearer" = [])),
@@ -39,7 +43,7 @@ async fn agent_self(State(s): State<AppState>, Agent(a): Agent) -> ApiResult<Age
     responses((status = 201, body = SmsView, headers(("X-Ami-Budget-Remaining-Eur" = String), ("X-Ami-Sms-Remaining-Hour" = String))),
               (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "kill_switch"),
               (status = 409, body = ErrorBody),
-              (status = 422, body = ErrorBody, description = "destination_not_routable: no SMS route of this server covers the destination (nothing is reserved)"),
+              (status = 422, body = ErrorBody, description = "destination_not_routable: no SMS route of this server covers the destination; over_max_price: the message would cost more than max_price_eur (nothing is reserved)"),
               (status = 429, body = ErrorBody, description = "a §6 limit, with reason and Retry-After")))]
 async fn send_sms(
     State(s): State<AppState>,
@@ -102,4 +106,38 @@ async fn get_sms(
     responses((status = 200, body = UsageSnapshot), (status = 401, body = ErrorBody)))]
 async fn agent_usage(State(s): State<AppState>, Agent(a): Agent) -> ApiResult<UsageSnapshot> {
     Ok(Json(s.services.agent_usage(&a).await?))
+}
+
+/// What a send or a call made now would get, without reserving or sending anything: `allow`
+/// or the exact refusal the send would answer (status and body: the §6 reason and
+/// `retry_after`, the kill-switch scope, `over_max_price`), the counters of the current
+/// windows and the estimated cost. Input errors are the send's own. Audited
+/// `policy_checked`.
+#[utoipa::path(post, path = "/v1/agent/policy/check", tag = "agent", security(("agentBearer" = [])),
+    request_body = PolicyCheck,
+    responses((status = 200, body = PolicyVerdict), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody, description = "destination_not_routable")))]
+async fn check_policy(
+    State(s): State<AppState>,
+    Agent(a): Agent,
+    ApiJson(input): ApiJson<PolicyCheck>,
+) -> ApiResult<PolicyVerdict> {
+    Ok(Json(s.services.check_policy(&a, input).await?))
+}
+
+/// How a text would travel and what it would cost, from the send's own segmentation and
+/// price: the encoding, the parts, the characters that force UCS-2 and the GSM-7 alternative
+/// when one exists. Nothing is reserved, sent or written.
+#[utoipa::path(post, path = "/v1/agent/sms/preview", tag = "agent", security(("agentBearer" = [])),
+    request_body = PreviewSms,
+    responses((status = 200, body = SmsPreview), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody, description = "destination_not_routable")))]
+async fn preview_sms(
+    State(s): State<AppState>,
+    Agent(a): Agent,
+    ApiJson(input): ApiJson<PreviewSms>,
+) -> ApiResult<SmsPreview> {
+    Ok(Json(s.services.preview_sms(&a, input)?))
 }
