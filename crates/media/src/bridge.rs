@@ -6,6 +6,7 @@
 //! agent never delays the RTP pacing: when the channel is full frames are dropped, and
 //! when one write stays blocked for `write_stall` the agent is gone.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
@@ -14,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::agent::{AgentTarget, connect};
+use crate::counters::MediaCounters;
 use crate::frames::{AgentFrame, CallInfo, FrameWriter, parse_agent_frame};
 use crate::g711;
 use crate::leg::{FRAME_SAMPLES, Incoming, RtpLeg};
@@ -36,6 +38,8 @@ pub struct BridgeConfig {
     pub write_stall: Duration,
     /// No RTP from the caller for this long ends the call (`None`: never).
     pub media_timeout: Option<Duration>,
+    /// The process's totals the bridge (and its leg) adds to, if any.
+    pub totals: Option<Arc<MediaCounters>>,
 }
 
 impl Default for BridgeConfig {
@@ -46,6 +50,7 @@ impl Default for BridgeConfig {
             max_bad_frames: 20,
             write_stall: Duration::from_secs(3),
             media_timeout: Some(Duration::from_secs(30)),
+            totals: None,
         }
     }
 }
@@ -123,6 +128,15 @@ struct Counters {
     frames_out: u64,
     late_or_dropped: u64,
     bad_frames: u64,
+    totals: Option<Arc<MediaCounters>>,
+}
+
+impl Counters {
+    fn total(&self, which: impl Fn(&MediaCounters) -> &std::sync::atomic::AtomicU64) {
+        if let Some(t) = &self.totals {
+            MediaCounters::add(which(t), 1);
+        }
+    }
 }
 
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
@@ -138,7 +152,13 @@ pub async fn run_bridge(
     config: BridgeConfig,
     mut stop: watch::Receiver<bool>,
 ) -> BridgeEnd {
-    let mut counters = Counters::default();
+    let mut counters = Counters {
+        totals: config.totals.clone(),
+        ..Counters::default()
+    };
+    if let Some(totals) = &config.totals {
+        leg.count_into(totals.clone());
+    }
     let mut frames = FrameWriter::new(call);
     let connected = frames.connected();
     let start = frames.start();
@@ -174,7 +194,7 @@ pub async fn run_bridge(
     let (failed_tx, mut failed_rx) = oneshot::channel::<String>();
     let writer = tokio::spawn(write_to_agent(sink, out_rx, failed_tx, config.write_stall));
     for frame in [connected, start.clone()] {
-        let _ = out_tx.try_send(Message::text(frame));
+        send(&out_tx, frame, &mut counters);
     }
 
     let began = Instant::now();
@@ -188,7 +208,7 @@ pub async fn run_bridge(
     let reason = loop {
         tokio::select! {
             () = stopped(&mut stop) => {
-                let _ = out_tx.try_send(Message::text(frames.stop()));
+                send(&out_tx, frames.stop(), &mut counters);
                 break EndReason::Stopped;
             }
             failure = &mut failed_rx => {
@@ -198,7 +218,7 @@ pub async fn run_bridge(
                 if let Some(limit) = config.media_timeout
                     && last_rtp.elapsed() > limit
                 {
-                    let _ = out_tx.try_send(Message::text(frames.stop()));
+                    send(&out_tx, frames.stop(), &mut counters);
                     break EndReason::MediaTimeout;
                 }
                 let tick = playout.tick();
@@ -237,6 +257,9 @@ pub async fn run_bridge(
                 Err(e) => break EndReason::MediaError(e.to_string()),
             },
             message = agent_rx.next() => {
+                if let Some(Ok(Message::Text(_) | Message::Binary(_))) = &message {
+                    counters.total(|t| &t.agent_frames_in);
+                }
                 let text = match message {
                     None => break EndReason::AgentGone("socket ended".into()),
                     Some(Err(e)) => break EndReason::AgentGone(e.to_string()),
@@ -261,7 +284,7 @@ pub async fn run_bridge(
                     None | Some(Err(_)) => {
                         counters.bad_frames += 1;
                         if counters.bad_frames > u64::from(config.max_bad_frames) {
-                            let _ = out_tx.try_send(Message::text(frames.stop()));
+                            send(&out_tx, frames.stop(), &mut counters);
                             break EndReason::AgentProtocol;
                         }
                     }
@@ -287,6 +310,9 @@ pub async fn run_bridge(
 fn send(out: &mpsc::Sender<Message>, frame: String, counters: &mut Counters) {
     if out.try_send(Message::text(frame)).is_err() {
         counters.late_or_dropped += 1;
+        counters.total(|t| &t.agent_frames_dropped);
+    } else {
+        counters.total(|t| &t.agent_frames_out);
     }
 }
 

@@ -10,10 +10,12 @@
 //! source. Everything else is dropped and counted.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use rand::Rng;
 use tokio::net::UdpSocket;
 
+use crate::counters::MediaCounters;
 use crate::dtmf::DtmfDetector;
 use crate::ports::{PortAllocator, PortError, PortLease};
 use crate::rtp::Packet;
@@ -134,6 +136,8 @@ pub struct RtpLeg {
     event_map: Option<(u32, u32)>,
     dtmf: DtmfDetector,
     stats: LegStats,
+    /// The process's totals, when the leg is counted in them.
+    totals: Option<Arc<MediaCounters>>,
     buf: Vec<u8>,
 }
 
@@ -169,6 +173,7 @@ impl RtpLeg {
             event_map: None,
             dtmf: DtmfDetector::new(),
             stats: LegStats::default(),
+            totals: None,
             buf: vec![0; MAX_DATAGRAM],
         }
     }
@@ -211,12 +216,31 @@ impl RtpLeg {
         self.stats
     }
 
+    /// From now on, what this leg receives and sends is added to `totals` as well.
+    pub fn count_into(&mut self, totals: Arc<MediaCounters>) {
+        self.totals = Some(totals);
+    }
+
+    /// Adds what changed since `before` to the totals.
+    fn report(&self, before: LegStats) {
+        if let Some(t) = &self.totals {
+            let now = self.stats;
+            MediaCounters::add(&t.rtp_in, now.received - before.received);
+            MediaCounters::add(&t.rtp_out, now.sent - before.sent);
+            MediaCounters::add(&t.rtp_stranger, now.stranger - before.stranger);
+            MediaCounters::add(&t.rtp_invalid, now.invalid - before.invalid);
+        }
+    }
+
     /// Waits for the next accepted packet. Cancel-safe: state changes only after a
     /// datagram has been read.
     pub async fn recv(&mut self) -> Result<Incoming, LegError> {
         loop {
             let (len, source) = self.socket.recv_from(&mut self.buf).await?;
-            if let Some(incoming) = self.accept(len, source) {
+            let before = self.stats;
+            let accepted = self.accept(len, source);
+            self.report(before);
+            if let Some(incoming) = accepted {
                 return Ok(incoming);
             }
         }
@@ -311,8 +335,14 @@ impl RtpLeg {
         };
         self.socket.send_to(&packet.to_bytes()?, target).await?;
         self.sequence = self.sequence.wrapping_add(1);
-        self.stats.sent += 1;
+        self.count_sent();
         Ok(())
+    }
+
+    fn count_sent(&mut self) {
+        let before = self.stats;
+        self.stats.sent += 1;
+        self.report(before);
     }
 
     async fn send(&mut self, pt: u8, ts: u32, payload: Vec<u8>) -> Result<(), LegError> {
@@ -330,7 +360,7 @@ impl RtpLeg {
         self.socket.send_to(&packet.to_bytes()?, target).await?;
         self.first_sent = true;
         self.sequence = self.sequence.wrapping_add(1);
-        self.stats.sent += 1;
+        self.count_sent();
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod bridge;
+pub mod counters;
 pub mod dtmf;
 pub mod frames;
 pub mod g711;

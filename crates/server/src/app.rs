@@ -421,7 +421,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             .expose()
             .map(ami_core::secret::hash),
         sandbox: carrier.clone(),
-        metrics: Arc::new(metrics::Metrics::new(&services, smpp.clone())),
+        metrics: Arc::new(metrics::Metrics::new(&services, smpp.clone(), sip.clone())),
         smpp: smpp.clone(),
         sip: sip.clone(),
     }));

@@ -12,6 +12,7 @@ pub mod routes;
 pub mod serve;
 mod smpp_metrics;
 pub mod voice;
+mod voice_metrics;
 pub mod webhook_verify;
 mod webhook_worker;
 pub mod workers;

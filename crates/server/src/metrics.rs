@@ -61,11 +61,18 @@ pub struct Metrics {
 impl Metrics {
     /// The registry with the services' metrics and the HTTP ones; the carrier's bind gauge
     /// is the services' ([`ami_services::metrics::Metrics::carrier_binds_up`]).
-    pub fn new(services: &Services, smpp: Option<ami_smpp::Smpp>) -> Metrics {
+    pub fn new(
+        services: &Services,
+        smpp: Option<ami_smpp::Smpp>,
+        sip: Option<ami_voice::SipCarrier>,
+    ) -> Metrics {
         let mut registry = Registry::with_prefix("ami");
         services.metrics.register(&mut registry);
         if let Some(smpp) = smpp {
             registry.register_collector(Box::new(crate::smpp_metrics::SmppCollector(smpp)));
+        }
+        if let Some(sip) = sip {
+            registry.register_collector(Box::new(crate::voice_metrics::VoiceCollector(sip)));
         }
         let requests = Family::<RequestLabels, Counter>::default();
         let durations: DurationFamily = Family::new_with_constructor(latency_histogram);

@@ -3,224 +3,38 @@
 //! is answered, bridged to its callback URI and hung up by the callee; a busy callee; a
 //! hang-up before the answer (CANCEL); the kill-switch ending an answered call (BYE); and
 //! inbound calls bridged to the MID's `inbound_sip_uri`, refused from a foreign address
-//! and to an unknown number.
-//!
-//! SQLite only: the call state machine under both engines is covered by `calls.rs`; here
-//! the subject is what the network sees and what it makes of the call record.
+//! and to an unknown number; a live call ended with BYE when the budget cannot pay its next
+//! minute or it reaches the longest call allowed. Each on both engines at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_KEY, Engine, Flow, TestServer};
+use common::receiver::{Receiver, Reply};
+use common::sipp::{
+    Sipp, call_actions, free_port, on_every_engine, place, sip_mid, sip_server, sipp_ready,
+    status_is, wait_for,
+};
+use common::{ADMIN_KEY, Engine, LOOPBACK, mid_webhooks, register_webhook};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use tokio::process::{Child, Command};
-
-/// Whether SIPp can run; without it a test skips, except under CI where it fails.
-fn sipp_ready() -> bool {
-    let found = std::process::Command::new("sipp")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "sipp is not installed (Debian package sip-tester); CI must have it"
-        );
-        eprintln!("skipped: sipp is not installed (apt-get install sip-tester)");
-    }
-    found
-}
-
-fn free_port(ip: &str) -> u16 {
-    let socket = UdpSocket::bind((ip, 0)).unwrap();
-    socket.local_addr().unwrap().port()
-}
-
-fn scenario(name: &str) -> String {
-    format!("{}/tests/sip/{name}.xml", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// SIPp running one call of a scenario.
-struct Sipp {
-    child: Child,
-}
-
-impl Sipp {
-    /// Answering on 127.0.0.1:`port`.
-    async fn uas(name: &str, port: u16) -> Sipp {
-        let sipp = Sipp::spawn(name, "127.0.0.1", port, &[]);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        sipp
-    }
-
-    /// Calling `service` at `target` from `ip`.
-    fn uac(name: &str, ip: &str, target: SocketAddr, service: &str) -> Sipp {
-        let target = target.to_string();
-        Sipp::spawn(name, ip, free_port(ip), &["-s", service, &target])
-    }
-
-    fn spawn(name: &str, ip: &str, port: u16, extra: &[&str]) -> Sipp {
-        let port = port.to_string();
-        let child = Command::new("sipp")
-            .args(["-sf", &scenario(name), "-i", ip, "-p", &port])
-            .args(["-m", "1", "-nostdin", "-timeout", "25", "-timeout_error"])
-            .args(["-mi", ip, "-mp", &free_port(ip).to_string()])
-            .args(extra)
-            .current_dir(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("sipp starts");
-        Sipp { child }
-    }
-
-    /// Waits for SIPp to finish; true when its call passed the whole scenario.
-    async fn passed(self) -> bool {
-        let out = tokio::time::timeout(Duration::from_secs(30), self.child.wait_with_output())
-            .await
-            .expect("sipp ends within 30 s")
-            .unwrap();
-        if !out.status.success() {
-            eprintln!(
-                "sipp exit {:?}: {}",
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        out.status.success()
-    }
-}
-
-/// A server whose calls go over SIP to a trunk at 127.0.0.1:`trunk_port`.
-async fn server(trunk_port: u16) -> (TestServer, SocketAddr) {
-    let sip_port = free_port("127.0.0.1");
-    let rtp_first = 30_000 + (sip_port % 1_000) * 20;
-    // One line: TOML inline tables do not span lines.
-    let sip = format!(
-        "{{listen_udp = \"127.0.0.1:{sip_port}\", listen_tcp = \"\", public_host = \"\", \
-         rtp_port_first = {rtp_first}, rtp_port_last = {}, codecs = [\"PCMU\", \"PCMA\"], \
-         ring_timeout_secs = 20}}",
-        rtp_first + 19
-    );
-    let trunks = format!(
-        r#"[{{name = "test", proxy = "127.0.0.1:{trunk_port}", allowed_sources = ["127.0.0.1/32"]}}]"#
-    );
-    let server = TestServer::start_with(
-        Engine::Sqlite,
-        &[
-            ("AMI_CALL_CARRIER", "sip"),
-            ("AMI_SIP", &sip),
-            ("AMI_SIP_TRUNKS", &trunks),
-        ],
-    )
-    .await;
-    let addr = server
-        .running
-        .sip
-        .as_ref()
-        .expect("the SIP carrier")
-        .local_addrs()[0];
-    (server, addr)
-}
-
-/// A provisioned MID with limits out of the way.
-async fn agent(server: &TestServer) -> (String, Flow) {
-    let (_, key) = server.customer("Caller").await;
-    let flow = server.provision(&key).await;
-    let limits = json!({"rate_per_second": 1000, "calls_per_hour": 1000, "calls_per_day": 1000,
-                        "calls_per_destination_per_hour": 1000, "calls_per_destination_per_day": 1000});
-    let (s, v) = server
-        .post(
-            &format!("/v1/mobile-identities/{}/limits", flow.mid),
-            &key,
-            limits,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    (key, flow)
-}
-
-async fn place(server: &TestServer, flow: &Flow, to: &str, callback: &str) -> String {
-    let (s, call) = server
-        .post(
-            "/v1/agent/calls/place",
-            &flow.agent_token,
-            json!({"to": to, "callback_sip_uri": callback}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{call}");
-    call["id"].as_str().unwrap().to_owned()
-}
-
-/// Polls the call until `done` holds (15 s at most); the call and every status seen.
-async fn wait_for(
-    server: &TestServer,
-    flow: &Flow,
-    id: &str,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> (Value, Vec<String>) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut seen: Vec<String> = Vec::new();
-    loop {
-        let (s, call) = server
-            .get(&format!("/v1/agent/calls/{id}"), &flow.agent_token)
-            .await;
-        assert_eq!(s, StatusCode::OK, "{call}");
-        let status = call["status"].as_str().unwrap_or_default().to_owned();
-        if seen.last() != Some(&status) {
-            seen.push(status);
-        }
-        if done(&call) {
-            return (call, seen);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "call never {what}; last {call}, seen {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn status_is(status: &'static str) -> impl Fn(&Value) -> bool {
-    move |c| c["status"] == status
-}
-
-/// The customer's audit actions about calls, oldest first.
-async fn call_actions(server: &TestServer, key: &str) -> Vec<String> {
-    let (s, v) = server.get("/v1/events?limit=1000", key).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let mut actions: Vec<String> = v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .filter(|a| a.starts_with("call_"))
-        .collect();
-    actions.reverse();
-    actions
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn an_outbound_call_rings_is_answered_bridged_and_hung_up_by_the_callee() {
-    if !sipp_ready() {
-        return;
+    if sipp_ready() {
+        on_every_engine(an_outbound_call_rings_is_answered_bridged_and_hung_up_by_the_callee_on)
+            .await;
     }
+}
+
+async fn an_outbound_call_rings_is_answered_bridged_and_hung_up_by_the_callee_on(engine: Engine) {
     let (trunk_port, engine_port) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
     let trunk = Sipp::uas("uas_answer_then_bye", trunk_port).await;
-    let engine = Sipp::uas("uas_answer_wait_bye", engine_port).await;
-    let (server, _) = server(trunk_port).await;
-    let (key, flow) = agent(&server).await;
+    let sip_engine = Sipp::uas("uas_answer_wait_bye", engine_port).await;
+    let (server, _) = sip_server(engine, trunk_port, &[]).await;
+    let (key, flow) = sip_mid(&server).await;
     let callback = format!("sip:agent@127.0.0.1:{engine_port}");
     let id = place(&server, &flow, "+34600123456", &callback).await;
     let (answered, _) = wait_for(&server, &flow, &id, "answered", status_is("in_progress")).await;
@@ -237,7 +51,7 @@ async fn an_outbound_call_rings_is_answered_bridged_and_hung_up_by_the_callee() 
     server.clock.0.fetch_add(1_000, Ordering::SeqCst);
     let (done, seen) = wait_for(&server, &flow, &id, "completed", status_is("completed")).await;
     assert!(trunk.passed().await, "the trunk's scenario");
-    assert!(engine.passed().await, "the SIP engine got its BYE");
+    assert!(sip_engine.passed().await, "the SIP engine got its BYE");
     let seen: Vec<&str> = seen
         .iter()
         .map(String::as_str)
@@ -266,13 +80,16 @@ async fn an_outbound_call_rings_is_answered_bridged_and_hung_up_by_the_callee() 
 
 #[tokio::test]
 async fn a_busy_callee_makes_a_busy_call() {
-    if !sipp_ready() {
-        return;
+    if sipp_ready() {
+        on_every_engine(a_busy_callee_makes_a_busy_call_on).await;
     }
+}
+
+async fn a_busy_callee_makes_a_busy_call_on(engine: Engine) {
     let trunk_port = free_port("127.0.0.1");
     let trunk = Sipp::uas("uas_busy", trunk_port).await;
-    let (server, _) = server(trunk_port).await;
-    let (_, flow) = agent(&server).await;
+    let (server, _) = sip_server(engine, trunk_port, &[]).await;
+    let (_, flow) = sip_mid(&server).await;
     let id = place(&server, &flow, "+34600123456", "sip:agent@127.0.0.1:9").await;
     let (done, _) = wait_for(&server, &flow, &id, "busy", |c| {
         c["status"] != "initiated" && c["status"] != "ringing"
@@ -286,13 +103,16 @@ async fn a_busy_callee_makes_a_busy_call() {
 
 #[tokio::test]
 async fn an_agent_hang_up_before_the_answer_cancels_the_invite() {
-    if !sipp_ready() {
-        return;
+    if sipp_ready() {
+        on_every_engine(an_agent_hang_up_before_the_answer_cancels_the_invite_on).await;
     }
+}
+
+async fn an_agent_hang_up_before_the_answer_cancels_the_invite_on(engine: Engine) {
     let trunk_port = free_port("127.0.0.1");
     let trunk = Sipp::uas("uas_ring_until_cancel", trunk_port).await;
-    let (server, _) = server(trunk_port).await;
-    let (_, flow) = agent(&server).await;
+    let (server, _) = sip_server(engine, trunk_port, &[]).await;
+    let (_, flow) = sip_mid(&server).await;
     let id = place(&server, &flow, "+34600123456", "sip:agent@127.0.0.1:9").await;
     wait_for(&server, &flow, &id, "ringing", status_is("ringing")).await;
     let (s, hung) = server
@@ -317,14 +137,17 @@ async fn an_agent_hang_up_before_the_answer_cancels_the_invite() {
 
 #[tokio::test]
 async fn the_kill_switch_ends_an_answered_call_with_a_bye() {
-    if !sipp_ready() {
-        return;
+    if sipp_ready() {
+        on_every_engine(the_kill_switch_ends_an_answered_call_with_a_bye_on).await;
     }
+}
+
+async fn the_kill_switch_ends_an_answered_call_with_a_bye_on(engine: Engine) {
     let (trunk_port, engine_port) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
     let trunk = Sipp::uas("uas_answer_wait_bye", trunk_port).await;
-    let engine = Sipp::uas("uas_answer_wait_bye", engine_port).await;
-    let (server, _) = server(trunk_port).await;
-    let (_, flow) = agent(&server).await;
+    let sip_engine = Sipp::uas("uas_answer_wait_bye", engine_port).await;
+    let (server, _) = sip_server(engine, trunk_port, &[]).await;
+    let (_, flow) = sip_mid(&server).await;
     let callback = format!("sip:agent@127.0.0.1:{engine_port}");
     let id = place(&server, &flow, "+34600123456", &callback).await;
     wait_for(&server, &flow, &id, "answered", status_is("in_progress")).await;
@@ -344,7 +167,7 @@ async fn the_kill_switch_ends_an_answered_call_with_a_bye() {
         "BYE after {:?}",
         engaged.elapsed()
     );
-    assert!(engine.passed().await, "the SIP engine got BYE");
+    assert!(sip_engine.passed().await, "the SIP engine got BYE");
     let (done, _) = wait_for(&server, &flow, &id, "completed", status_is("completed")).await;
     assert_eq!(done["hangup_cause"], "kill_switch", "{done}");
     server.stop().await;
@@ -352,14 +175,17 @@ async fn the_kill_switch_ends_an_answered_call_with_a_bye() {
 
 #[tokio::test]
 async fn inbound_calls_are_bridged_to_the_mid_or_refused() {
-    if !sipp_ready() {
-        return;
+    if sipp_ready() {
+        on_every_engine(inbound_calls_are_bridged_to_the_mid_or_refused_on).await;
     }
+}
+
+async fn inbound_calls_are_bridged_to_the_mid_or_refused_on(engine: Engine) {
     let engine_port = free_port("127.0.0.1");
-    let engine = Sipp::uas("uas_answer_wait_bye", engine_port).await;
+    let sip_engine = Sipp::uas("uas_answer_wait_bye", engine_port).await;
     // No outbound call here: the trunk's proxy is never used.
-    let (server, sip_addr) = server(free_port("127.0.0.1")).await;
-    let (key, flow) = agent(&server).await;
+    let (server, sip_addr) = sip_server(engine, free_port("127.0.0.1"), &[]).await;
+    let (key, flow) = sip_mid(&server).await;
     let (s, v) = server
         .post(
             &format!("/v1/mobile-identities/{}/inbound-config", flow.mid),
@@ -377,7 +203,7 @@ async fn inbound_calls_are_bridged_to_the_mid_or_refused() {
     );
     assert!(caller.passed().await, "the caller was answered");
     assert!(
-        engine.passed().await,
+        sip_engine.passed().await,
         "the MID's engine answered and got BYE"
     );
     let (s, list) = server
@@ -405,5 +231,152 @@ async fn inbound_calls_are_bridged_to_the_mid_or_refused() {
         .get("/v1/agent/calls?direction=inbound", &flow.agent_token)
         .await;
     assert_eq!(list["count"], 1, "{list}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_live_call_the_budget_cannot_pay_on_is_ended_with_a_bye() {
+    if sipp_ready() {
+        on_every_engine(a_live_call_the_budget_cannot_pay_on_is_ended_with_a_bye_on).await;
+    }
+}
+
+async fn a_live_call_the_budget_cannot_pay_on_is_ended_with_a_bye_on(engine: Engine) {
+    let (trunk_port, engine_port) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
+    // Both stay on the line until our BYE.
+    let trunk = Sipp::uas("uas_answer_wait_bye", trunk_port).await;
+    let sip_engine = Sipp::uas("uas_answer_wait_bye", engine_port).await;
+    let hooks = Receiver::start(Reply::ok()).await;
+    let (server, _) = sip_server(engine, trunk_port, &[LOOPBACK]).await;
+    let (key, flow) = sip_mid(&server).await;
+    // One minute (0.05 EUR) fits, two do not.
+    server
+        .set_limits(&key, &flow.mid, json!({"monthly_budget_eur": 0.06}))
+        .await;
+    register_webhook(
+        &server.remote(),
+        &key,
+        &mid_webhooks(&flow.mid),
+        &hooks.url("/calls"),
+        json!(["call.completed"]),
+    )
+    .await;
+    let callback = format!("sip:agent@127.0.0.1:{engine_port}");
+    let id = place(&server, &flow, "+34600123456", &callback).await;
+    wait_for(&server, &flow, &id, "answered", status_is("in_progress")).await;
+    // The check at the answer (one minute fits) runs before the clock moves on.
+    server.dispatcher_caught_up().await;
+    server.clock.0.fetch_add(30_000, Ordering::SeqCst);
+    server.dispatcher_caught_up().await;
+    let (s, call) = server
+        .get(&format!("/v1/agent/calls/{id}"), &flow.agent_token)
+        .await;
+    assert_eq!(
+        (s, call["status"].as_str()),
+        (StatusCode::OK, Some("in_progress")),
+        "{engine:?}: {call}"
+    );
+    // Close to the second minute: ended before it starts, charged one minute.
+    server.clock.0.fetch_add(26_000, Ordering::SeqCst);
+    let (ended, _) = wait_for(&server, &flow, &id, "ended", status_is("completed")).await;
+    assert_eq!(
+        (
+            ended["hangup_cause"].as_str(),
+            ended["duration_sec"].as_i64()
+        ),
+        (Some("budget_exhausted"), Some(56)),
+        "{engine:?}: {ended}"
+    );
+    assert_eq!(ended["cost_eur"], json!(0.05), "{engine:?}: {ended}");
+    // Both scenarios end only on our BYE.
+    assert!(trunk.passed().await, "{engine:?}: the trunk got BYE");
+    assert!(
+        sip_engine.passed().await,
+        "{engine:?}: the SIP engine got BYE"
+    );
+    // The carrier's report of the BYE changes nothing that was recorded.
+    let (after, _) = wait_for(&server, &flow, &id, "settled", |c| {
+        server.running.sip.as_ref().unwrap().live_calls() == 0 && c["status"] == "completed"
+    })
+    .await;
+    assert_eq!(
+        (after["hangup_cause"].clone(), after["cost_eur"].clone()),
+        (json!("budget_exhausted"), json!(0.05)),
+        "{engine:?}: {after}"
+    );
+    let (_, usage) = server.get("/v1/agent/usage", &flow.agent_token).await;
+    assert_eq!(
+        usage["usage"]["spend_this_month_eur"],
+        json!(0.05),
+        "{engine:?}: {usage}"
+    );
+    hooks
+        .wait_until(15, "call.completed", |r| {
+            r.iter().any(|c| c.event() == "call.completed")
+        })
+        .await;
+    let completed: Vec<_> = hooks
+        .requests()
+        .iter()
+        .filter(|c| c.event() == "call.completed")
+        .map(|c| c.json())
+        .collect();
+    assert_eq!(completed.len(), 1, "{engine:?}: {completed:?}");
+    let data = &completed[0]["data"];
+    assert_eq!(
+        (data["hangup_cause"].as_str(), data["status"].as_str()),
+        (Some("budget_exhausted"), Some("completed")),
+        "{engine:?}: {data}"
+    );
+    assert!(completed[0].to_string().contains(&id), "{engine:?}: {data}");
+    // The carrier's report after our BYE comes too late to change the record; it is
+    // audited as ignored.
+    let actions = call_actions(&server, &key).await;
+    let ended: Vec<&str> = actions
+        .iter()
+        .map(String::as_str)
+        .skip_while(|a| *a != "call_completed")
+        .collect();
+    assert!(
+        ended.first() == Some(&"call_completed")
+            && ended[1..].iter().all(|a| *a == "call_status_ignored"),
+        "{engine:?}: {actions:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_live_call_is_ended_with_a_bye_at_the_longest_call_allowed() {
+    if sipp_ready() {
+        on_every_engine(a_live_call_is_ended_with_a_bye_at_the_longest_call_allowed_on).await;
+    }
+}
+
+async fn a_live_call_is_ended_with_a_bye_at_the_longest_call_allowed_on(engine: Engine) {
+    let (trunk_port, engine_port) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
+    let trunk = Sipp::uas("uas_answer_wait_bye", trunk_port).await;
+    let sip_engine = Sipp::uas("uas_answer_wait_bye", engine_port).await;
+    // `max_call_ms` at its floor of one minute.
+    let (server, _) = sip_server(engine, trunk_port, &[("AMI_MAX_CALL_MS", "60000")]).await;
+    let (_, flow) = sip_mid(&server).await;
+    let callback = format!("sip:agent@127.0.0.1:{engine_port}");
+    let id = place(&server, &flow, "+34600123456", &callback).await;
+    wait_for(&server, &flow, &id, "answered", status_is("in_progress")).await;
+    server.dispatcher_caught_up().await;
+    server.clock.0.fetch_add(60_000, Ordering::SeqCst);
+    let (ended, _) = wait_for(&server, &flow, &id, "ended", status_is("completed")).await;
+    assert_eq!(
+        (
+            ended["hangup_cause"].as_str(),
+            ended["duration_sec"].as_i64()
+        ),
+        (Some("max_duration"), Some(60)),
+        "{engine:?}: {ended}"
+    );
+    assert!(trunk.passed().await, "{engine:?}: the trunk got BYE");
+    assert!(
+        sip_engine.passed().await,
+        "{engine:?}: the SIP engine got BYE"
+    );
     server.stop().await;
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ami_carrier::{AgentStream, CarrierEvent, Inbound};
+use ami_carrier::{AgentStream, CarrierEvent};
 use ami_core::delivery::CallStatus;
 use ami_media::bridge::{BridgeControl, EndReason, spawn_bridge};
 use ami_media::frames::{CallInfo, Direction};
@@ -130,12 +130,7 @@ impl Call {
             status,
             hangup_cause,
         };
-        if self
-            .shared
-            .events
-            .send(Inbound::unacknowledged(event))
-            .is_err()
-        {
+        if !self.shared.report(event) {
             debug!(call_id = %self.call_id, "call event dropped: nobody listens");
         }
     }

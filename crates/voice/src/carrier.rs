@@ -6,7 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use ami_carrier::{BoxFuture, Carrier, Inbound, OutboundCall, OutboundSms, SubmitError};
+use ami_carrier::{
+    BoxFuture, Carrier, CarrierEvent, Inbound, OutboundCall, OutboundSms, SubmitError,
+};
 use ami_media::leg::RtpLeg;
 use ami_media::ports::PortAllocator;
 use ami_media::sdp::{self, LocalAudio};
@@ -18,6 +20,7 @@ use tracing::debug;
 use crate::call::{Call, Msg};
 use crate::causes::Side;
 use crate::directory::CallDirectory;
+use crate::metrics::VoiceMetrics;
 use crate::router::Router;
 use crate::settings::VoiceSettings;
 
@@ -52,6 +55,7 @@ pub(crate) struct Shared {
     /// SIP Call-ID of the first leg → our call id.
     refs: Mutex<HashMap<String, String>>,
     pub tasks: TaskTracker,
+    pub metrics: Arc<VoiceMetrics>,
 }
 
 impl Shared {
@@ -69,10 +73,19 @@ impl Shared {
         }
     }
 
+    /// A leg counted in the carrier's media totals.
     pub async fn bind_leg(&self) -> Result<RtpLeg, String> {
-        RtpLeg::bind(&self.ports, self.bind_ip)
+        let mut leg = RtpLeg::bind(&self.ports, self.bind_ip)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        leg.count_into(self.metrics.media.clone());
+        Ok(leg)
+    }
+
+    /// Hands a call's event to the server, counting the calls that end.
+    pub fn report(&self, event: CarrierEvent) -> bool {
+        self.metrics.observe(&event);
+        self.events.send(Inbound::unacknowledged(event)).is_ok()
     }
 
     /// Registers a call; false when the id is live already.
@@ -158,6 +171,9 @@ impl SipCarrier {
         };
         let ports = PortAllocator::new(settings.rtp_port_first, settings.rtp_port_last)
             .map_err(|e| StartError::Settings(e.to_string()))?;
+        let metrics = Arc::new(VoiceMetrics::default());
+        let mut settings = settings;
+        settings.bridge.totals = Some(metrics.media.clone());
         let shared = Arc::new(Shared {
             ports,
             bind_ip,
@@ -168,6 +184,7 @@ impl SipCarrier {
             calls: Mutex::new(HashMap::new()),
             refs: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
+            metrics,
             settings,
         });
         let router = Arc::new(Router {
@@ -202,6 +219,11 @@ impl SipCarrier {
     /// Calls under way (ringing or up).
     pub fn live_calls(&self) -> usize {
         self.shared.live_count()
+    }
+
+    /// The carrier's counters since it started.
+    pub fn metrics(&self) -> &VoiceMetrics {
+        &self.shared.metrics
     }
 
     /// Hangs up every live call (CANCEL or BYE), waits for their last events, and stops the
@@ -266,6 +288,7 @@ impl SipCarrier {
             }
         };
         shared.set_ref(&call.id, &sip_call_id);
+        shared.metrics.started(false);
         let task = Call {
             shared: shared.clone(),
             call_id: call.id,

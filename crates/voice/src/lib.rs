@@ -12,14 +12,17 @@ mod call;
 mod carrier;
 mod causes;
 mod directory;
+mod metrics;
 mod router;
 mod settings;
 
 pub use carrier::{SipCarrier, StartError};
 pub use causes::outcome;
 pub use directory::{CallDirectory, DirectoryFuture, InboundRoute};
+pub use metrics::{REQUESTED, VoiceMetrics};
 pub use settings::VoiceSettings;
 
 pub use ami_media::bridge::BridgeConfig;
+pub use ami_media::counters::MediaCounters;
 pub use ami_media::sdp::Codec;
 pub use ami_sip::{NumberFormat, SipSettings, Transport, Trunk};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ami_carrier::{AgentStream, CarrierEvent, Inbound};
+use ami_carrier::{AgentStream, CarrierEvent};
 use ami_core::delivery::CallStatus;
 use ami_media::leg::{RemoteEndpoint, RtpLeg};
 use ami_media::sdp;
@@ -74,6 +74,7 @@ impl Router {
             }
             InboundRoute::Bridge { call_id, sip_uri } => (call_id, None, Some(sip_uri)),
         };
+        shared.metrics.started(true);
         let mut leg_a = match shared.bind_leg().await {
             Ok(leg) => leg,
             Err(_) => {
@@ -148,7 +149,7 @@ impl Router {
                 status,
                 hangup_cause: cause,
             };
-            let _ = shared.events.send(Inbound::unacknowledged(event));
+            let _ = shared.report(event);
         };
         let Some(ua) = shared.ua().cloned() else {
             return Err(refuse(503, "Service Unavailable"));
@@ -234,6 +235,6 @@ impl Router {
             status,
             hangup_cause: Some(cause.to_owned()),
         };
-        let _ = self.shared.events.send(Inbound::unacknowledged(event));
+        let _ = self.shared.report(event);
     }
 }

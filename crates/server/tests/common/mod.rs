@@ -4,6 +4,7 @@
 
 pub mod peers;
 pub mod receiver;
+pub mod sipp;
 pub mod verify;
 
 use std::collections::HashMap;
