@@ -163,7 +163,7 @@ fn assert_json_lines(log: &str, account: &str) {
         .iter()
         .filter(|r| r["span"]["route"] == "/v1/agent/sms/send")
         .collect();
-    assert_eq!(sends.len(), 4, "{sends:?}");
+    assert_eq!(sends.len(), 4, "{requests:?}");
     for r in &sends {
         assert_eq!(r["span"]["account"], account, "{r}");
     }

@@ -44,8 +44,12 @@ pub async fn request_id(State(log): State<RequestLog>, mut req: Request, next: N
     req.extensions_mut().insert(RequestId(id.clone()));
 
     // The query string never reaches the logs: signing tokens travel in it.
-    let path = match req.extensions().get::<MatchedPath>() {
-        Some(matched) => matched.as_str().to_owned(),
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let path = match &route {
+        Some(route) => route.clone(),
         None => req.uri().path().chars().take(MAX_LOGGED_PATH).collect(),
     };
     let span = tracing::info_span!(
@@ -56,6 +60,9 @@ pub async fn request_id(State(log): State<RequestLog>, mut req: Request, next: N
         account = tracing::field::Empty,
         id = %id,
     );
+    if let Some(route) = &route {
+        span.record("route", route.as_str());
+    }
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     span.in_scope(|| {
@@ -95,7 +102,6 @@ mod tests {
     use axum::Router;
     use axum::body::Body;
     use axum::extract::Extension;
-    use axum::middleware::from_fn;
     use axum::routing::get;
     use tower::ServiceExt;
 
