@@ -161,7 +161,12 @@ pub fn router(state: AppState, config: &Config) -> Router {
         ))
         .layer(from_fn(hygiene::json_errors))
         .layer(from_fn(hygiene::security_headers))
-        .layer(from_fn(request_id::request_id))
+        .layer(from_fn_with_state(
+            request_id::RequestLog {
+                at_info: config.log_format == crate::config::LogFormat::Json,
+            },
+            request_id::request_id,
+        ))
         // After routing (a `Router::layer` runs per route), so the route template is known.
         .layer(from_fn_with_state(state.metrics.clone(), metrics::record))
         .with_state(state)
@@ -200,6 +205,8 @@ pub struct Running {
     pub sip: Option<ami_voice::SipCarrier>,
 }
 
+/// Opens and migrates the store. What reads or writes secrets at rest needs the key too:
+/// [`crate::secrets_key::install`].
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let options = OpenOptions {
         allow_insecure_permissions: config.allow_insecure_db_permissions,
@@ -331,7 +338,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             "sandbox = false needs a real carrier, and none is configured: the sandbox is the only carrier of this build"
         );
     }
-    let store = open_store(&config).await?;
+    let store = crate::secrets_key::install(open_store(&config).await?, &config).await?;
     // Bound first: a generated admin key is stored only once it has been shown, so a start
     // that cannot bind its port leaves nothing behind.
     let listener = TcpListener::bind(config.listen).await?;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use ami_services::admin::{LoadNumbers, NewCustomer, Reason};
@@ -62,10 +63,26 @@ pub enum Command {
         #[arg(long, required = true)]
         stdio: bool,
     },
+    /// Secrets-at-rest commands.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
     /// Webhook commands for receivers.
     Webhook {
         #[command(subcommand)]
         command: WebhookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Re-seal every stored secret under a new key, in one transaction. Stop the servers
+    /// first; then start them with the new key (`secrets_key_file`). The key file is made
+    /// (mode 0600, a fresh random key) when it does not exist.
+    RotateKey {
+        #[arg(long)]
+        new_key_file: std::path::PathBuf,
     },
 }
 
@@ -282,11 +299,51 @@ pub async fn run_mcp_stdio(config: &Config) -> anyhow::Result<()> {
     let backend = match remote {
         Some(url) => ami_mcp::StdioBackend::Remote { url },
         None => {
-            let services = offline_services(config).await?;
+            let store = crate::secrets_key::install(app::open_store(config).await?, config).await?;
+            let services = Services::new(
+                store,
+                app::settings(config, config.base_url(config.listen)),
+                Arc::new(SystemClock),
+                String::new(),
+            );
             app::bootstrap(&services, config).await?;
             ami_mcp::StdioBackend::Local(services)
         }
     };
     ami_mcp::serve_stdio(backend, credentials).await?;
+    Ok(())
+}
+
+/// `ami secrets rotate-key`: the current key (as `ami serve` would load it) opens every
+/// sealed secret, the new one seals it again, all in one transaction.
+pub async fn run_secrets_rotate(
+    config: &Config,
+    new_key_file: &std::path::Path,
+) -> anyhow::Result<()> {
+    // On SQLite a running server holds the database: rotating under it would leave it with
+    // a key that no longer opens anything.
+    let _owned = match ami_store::ownership::sqlite_path(config.database_url.as_str()) {
+        Some(_) => Some(
+            ami_store::ownership::own(config.database_url.as_str(), "secrets-rotate")
+                .await
+                .map_err(|e| anyhow::anyhow!("stop the server first: {e}"))?,
+        ),
+        None => None,
+    };
+    let store = crate::secrets_key::install(app::open_store(config).await?, config).await?;
+    let new = if new_key_file.exists() {
+        crate::secrets_key::read_key_file(new_key_file, config.allow_insecure_db_permissions)
+    } else {
+        crate::secrets_key::create_key_file(new_key_file)
+    }
+    .with_context(|| format!("new key file {}", new_key_file.display()))?;
+    let mut tx = store.begin().await?;
+    let moved = ami_store::sealed::rotate(&mut tx, store.secrets()?, &new).await?;
+    ami_store::commit(tx).await?;
+    store.close().await;
+    let path = new_key_file.display();
+    println!(
+        "re-sealed {moved} secret(s) under the key in {path}; start the server with secrets_key_file = \"{path}\" (AMI_SECRETS_KEY_FILE)"
+    );
     Ok(())
 }

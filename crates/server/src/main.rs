@@ -1,11 +1,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use ami_server::cli::{
-    AuditCommand, Cli, Command, ConfigCommand, Role, WebhookCommand, run_admin, run_audit_verify,
-    run_mcp_stdio, run_migrate,
+    AuditCommand, Cli, Command, ConfigCommand, Role, SecretsCommand, WebhookCommand, run_admin,
+    run_audit_verify, run_mcp_stdio, run_migrate, run_secrets_rotate,
 };
 use ami_server::config::Config;
 
@@ -39,11 +38,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let traces = match ami_server::logging::init(&config) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Serve {
             allow_insecure_db_permissions,
@@ -65,6 +66,9 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Admin { command } => run_admin(&config, command).await,
+        Command::Secrets {
+            command: SecretsCommand::RotateKey { new_key_file },
+        } => run_secrets_rotate(&config, &new_key_file).await,
         Command::Mcp { stdio: _ } => run_mcp_stdio(&config).await,
         Command::Audit {
             command: AuditCommand::Verify,
@@ -76,6 +80,10 @@ async fn main() -> ExitCode {
         // Answered above, before the configuration is loaded.
         Command::Webhook { .. } => Ok(()),
     };
+    // The last spans are sent before the process ends.
+    if let Some(traces) = traces {
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

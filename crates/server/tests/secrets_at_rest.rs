@@ -8,11 +8,24 @@
 //! Every secret-issuing POST carries an `Idempotency-Key` and is retried once, as SDKs do
 //! after a lost response: the replay must return the same secret without the server keeping
 //! it in plaintext.
+//!
+//! The secrets the server must read back in clear (webhook and voice signing secrets) are
+//! sealed with a key kept outside the database: the same scans find none of them, a key
+//! rotation leaves every one of them working, and a start with the wrong key stops with a
+//! clear error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{ADMIN_KEY, Engine, TestServer, customer_data, engines};
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::receiver::{Receiver, Reply};
+use common::verify::cli_verdict;
+use common::{
+    ADMIN_KEY, Engine, LOOPBACK, PG_SECRETS_KEY, TestServer, customer_data, drop_pg_database,
+    engines, fresh_pg_database, mid_webhooks, register_webhook,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -87,7 +100,19 @@ async fn post_retried(
 }
 
 /// Every table the catalogue lists, each row rendered as one line of text.
-async fn dump_tables(server: &TestServer) -> Vec<(String, String)> {
+/// The tables the hashed credentials live in.
+const CREDENTIAL_TABLES: &[&str] = &[
+    "accounts",
+    "agent_tokens",
+    "contracts",
+    "settings",
+    "audit_events",
+    "idempotency_keys",
+];
+/// The tables the sealed signing secrets live in.
+const SEALED_TABLES: &[&str] = &["webhooks", "voice_configs", "settings"];
+
+async fn dump_tables(server: &TestServer, required: &[&str]) -> Vec<(String, String)> {
     let mut conn = server.running.services.store.reader().await.unwrap();
     let mut rows = Vec::new();
     match server.engine {
@@ -134,14 +159,7 @@ async fn dump_tables(server: &TestServer) -> Vec<(String, String)> {
     }
     // The scan is only meaningful if it covers the tables that hold credentials.
     let tables: std::collections::BTreeSet<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
-    for t in [
-        "accounts",
-        "agent_tokens",
-        "contracts",
-        "settings",
-        "audit_events",
-        "idempotency_keys",
-    ] {
+    for &t in required {
         assert!(
             tables.contains(t),
             "{:?}: table {t} dumped no row (tables seen: {tables:?})",
@@ -156,9 +174,9 @@ fn ident(name: &str) -> String {
 }
 
 /// The raw bytes of the SQLite file and its companions (every `ami.db*` in the directory).
-fn raw_sqlite_files(server: &TestServer) -> Vec<(String, Vec<u8>)> {
+fn raw_sqlite_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(server.dir()).unwrap() {
+    for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("ami.db") {
@@ -181,8 +199,28 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 /// No plaintext of `secrets` anywhere; the hash of each of `stored` somewhere.
 async fn assert_at_rest(server: &TestServer, stage: &str, secrets: &[Seen], stored: &[&str]) {
+    assert_at_rest_in(
+        server,
+        server.dir(),
+        CREDENTIAL_TABLES,
+        stage,
+        secrets,
+        stored,
+    )
+    .await;
+}
+
+/// [`assert_at_rest`] for a SQLite database in `dir`.
+async fn assert_at_rest_in(
+    server: &TestServer,
+    dir: &Path,
+    tables: &[&str],
+    stage: &str,
+    secrets: &[Seen],
+    stored: &[&str],
+) {
     let engine = server.engine;
-    let rows = dump_tables(server).await;
+    let rows = dump_tables(server, tables).await;
     for s in secrets {
         for needle in s.needles() {
             for (table, line) in &rows {
@@ -203,7 +241,7 @@ async fn assert_at_rest(server: &TestServer, stage: &str, secrets: &[Seen], stor
         );
     }
     if engine == Engine::Sqlite {
-        let files = raw_sqlite_files(server);
+        let files = raw_sqlite_files(dir);
         for s in secrets {
             for needle in s.needles() {
                 for (file, bytes) in &files {
@@ -356,5 +394,170 @@ async fn no_plaintext_secret_is_stored() {
         )
         .await;
         server.stop().await;
+    }
+}
+
+/// `ami secrets rotate-key --new-key-file <new>` on a stopped server's database.
+fn rotate_key(database_url: &str, old_key: Option<&str>, new_key_file: &Path) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ami"));
+    cmd.args(["secrets", "rotate-key", "--new-key-file"])
+        .arg(new_key_file)
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("NO_COLOR", "1");
+    if let Some(key) = old_key {
+        cmd.env("AMI_SECRETS_KEY", key);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Why a start on `database_url` with `env` fails (it must fail).
+async fn start_error(database_url: &str, env: &[(&str, &str)]) -> String {
+    let mut all: HashMap<String, String> = HashMap::new();
+    all.insert("AMI_LISTEN".into(), "127.0.0.1:0".into());
+    all.insert("DATABASE_URL".into(), database_url.into());
+    all.insert("AMI_ADMIN_KEY".into(), ADMIN_KEY.into());
+    for (k, v) in env {
+        all.insert((*k).into(), (*v).into());
+    }
+    let config = ami_server::config::Config::load_from(&all).unwrap();
+    match ami_server::app::start(config).await {
+        Ok(running) => {
+            running.shutdown.cancel();
+            panic!("started with {env:?}");
+        }
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// A test delivery through `path`; the receiver's `n`th request.
+async fn ping(
+    server: &TestServer,
+    key: &str,
+    path: &str,
+    receiver: &Receiver,
+    n: usize,
+) -> common::receiver::Captured {
+    let (s, v) = server.post(path, key, json!({})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    receiver
+        .wait_until(20, "the ping", |seen| seen.len() >= n)
+        .await;
+    receiver.requests()[n - 1].clone()
+}
+
+#[tokio::test]
+async fn signing_secrets_are_sealed_and_survive_a_key_rotation() {
+    for engine in engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match engine {
+            Engine::Sqlite => format!("sqlite://{}/ami.db", dir.path().display()),
+            Engine::Postgres => fresh_pg_database().await,
+        };
+        // SQLite: the first start makes its key file next to the database; PostgreSQL: the
+        // test harness configures `AMI_SECRETS_KEY`.
+        let old_key = (engine == Engine::Postgres).then_some(PG_SECRETS_KEY);
+        let server = TestServer::start_on(engine, &database_url, &[LOOPBACK]).await;
+        if engine == Engine::Sqlite {
+            let key_file = dir.path().join("ami.secrets-key");
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", key_file.display());
+        }
+        let receiver = Receiver::start(Reply::ok()).await;
+        let (_, key) = server.customer("Sealed").await;
+        let flow = server.provision(&key).await;
+        let hooks = mid_webhooks(&flow.mid);
+        let hook = register_webhook(
+            &server.remote(),
+            &key,
+            &hooks,
+            &receiver.url("/hook"),
+            json!(["*"]),
+        )
+        .await;
+        let voice_path = format!("/v1/mobile-identities/{}/voice-config", flow.mid);
+        let (s, v) = server
+            .post(
+                &voice_path,
+                &key,
+                json!({"voice_url": "wss://8.8.8.8/agent"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let voice_secret = v["signing_secret"].as_str().unwrap().to_owned();
+        let voice_hint = ami_core::secret::hint(&voice_secret);
+        let secrets = [
+            Seen::new("webhook secret", &hook.secret),
+            Seen::new("voice signing secret", &voice_secret),
+        ];
+
+        // A delivery is signed with the secret that was shown.
+        let ping_path = format!("{hooks}/{}/test", hook.id);
+        let first = ping(&server, &key, &ping_path, &receiver, 1).await;
+        let (ok, out) = cli_verdict(&hook.secret, &first, None);
+        assert!(ok, "{engine:?}: {out}");
+        assert_at_rest_in(
+            &server,
+            dir.path(),
+            SEALED_TABLES,
+            "after registration",
+            &secrets,
+            &[],
+        )
+        .await;
+        server.stop_replica().await;
+
+        // The rotation re-seals both under a new key; the old key is then refused.
+        let new_key_file = dir.path().join("new.secrets-key");
+        let (ok, out) = rotate_key(&database_url, old_key, &new_key_file);
+        assert!(ok, "{engine:?}: {out}");
+        assert!(out.contains("re-sealed 2 secret(s)"), "{engine:?}: {out}");
+        let old_env: Vec<(&str, &str)> = match old_key {
+            Some(k) => vec![("AMI_SECRETS_KEY", k)],
+            None => vec![],
+        };
+        let refused = start_error(&database_url, &old_env).await;
+        assert!(
+            refused.contains("secrets key does not match"),
+            "{engine:?}: {refused}"
+        );
+        let refused = start_error(&database_url, &[("AMI_SECRETS_KEY", "not-a-key")]).await;
+        assert!(refused.contains("32 bytes"), "{engine:?}: {refused}");
+
+        // With the new key every secret still works: the old webhook secret value verifies
+        // a new delivery, the voice secret reads back as the same one.
+        let new_key = new_key_file.display().to_string();
+        let server = TestServer::start_on(
+            engine,
+            &database_url,
+            &[LOOPBACK, ("AMI_SECRETS_KEY_FILE", &new_key)],
+        )
+        .await;
+        let second = ping(&server, &key, &ping_path, &receiver, 2).await;
+        let (ok, out) = cli_verdict(&hook.secret, &second, None);
+        assert!(ok, "{engine:?} after rotation: {out}");
+        let (s, v) = server.get(&voice_path, &key).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["signing_secret_hint"], voice_hint.as_str(), "{engine:?}");
+        assert_at_rest_in(
+            &server,
+            dir.path(),
+            SEALED_TABLES,
+            "after rotation",
+            &secrets,
+            &[],
+        )
+        .await;
+        server.stop_replica().await;
+        if engine == Engine::Postgres {
+            drop_pg_database(&database_url).await;
+        }
     }
 }

@@ -33,15 +33,26 @@ fn assert_secret_shape(secret: &str) {
     );
 }
 
-/// The secret as the store holds it, read past the API.
+/// The secret the store holds, read past the API: sealed at rest, opened here with the
+/// server's key.
 async fn stored_secret(server: &TestServer, mid: &str) -> Option<String> {
-    let mut conn = server.running.services.store.reader().await.unwrap();
-    sqlx::query_scalar("SELECT signing_secret FROM voice_configs WHERE mid_id = $1")
-        .bind(mid)
-        .fetch_optional(&mut *conn)
-        .await
-        .unwrap()
-        .flatten()
+    let store = &server.running.services.store;
+    let mut conn = store.reader().await.unwrap();
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT signing_secret FROM voice_configs WHERE mid_id = $1")
+            .bind(mid)
+            .fetch_optional(&mut *conn)
+            .await
+            .unwrap()
+            .flatten();
+    stored.map(|sealed| {
+        assert!(ami_store::sealed::is_sealed(&sealed), "stored in clear");
+        store
+            .secrets()
+            .unwrap()
+            .open(ami_store::sealed::VOICE_SIGNING_SECRET, mid, &sealed)
+            .unwrap()
+    })
 }
 
 async fn events(server: &TestServer, key: &str, action: &str) -> Vec<Value> {

@@ -720,8 +720,9 @@ impl Services {
             .await?
             .is_some();
         // The agent hears the call on its voice URL, when the MID has one.
-        let agent = ami_store::voice_configs::get(&mut conn, &account, &call.mid_id)
-            .await?
+        let stored = ami_store::voice_configs::get(&mut conn, &account, &call.mid_id).await?;
+        let agent = self
+            .opened_voice_config(stored)?
             .and_then(|v| Some((v.voice_url?, v.signing_secret?)))
             .map(|(voice_url, signing_secret)| ami_carrier::AgentStream {
                 voice_url,

@@ -372,9 +372,11 @@ impl Services {
         };
         let account = self.row_account(&mid.account_id);
         let voice = match routing {
-            Routing::AgentFirst => voice_configs::get(&mut tx, &account, &mid.id)
-                .await?
-                .and_then(|c| c.voice_url.zip(c.signing_secret)),
+            Routing::AgentFirst => {
+                let stored = voice_configs::get(&mut tx, &account, &mid.id).await?;
+                self.opened_voice_config(stored)?
+                    .and_then(|c| c.voice_url.zip(c.signing_secret))
+            }
             Routing::SipOnly => None,
         };
         if let Some(reference) = reference.as_deref()

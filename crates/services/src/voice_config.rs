@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use ami_store::sealed::VOICE_SIGNING_SECRET;
 use ami_store::voice_configs::{self, NewSecret, VoiceConfig};
 use ami_webhooks::WebhookHost;
 
@@ -88,6 +89,24 @@ struct CheckedVoiceUrl {
 }
 
 impl Services {
+    /// The stored configuration with its signing secret opened (it is sealed at rest,
+    /// `ami_store::sealed`).
+    pub(crate) fn opened_voice_config(
+        &self,
+        stored: Option<VoiceConfig>,
+    ) -> Result<Option<VoiceConfig>> {
+        let Some(mut c) = stored else {
+            return Ok(None);
+        };
+        if let Some(value) = c.signing_secret.take() {
+            let key = self.store.secrets()?;
+            c.signing_secret = Some(key.open(VOICE_SIGNING_SECRET, &c.mid_id, &value)?);
+        }
+        Ok(Some(c))
+    }
+}
+
+impl Services {
     /// Checks a voice URL with the webhook guard. `wss`/`ws` are judged as `https`/`http`
     /// (same host rules, same default ports) and keep their own scheme; a plaintext scheme
     /// is accepted only when every address of the host is in the operator's allowlist.
@@ -139,7 +158,11 @@ impl Services {
         let mut conn = self.store.reader().await?;
         self.owned_mid(&mut conn, caller, id).await?;
         let stored = voice_configs::get(&mut conn, &caller.account_id, id).await?;
-        Ok(VoiceConfigView::new(id, stored, None))
+        Ok(VoiceConfigView::new(
+            id,
+            self.opened_voice_config(stored)?,
+            None,
+        ))
     }
 
     /// Sets or clears the voice URL. The first URL of a MID without a secret makes one,
@@ -165,7 +188,11 @@ impl Services {
         };
         let fresh = checked.as_ref().map(|_| ami_webhooks::generate_secret());
         let prefix = fresh.as_deref().map(ami_core::secret::display_prefix);
-        let new_secret = fresh
+        let key = self.store.secrets()?;
+        let fresh_sealed = fresh
+            .as_deref()
+            .map(|f| key.seal(VOICE_SIGNING_SECRET, id, f));
+        let new_secret = fresh_sealed
             .as_deref()
             .zip(prefix.as_deref())
             .map(|(secret, prefix)| NewSecret { secret, prefix });
@@ -185,7 +212,12 @@ impl Services {
         .await?
         .ok_or_else(|| Error::not_found("mobile_identity"))?;
         // Ours was stored only if there was none before: then, and only then, it is shown.
-        let issued = fresh.filter(|f| stored.signing_secret.as_deref() == Some(f.as_str()));
+        // Each sealing has its own nonce, so the sealed values are equal only if ours was.
+        let taken = fresh_sealed.is_some() && stored.signing_secret == fresh_sealed;
+        let issued = fresh.filter(|_| taken);
+        let stored = self
+            .opened_voice_config(Some(stored))?
+            .ok_or_else(|| Error::not_found("mobile_identity"))?;
         self.audit(
             &mut tx,
             &caller.actor(),
@@ -216,18 +248,24 @@ impl Services {
         let had_previous = voice_configs::get(&mut tx, &caller.account_id, id)
             .await?
             .is_some_and(|c| c.signing_secret.is_some());
+        let sealed = self
+            .store
+            .secrets()?
+            .seal(VOICE_SIGNING_SECRET, id, &secret);
         let stored = voice_configs::replace_secret(
             &mut tx,
             &caller.account_id,
             id,
             NewSecret {
-                secret: &secret,
+                secret: &sealed,
                 prefix: &prefix,
             },
             self.now(),
         )
-        .await?
-        .ok_or_else(|| Error::not_found("mobile_identity"))?;
+        .await?;
+        let stored = self
+            .opened_voice_config(stored)?
+            .ok_or_else(|| Error::not_found("mobile_identity"))?;
         self.audit(
             &mut tx,
             &caller.actor(),

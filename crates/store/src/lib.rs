@@ -30,6 +30,7 @@ pub mod outbox;
 pub mod ownership;
 pub mod page;
 mod rows;
+pub mod sealed;
 pub mod settings;
 pub mod system;
 pub mod usage;
@@ -100,6 +101,8 @@ pub struct Store {
     direct: Option<(direct::Shared, Arc<direct::Readers>)>,
     /// On SQLite, the task that checkpoints the WAL off the write path.
     _checkpointer: Option<checkpoint::Running>,
+    /// The key that seals secrets at rest (`sealed`), once the server has loaded it.
+    secrets: Option<sealed::SecretBox>,
 }
 
 impl Store {
@@ -147,6 +150,7 @@ impl Store {
                     engine,
                     direct: Some(direct),
                     _checkpointer: Some(checkpointer),
+                    secrets: None,
                 }
             }
             Engine::Postgres => {
@@ -168,10 +172,26 @@ impl Store {
                     engine,
                     direct: None,
                     _checkpointer: None,
+                    secrets: None,
                 }
             }
         };
         Ok(store)
+    }
+
+    /// The store with the key that seals secrets at rest; check it first with
+    /// [`sealed::prepare`].
+    pub fn with_secrets(mut self, key: sealed::SecretBox) -> Store {
+        self.secrets = Some(key);
+        self
+    }
+
+    /// The key that seals secrets at rest; an error when none was loaded, so that a secret
+    /// is never stored in clear by a path that forgot it.
+    pub fn secrets(&self) -> Result<&sealed::SecretBox> {
+        self.secrets
+            .as_ref()
+            .ok_or_else(|| StoreError::Owned("no secrets key is loaded".into()))
     }
 
     pub fn engine(&self) -> Engine {

@@ -14,7 +14,8 @@ pub struct VoiceConfig {
     pub mid_id: String,
     pub account_id: String,
     pub voice_url: Option<String>,
-    /// Plaintext: it signs every call set-up (PROTOCOL §10).
+    /// Sealed (`crate::sealed`, `VOICE_SIGNING_SECRET`): the services seal it before a
+    /// write and open it after a read; it signs every call set-up (PROTOCOL §10).
     pub signing_secret: Option<String>,
     pub signing_secret_prefix: Option<String>,
     pub created_at: i64,
@@ -35,7 +36,7 @@ impl fmt::Debug for VoiceConfig {
     }
 }
 
-/// A secret to store, with its display prefix.
+/// A secret to store (already sealed), with its display prefix.
 #[derive(Clone, Copy)]
 pub struct NewSecret<'a> {
     pub secret: &'a str,

@@ -68,6 +68,7 @@ pub struct Claimed {
     /// Attempts recorded before this one.
     pub attempts: i64,
     pub url: String,
+    /// As stored: sealed (`crate::sealed`); the worker opens it to sign.
     pub secret: String,
     pub lease_token: String,
 }

@@ -19,6 +19,7 @@ pub struct Webhook {
     pub url: String,
     /// JSON array of event names.
     pub events: String,
+    /// Sealed (`crate::sealed`, `WEBHOOK_SECRET`); opened only to sign a delivery.
     pub secret: String,
     pub secret_prefix: String,
     pub status: String,

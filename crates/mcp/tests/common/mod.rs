@@ -25,6 +25,8 @@ pub async fn services(dir: &std::path::Path, settings: Settings) -> Services {
     let url = format!("sqlite://{}/ami.db", dir.display());
     let store = Store::open(&url, &OpenOptions::default()).await.unwrap();
     store.migrate().await.unwrap();
+    // Webhook and voice secrets are sealed at rest (`ami_store::sealed`).
+    let store = store.with_secrets(ami_store::sealed::SecretBox::generate().0);
     let (admin_hash, _) =
         ami_services::auth::bootstrap_admin_key(&store, Some("test-admin-key-0123456789"), |_| {})
             .await

@@ -32,7 +32,7 @@ pub use catalogue::{Country, PoolRange};
 pub use sip::{SipSection, SipTrunk};
 pub use smpp::{SmppConnection, SmppRoute};
 pub use types::{
-    CallCarrier, Carrier, DatabaseUrl, Durability, Millis, Secret, redact_database_url,
+    CallCarrier, Carrier, DatabaseUrl, Durability, LogFormat, Millis, Secret, redact_database_url,
 };
 
 use types::{bounded, bounded_list};
@@ -55,6 +55,10 @@ pub struct Config {
     pub admin_key: Secret,
     pub api_key: Secret,
     pub telco_inbound_key: Secret,
+    /// The key that seals secrets at rest; see `secrets_key.rs`.
+    pub secrets_key: Secret,
+    #[serde(with = "types::optional_path")]
+    pub secrets_key_file: Option<PathBuf>,
     pub allow_insecure_db_permissions: bool,
     #[serde(deserialize_with = "bounded::<_, _, 1, 1_000>")]
     pub db_max_connections: u32,
@@ -121,6 +125,10 @@ pub struct Config {
     pub mcp_allowed_hosts: Vec<String>,
     #[serde(deserialize_with = "types::log_filter")]
     pub log: String,
+    pub log_format: LogFormat,
+    /// `None`: no traces are exported.
+    #[serde(with = "types::otlp_endpoint")]
+    pub otlp_endpoint: Option<String>,
     pub sip: SipSection,
     pub smpp: Vec<SmppConnection>,
     pub smpp_routes: Vec<SmppRoute>,

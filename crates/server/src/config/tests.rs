@@ -656,6 +656,7 @@ fn config_show_and_debug_list_every_key_with_secrets_redacted() {
         ("AMI_ADMIN_KEY", "adm-SECRET-1"),
         ("AMI_API_KEY", "amik_live_SECRET-2"),
         ("AMI_TELCO_INBOUND_KEY", "telco-SECRET-3"),
+        ("AMI_SECRETS_KEY", "sealing-SECRET-6"),
         ("DATABASE_URL", "postgres://ami:pg-SECRET-4@db/ami"),
         ("AMI_CARRIER", "smpp"),
         (
@@ -669,7 +670,7 @@ fn config_show_and_debug_list_every_key_with_secrets_redacted() {
     let shown: toml::Table = toml::from_str(&text).unwrap();
     let shown_keys: BTreeSet<&str> = shown.keys().map(String::as_str).collect();
     assert_eq!(shown_keys, keys, "{text}");
-    for secret in ["admin_key", "api_key", "telco_inbound_key"] {
+    for secret in ["admin_key", "api_key", "telco_inbound_key", "secrets_key"] {
         assert_eq!(shown[secret].as_str(), Some("<redacted>"), "{secret}");
     }
     assert_eq!(

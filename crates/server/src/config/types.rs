@@ -240,6 +240,16 @@ impl From<Durability> for ami_store::Durability {
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people: one readable line per event.
+    Text,
+    /// For log collectors: one JSON object per line.
+    Json,
+}
+
 /// The carrier that carries SMS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -428,6 +438,36 @@ pub(super) mod comma_list {
 
     pub fn serialize<S: Serializer>(list: &[String], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&list.join(","))
+    }
+}
+
+/// An OTLP/HTTP collector address: empty (no traces), or an `http://` or `https://` URL.
+pub(super) mod otlp_endpoint {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        parse_str(d, |s| {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let uri: http::Uri = s
+                .parse()
+                .map_err(|_| format!("{} is not a URL", shown(s)))?;
+            match (uri.scheme_str(), uri.host()) {
+                (Some("http" | "https"), Some(_)) if uri.query().is_none() => {
+                    Ok(Some(s.to_owned()))
+                }
+                _ => Err(format!(
+                    "{} must be an http:// or https:// address of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318",
+                    shown(s)
+                )),
+            }
+        })
+    }
+
+    pub fn serialize<S: Serializer>(endpoint: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(endpoint.as_deref().unwrap_or_default())
     }
 }
 

@@ -251,6 +251,15 @@ pub async fn authenticate(State(gate): State<Gate>, mut req: Request, next: Next
     };
     match authenticated {
         Ok((caller, secret)) => {
+            // The request's log line names the account it acted for (never the credential).
+            let account = match &caller {
+                Caller::Customer(c) => Some(c.account_id.as_str()),
+                Caller::Agent(a) => Some(a.account_id.as_str()),
+                _ => None,
+            };
+            if let Some(account) = account {
+                tracing::Span::current().record("account", account);
+            }
             let credential = Credential::new(level, secret.unwrap_or_default());
             req.extensions_mut().insert(caller);
             req.extensions_mut().insert(credential);

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -17,9 +17,18 @@ const MAX_LOGGED_PATH: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
-/// Middleware (`axum::middleware::from_fn(request_id)`): keeps a well-formed incoming id,
-/// else makes one, and echoes it in the response.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+/// How loud the one line each request ends with is: `info` for structured logs, whose
+/// readers want every request; `debug` for readable ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestLog {
+    pub at_info: bool,
+}
+
+/// Middleware (`axum::middleware::from_fn_with_state(RequestLog, request_id)`): keeps a
+/// well-formed incoming id, else makes one, and echoes it in the response. The request ends
+/// with one log line: its id, method, path, route, account, status and latency; never a
+/// query string, a header or a body.
+pub async fn request_id(State(log): State<RequestLog>, mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(&X_REQUEST_ID)
@@ -35,8 +44,12 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(RequestId(id.clone()));
 
     // The query string never reaches the logs: signing tokens travel in it.
-    let path = match req.extensions().get::<MatchedPath>() {
-        Some(matched) => matched.as_str().to_owned(),
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let path = match &route {
+        Some(route) => route.clone(),
         None => req.uri().path().chars().take(MAX_LOGGED_PATH).collect(),
     };
     let span = tracing::info_span!(
@@ -44,16 +57,22 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         method = %req.method(),
         path = %path,
         route = tracing::field::Empty,
+        account = tracing::field::Empty,
         id = %id,
     );
+    if let Some(route) = &route {
+        span.record("route", route.as_str());
+    }
     let started = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     span.in_scope(|| {
-        tracing::debug!(
-            status = res.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request finished"
-        );
+        let status = res.status().as_u16();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if log.at_info {
+            tracing::info!(status, latency_ms, "request finished");
+        } else {
+            tracing::debug!(status, latency_ms, "request finished");
+        }
     });
     if let Some(v) = value {
         res.headers_mut().insert(X_REQUEST_ID, v);
@@ -83,7 +102,6 @@ mod tests {
     use axum::Router;
     use axum::body::Body;
     use axum::extract::Extension;
-    use axum::middleware::from_fn;
     use axum::routing::get;
     use tower::ServiceExt;
 
@@ -93,7 +111,10 @@ mod tests {
                 "/echo",
                 get(|Extension(RequestId(id)): Extension<RequestId>| async move { id }),
             )
-            .layer(from_fn(request_id))
+            .layer(axum::middleware::from_fn_with_state(
+                RequestLog::default(),
+                request_id,
+            ))
     }
 
     async fn call(header: Option<&[u8]>) -> (String, String) {

@@ -109,6 +109,21 @@ pub async fn drop_pg_database(url: &str) {
     }
 }
 
+/// The secrets key of the PostgreSQL test servers (a SQLite one makes its own key file next
+/// to its database, as a first start does): PostgreSQL has no place of its own for one.
+pub const PG_SECRETS_KEY: &str = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7";
+
+/// Adds [`PG_SECRETS_KEY`] to a PostgreSQL server's environment, unless it names a key.
+pub fn with_secrets_key(env: &mut HashMap<String, String>) {
+    let postgres = env
+        .get("DATABASE_URL")
+        .is_some_and(|u| u.starts_with("postgres"));
+    if postgres && !env.contains_key("AMI_SECRETS_KEY") && !env.contains_key("AMI_SECRETS_KEY_FILE")
+    {
+        env.insert("AMI_SECRETS_KEY".into(), PG_SECRETS_KEY.into());
+    }
+}
+
 impl TestServer {
     pub async fn start(engine: Engine) -> TestServer {
         Self::start_with(engine, &[]).await
@@ -131,6 +146,7 @@ impl TestServer {
         for (k, v) in extra_env {
             env.insert((*k).into(), (*v).into());
         }
+        with_secrets_key(&mut env);
         let config = Config::load_from(&env).expect("test configuration");
         let clock = Arc::new(TestClock(AtomicI64::new(ami_core::time::now_ms())));
         let running = app::start_with_clock(config, clock.clone())
@@ -330,6 +346,7 @@ impl TestServer {
         for (k, v) in extra_env {
             env.insert((*k).into(), (*v).into());
         }
+        with_secrets_key(&mut env);
         let config = Config::load_from(&env).expect("test configuration");
         let running = app::start_with_clock(config, clock.clone())
             .await
@@ -429,9 +446,14 @@ impl AmiProcess {
             .env("AMI_LOG", "info")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
+        let mut all: HashMap<String, String> = HashMap::new();
+        all.insert("DATABASE_URL".into(), database_url.into());
         for (k, v) in env {
-            cmd.env(k, v);
+            all.insert((*k).into(), (*v).into());
         }
+        with_secrets_key(&mut all);
+        all.remove("DATABASE_URL");
+        cmd.envs(all);
         let mut child = cmd.spawn().expect("spawn ami serve");
         let stderr = Arc::new(std::sync::Mutex::new(String::new()));
         let pipe = child.stderr.take().unwrap();
@@ -458,6 +480,10 @@ impl AmiProcess {
         let addr = loop {
             let log = self.stderr();
             if let Some(line) = log.lines().find(|l| l.contains("ami listening")) {
+                // A text line says `addr=...`; a JSON one (`log_format = "json"`) has the field.
+                if let Ok(json) = serde_json::from_str::<Value>(line) {
+                    break json["addr"].as_str().expect("addr in the line").to_owned();
+                }
                 let rest = line.split("addr=").nth(1).expect("addr= in the line");
                 break rest.split_whitespace().next().unwrap().to_owned();
             }

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use ami_core::webhook_event::{self, FilterError, WILDCARD, WebhookEvent};
 use ami_store::page::PageRequest;
 use ami_store::webhooks::{self, Webhook};
-use ami_store::{Conn, mids, webhook_deliveries};
+use ami_store::{Conn, mids, sealed, webhook_deliveries};
 
 use super::views::{CreatedWebhook, DeletedWebhook, WebhookList, WebhookView};
 use super::{
@@ -134,8 +134,13 @@ impl Services {
 
         let now = self.now();
         let secret = ami_webhooks::generate_secret();
+        let id = ami_core::id::new_id_at("wh", now);
         let webhook = Webhook {
-            id: ami_core::id::new_id_at("wh", now),
+            secret: self
+                .store
+                .secrets()?
+                .seal(sealed::WEBHOOK_SECRET, &id, &secret),
+            id,
             account_id: caller.account_id.to_string(),
             mid_id: match scope {
                 Scope::Mid(mid) => Some(mid.to_owned()),
@@ -144,7 +149,6 @@ impl Services {
             url: url.as_str().to_owned(),
             events: json!(events).to_string(),
             secret_prefix: ami_core::secret::display_prefix(&secret),
-            secret: secret.clone(),
             status: webhooks::ACTIVE.into(),
             disabled_reason: None,
             disabled_at: None,

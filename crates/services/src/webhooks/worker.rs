@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderValue, header};
 use serde_json::json;
 
 use ami_store::webhook_deliveries::{self, Claimed, NewAttempt, Settled};
-use ami_store::webhooks;
+use ami_store::{sealed, webhooks};
 use ami_webhooks::{AttemptError, AttemptOutcome, Disposition, Sender, WebhookUrl, classify, sign};
 
 use super::AUTO_DISABLE_AFTER;
@@ -77,7 +77,24 @@ impl Services {
         self.claims
             .deliveries
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(claimed)
+        let key = self.store.secrets()?;
+        Ok(claimed
+            .into_iter()
+            .filter_map(|mut d| {
+                match key.open(sealed::WEBHOOK_SECRET, &d.webhook_id, &d.secret) {
+                    Ok(secret) => {
+                        d.secret = secret;
+                        Some(d)
+                    }
+                    // Only a damaged row gets here (the key is checked at start): it waits
+                    // out its lease instead of stopping every other delivery.
+                    Err(e) => {
+                        tracing::error!(delivery = %d.id, error = %e, "a webhook secret does not open");
+                        None
+                    }
+                }
+            })
+            .collect())
     }
 
     /// One attempt: a fresh timestamp, both signatures over the stored bytes, one guarded
