@@ -12,6 +12,9 @@ pub enum WebhookEvent {
     MidSuspended,
     MidResumed,
     LimitBlocked,
+    KycSubmitted,
+    KycVerified,
+    KycRejected,
 }
 
 /// Subscribes to every event.
@@ -25,7 +28,7 @@ const MAX_NAME_LEN: usize = 64;
 
 impl WebhookEvent {
     /// Every event, in the order the protocol lists them.
-    pub const ALL: [WebhookEvent; 9] = [
+    pub const ALL: [WebhookEvent; 12] = [
         WebhookEvent::SmsInbound,
         WebhookEvent::SmsDelivered,
         WebhookEvent::SmsFailed,
@@ -35,6 +38,9 @@ impl WebhookEvent {
         WebhookEvent::MidSuspended,
         WebhookEvent::MidResumed,
         WebhookEvent::LimitBlocked,
+        WebhookEvent::KycSubmitted,
+        WebhookEvent::KycVerified,
+        WebhookEvent::KycRejected,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -48,7 +54,19 @@ impl WebhookEvent {
             WebhookEvent::MidSuspended => "mid.suspended",
             WebhookEvent::MidResumed => "mid.resumed",
             WebhookEvent::LimitBlocked => "limit.blocked",
+            WebhookEvent::KycSubmitted => "kyc.submitted",
+            WebhookEvent::KycVerified => "kyc.verified",
+            WebhookEvent::KycRejected => "kyc.rejected",
         }
+    }
+
+    /// Whether the event concerns the account rather than one MID: only account-scoped
+    /// webhooks hear it.
+    pub const fn is_account_event(self) -> bool {
+        matches!(
+            self,
+            WebhookEvent::KycSubmitted | WebhookEvent::KycVerified | WebhookEvent::KycRejected
+        )
     }
 
     pub fn parse(name: &str) -> Option<WebhookEvent> {
@@ -123,7 +141,7 @@ mod tests {
         }
         assert_eq!(WebhookEvent::parse("sms.sent"), None);
         assert_eq!(WebhookEvent::parse(TEST_EVENT), None);
-        assert_eq!(WebhookEvent::supported().len(), 10);
+        assert_eq!(WebhookEvent::supported().len(), 13);
     }
 
     #[test]

@@ -251,6 +251,12 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
             sms_validity_ms: config.sms_validity_ms.as_i64(),
         },
         max_call_ms: config.max_call_ms.as_i64(),
+        kyc: ami_services::kyc::KycSettings {
+            required: config.kyc_required,
+            link_ttl_ms: i64::from(config.kyc_link_ttl_days) * day,
+            retention_ms: i64::from(config.kyc_retention_days) * day,
+            max_document_bytes: config.kyc_max_document_bytes,
+        },
         demo: ami_services::demo::DemoSettings {
             enabled: config.demo_enabled,
             per_address_per_hour: config.demo_per_address_per_hour,
@@ -451,6 +457,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     );
     let sweeper =
         crate::idempotency_sweep::spawn(services.clone(), idempotency_ttl_ms, workers_stop.clone());
+    let kyc_sweeper = crate::kyc_sweep::spawn(services.clone(), workers_stop.clone());
     let served = crate::serve::run(
         listener,
         app,
@@ -474,6 +481,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
             smpp.stop().await;
         }
         let _ = sweeper.await;
+        let _ = kyc_sweeper.await;
         drop(ownership);
         served
     });

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod idempotency_sweep;
+pub mod kyc_sweep;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;

@@ -100,19 +100,23 @@ fn complete_operation(path: &str, method: &str, op: &mut Value, schemas: &Value)
             .flat_map(|c| c.values())
             .any(|media| has_required(&media["schema"], schemas));
         body["required"] = Value::Bool(needs_fields);
-        refusal(
-            op,
-            400,
-            &[
-                "invalid_json",
-                "unknown_field",
-                "duplicate_key",
-                "json_too_deep",
-                "invalid_body",
-            ],
-        );
-        refusal(op, 413, &["payload_too_large"]);
-        refusal(op, 415, &["unsupported_media_type"]);
+        // The JSON body layer's refusals; the one form (the KYC page) documents its own.
+        let json_body = body["content"].get("application/json").is_some();
+        if json_body {
+            refusal(
+                op,
+                400,
+                &[
+                    "invalid_json",
+                    "unknown_field",
+                    "duplicate_key",
+                    "json_too_deep",
+                    "invalid_body",
+                ],
+            );
+            refusal(op, 413, &["payload_too_large"]);
+            refusal(op, 415, &["unsupported_media_type"]);
+        }
     }
     let params: Vec<(String, String)> = op["parameters"]
         .as_array()

@@ -40,6 +40,9 @@ struct Ctx {
     number: String,
     kill_switch: String,
     parked: String,
+    /// Two submitted KYC checks: one to verify, one to reject.
+    kyc_to_verify: String,
+    kyc_to_reject: String,
 }
 
 /// A valid request (path, body) for a route, given what earlier calls produced.
@@ -117,6 +120,24 @@ const ROUTES: &[(&str, Build)] = &[
             json!({}),
         )
     }),
+    ("GET /v1/admin/kyc", |_| {
+        get("/v1/admin/kyc?status=submitted")
+    }),
+    ("POST /v1/admin/kyc/{id}/verify", |c| {
+        post(
+            format!("/v1/admin/kyc/{}/verify", c.kyc_to_verify),
+            json!({}),
+        )
+    }),
+    ("POST /v1/admin/kyc/{id}/reject", |c| {
+        post(
+            format!("/v1/admin/kyc/{}/reject", c.kyc_to_reject),
+            json!({"reason": "audit test"}),
+        )
+    }),
+    ("POST /v1/admin/kyc/purge", |_| {
+        post("/v1/admin/kyc/purge".into(), json!({}))
+    }),
     ("POST /v1/admin/kill-switch/{id}/release", |c| {
         post(
             format!("/v1/admin/kill-switch/{}/release", c.kill_switch),
@@ -178,6 +199,12 @@ async fn every_admin_route_writes_an_admin_audit_row_and_no_secret() {
             .park_carrier_event(&event, &ami_services::Error::refused(500, "x", "test"))
             .await
             .unwrap();
+        // Two KYC checks the representative submitted, for the operator to decide.
+        let (_, kyc_key) = server.customer("KYC Co").await;
+        for slot in [&mut ctx.kyc_to_verify, &mut ctx.kyc_to_reject] {
+            let (req, _, _) = common::kyc::request_with_customer_data(&server, &kyc_key).await;
+            *slot = common::kyc::submitted_kyc(&server, &kyc_key, &req).await;
+        }
         let mut secrets: Vec<String> = Vec::new();
         for (route, build) in ROUTES {
             let method: Method = route.split_once(' ').unwrap().0.parse().unwrap();

@@ -67,7 +67,7 @@ impl Op {
 
     /// HTML pages may answer a refusal with a page instead of a §2 body.
     fn is_html_page(&self) -> bool {
-        self.path.starts_with("/v1/sign/")
+        self.path.starts_with("/v1/sign/") || self.path.starts_with("/kyc/")
     }
 }
 

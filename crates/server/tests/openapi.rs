@@ -235,7 +235,13 @@ fn bodies_are_required_exactly_when_they_need_fields() {
         let Some(body) = op.get("requestBody") else {
             continue;
         };
-        let schema = &body["content"]["application/json"]["schema"];
+        // JSON bodies, and the one multipart form (the KYC page).
+        let media = &body["content"];
+        let schema = if media.get("application/json").is_some() {
+            &media["application/json"]["schema"]
+        } else {
+            &media["multipart/form-data"]["schema"]
+        };
         let resolved = match schema["$ref"].as_str() {
             Some(r) => &schemas[r.rsplit('/').next().unwrap()],
             None => schema,

@@ -151,6 +151,10 @@ const OUT_OF_SCOPE: &[(&str, &str)] = &[
         "/v1/sign/{id}/confirm",
         "public signing form, a capability link",
     ),
+    // The representative's KYC page: the token alone is the capability (stored hashed).
+    // Checked by `another_account_cannot_see_or_start_a_foreign_kyc` in `kyc.rs`.
+    ("/kyc/{token}", "public KYC page, a capability link"),
+    ("/kyc/{token}/submit", "public KYC form, a capability link"),
     // The carrier partner stands outside tenancy: it addresses numbers and calls of every
     // account, authenticated by the one telco key (PROTOCOL §3.6); `credential_levels.rs`
     // proves no tenant credential reaches these routes.

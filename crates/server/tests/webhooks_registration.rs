@@ -373,9 +373,10 @@ async fn bad_input_is_refused_with_a_code_and_stores_nothing() {
                     ("unsupported_event", Some(event)) => {
                         assert_eq!(v["event"], event, "{v}");
                         let supported = v["supported"].as_array().unwrap();
-                        assert_eq!(supported.len(), 10, "{v}");
+                        assert_eq!(supported.len(), 13, "{v}");
                         assert!(supported.contains(&json!("*")));
                         assert!(supported.contains(&json!("limit.blocked")));
+                        assert!(supported.contains(&json!("kyc.verified")));
                     }
                     ("unknown_field", Some(field)) => assert_eq!(v["field"], field),
                     ("missing_fields", _) => assert_eq!(v["fields"], json!(["url"])),

@@ -243,7 +243,7 @@ impl Services {
         Ok(())
     }
 
-    async fn owned_request(
+    pub(crate) async fn owned_request(
         &self,
         conn: &mut Conn,
         caller: &CustomerCaller,
@@ -755,6 +755,8 @@ impl Services {
                 "the customer data belongs to another request",
             ));
         }
+        self.check_kyc_gate(&mut tx, &caller.account_id, &req.id)
+            .await?;
         // A stand-alone customer record counts as the customer data step.
         if req.status == Status::OfferAccepted.as_str() {
             rows::link_sim_request(

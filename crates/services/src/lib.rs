@@ -16,6 +16,7 @@ mod error;
 mod group_commit;
 pub mod inbound_calls;
 pub mod kill_switch;
+pub mod kyc;
 mod memo;
 pub mod metrics;
 pub mod mids;
@@ -56,6 +57,8 @@ pub struct Settings {
     pub sms_routes: Option<Vec<String>>,
     /// The longest a call may run once answered; then it is ended (`max_duration`).
     pub max_call_ms: i64,
+    /// The representative's identity check (KYC).
+    pub kyc: kyc::KycSettings,
 }
 
 impl Default for Settings {
@@ -73,6 +76,7 @@ impl Default for Settings {
             demo: demo::DemoSettings::default(),
             sms_routes: None,
             max_call_ms: 4 * 3_600_000,
+            kyc: kyc::KycSettings::default(),
         }
     }
 }

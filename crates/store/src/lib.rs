@@ -21,6 +21,7 @@ mod dialect;
 mod direct;
 pub mod idempotency;
 pub mod kill_switches;
+pub mod kyc;
 pub mod messages;
 pub mod mids;
 mod migrate;

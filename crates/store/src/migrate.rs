@@ -34,6 +34,7 @@ const SQLITE: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/sqlite/0011_voice_config.sql"),
     ),
+    (12, include_str!("../migrations/sqlite/0012_kyc.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -71,6 +72,7 @@ const POSTGRES: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/postgres/0011_voice_config.sql"),
     ),
+    (12, include_str!("../migrations/postgres/0012_kyc.sql")),
 ];
 
 /// Applies what is missing; returns the versions applied now.

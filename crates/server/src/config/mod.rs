@@ -91,6 +91,13 @@ pub struct Config {
     pub contract_ttl_days: u32,
     #[serde(deserialize_with = "bounded::<_, _, 0, 3_650>")]
     pub number_quarantine_days: u32,
+    pub kyc_required: bool,
+    #[serde(deserialize_with = "bounded::<_, _, 1, 3_650>")]
+    pub kyc_link_ttl_days: u32,
+    #[serde(deserialize_with = "bounded::<_, _, 0, 3_650>")]
+    pub kyc_retention_days: u32,
+    #[serde(deserialize_with = "bounded::<_, _, 1_024, 20_971_520>")]
+    pub kyc_max_document_bytes: usize,
     #[serde(deserialize_with = "bounded::<_, _, 1, 8_760>")]
     pub idempotency_ttl_hours: u32,
     pub metrics_public: bool,

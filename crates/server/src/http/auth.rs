@@ -72,6 +72,8 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/v1/demo/quick",
     "/v1/sign/{id}",
     "/v1/sign/{id}/confirm",
+    "/kyc/{token}",
+    "/kyc/{token}/submit",
     ami_mcp::MCP_PATH,
 ];
 

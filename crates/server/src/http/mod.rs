@@ -4,5 +4,6 @@ pub mod hygiene;
 pub mod idempotency;
 pub mod json;
 pub mod mcp_gate;
+pub mod multipart;
 pub mod query;
 pub mod request_id;

@@ -29,7 +29,7 @@ pub const AUTH_LEVELS: [(&str, &str, &str); 4] = [
 ];
 
 /// Stable error codes a client may branch on.
-pub const ERRORS: [(&str, &str); 24] = [
+pub const ERRORS: [(&str, &str); 27] = [
     (
         "400",
         "invalid_json, unknown_field, json_too_deep, duplicate_key, invalid_query, unknown_parameter, invalid_limit, invalid_cursor",
@@ -76,14 +76,26 @@ pub const ERRORS: [(&str, &str); 24] = [
     ("409", "no_inbound_sip_uri, invalid_call_transition"),
     (
         "409",
+        "customer_data_missing, kyc_required, kyc_not_verified (with status), kyc_already_submitted, kyc_not_submitted",
+    ),
+    ("410", "kyc_link_expired"),
+    (
+        "409",
         "number_not_available, account_not_active, account_already_<status>, customer_mismatch",
     ),
     (
         "409",
         "idempotency_key_reused, idempotency_key_in_flight, idempotency_response_too_large",
     ),
-    ("413", "payload_too_large"),
+    (
+        "413",
+        "payload_too_large, document_too_large (with field and max_bytes)",
+    ),
     ("415", "unsupported_media_type"),
+    (
+        "415",
+        "unsupported_document_type (with field and accepted: image/jpeg, image/png, application/pdf)",
+    ),
     (
         "422",
         "destination_not_routable, over_max_price (with cost_eur and max_price_eur)",
@@ -254,6 +266,20 @@ pub fn render(api: &OpenApi) -> String {
          <li>The representative signs at that link (sandbox: <code>POST /v1/contracts/{{id}}/mock-sign</code>).</li>\
          <li><code>POST /v1/mobile-identities/activate</code> with <code>contract_id</code>: returns the number and the agent token, once.</li></ol>\
          <p>The agent then calls <code>GET /v1/agent/self</code> with its token. On a sandbox server <code>POST /v1/demo/quick</code> runs all six steps at once.</p>\
+         <h2 id=\"kyc\">Identity check of the representative (KYC)</h2>\
+         <p>After the customer data, <code>POST /v1/sim-requests/{{id}}/kyc/initiate</code> starts the check (201 \
+         <code>{{kyc_id, status: \"pending\", verification_url, expires_at, notification}}</code>; 200 with <code>already_existed</code> \
+         and a fresh link when one is pending; 409 <code>customer_data_missing</code> before the customer data). The customer hands \
+         <code>verification_url</code> to the representative: it is shown only in that response and its token is stored hashed. \
+         At <code>/kyc/{{token}}</code> the representative enters their identity and uploads the ID document's front and back \
+         (JPEG, PNG or PDF, judged by the file's first bytes, each at most <code>kyc_max_document_bytes</code>), once. \
+         <code>GET /v1/sim-requests/{{id}}/kyc</code> shows the state: <code>pending</code>, <code>submitted</code>, <code>verified</code> \
+         or <code>rejected</code> (with the reason; a rejected or expired check can be started again). The operator reviews at \
+         <code>GET /v1/admin/kyc</code> and decides with <code>POST /v1/admin/kyc/{{id}}/verify</code> or <code>/reject {{reason}}</code>. \
+         The documents are kept in the database (the SQLite file is owner-only) and deleted <code>kyc_retention_days</code> after the decision, \
+         by an hourly sweep or at once with <code>POST /v1/admin/kyc/purge</code>. With <code>kyc_required = true</code>, \
+         <code>POST /v1/contracts</code> answers 409 <code>kyc_required</code> (no check yet) or <code>kyc_not_verified</code> until it is verified. \
+         Account webhooks hear <code>kyc.submitted</code>, <code>kyc.verified</code> and <code>kyc.rejected</code>.</p>\
          <h2>Quick start (MCP)</h2><p>The same use cases are MCP tools at <code>/mcp</code> (streamable HTTP, stateless, JSON responses), \
          with the same <code>Authorization: Bearer</code> credentials. <code>ami.provision_number</code> with a customer key contracts a number \
          and returns its agent token; <code>ami.send_sms</code> with that token sends. A refusal is the tool result with <code>isError: true</code> \
@@ -288,7 +314,8 @@ pub fn render(api: &OpenApi) -> String {
          <p>Register with <code>POST /v1/mobile-identities/{{id}}/webhooks</code> (or <code>/v1/account/webhooks</code>): \
          <code>{{\"url\": ..., \"events\": [\"*\"]}}</code>; the secret (<code>whsec_</code> + base64 of 32 random bytes) is shown once. \
          Events: <code>sms.inbound</code>, <code>sms.delivered</code>, <code>sms.failed</code>, <code>call.inbound</code>, <code>call.completed</code>, \
-         <code>call.failed</code>, <code>mid.suspended</code>, <code>mid.resumed</code>, <code>limit.blocked</code>. Every attempt carries two signatures \
+         <code>call.failed</code>, <code>mid.suspended</code>, <code>mid.resumed</code>, <code>limit.blocked</code>, and for account webhooks only \
+         <code>kyc.submitted</code>, <code>kyc.verified</code>, <code>kyc.rejected</code> (with <code>account_id</code> instead of <code>mid</code>). Every attempt carries two signatures \
          over the exact bytes sent, each attempt with its own timestamp:</p><ul>\
          <li><code>X-Ami-Signature: sha256=</code> lowercase hex of HMAC-SHA256, key = the whole secret string as UTF-8, \
          message = <code>X-Ami-Timestamp</code> + <code>.</code> + body; with <code>X-Ami-Webhook-Id</code>.</li>\

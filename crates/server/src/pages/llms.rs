@@ -15,6 +15,10 @@ pub fn render(api: &OpenApi) -> String {
          `/openapi.json` describes every route with request and response schemas. Errors are \
          `{\"error\": \"<stable_code>\", \"message\": \"...\"}`, over MCP as the tool result with `isError: true`; \
          mutating POSTs accept an `Idempotency-Key` header.\n\n\
+         Contracting may include the identity check (KYC) of the customer's representative: \
+         `POST /v1/sim-requests/{id}/kyc/initiate` returns a `verification_url` for a person (not an agent) to open; \
+         with `kyc_required` on the server, `POST /v1/contracts` answers 409 `kyc_required` / `kyc_not_verified` \
+         until the operator verified it.\n\n\
          ## Credentials\n\n",
     );
     for (level, format, covers) in AUTH_LEVELS {

@@ -1,6 +1,8 @@
-//! Pages and texts served to people and agents: the signing page, `/docs`, `/llms.txt`.
+//! Pages and texts served to people and agents: the signing page, the KYC page, `/docs`,
+//! `/llms.txt`.
 
 pub mod docs;
+pub mod kyc;
 pub mod llms;
 pub mod sign;
 

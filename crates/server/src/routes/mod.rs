@@ -9,6 +9,8 @@ pub mod contracting;
 pub mod discovery;
 pub mod events;
 pub mod kill_switch;
+pub mod kyc;
+pub mod kyc_page;
 pub mod metrics;
 pub mod mids;
 pub mod sandbox;
@@ -110,6 +112,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(calls::router())
         .merge(kill_switch::router())
         .merge(sign::router())
+        .merge(kyc::router())
+        .merge(kyc_page::router())
         .merge(telco::router())
         .merge(sandbox::router())
         .merge(webhooks::router())

@@ -85,7 +85,7 @@ async fn confirm(
 }
 
 /// Pages that carry a capability in their URL: no caching, no referrer, no framing, no script.
-fn html(status: StatusCode, body: String) -> Response {
+pub(crate) fn html(status: StatusCode, body: String) -> Response {
     let mut res = (status, Html(body)).into_response();
     let h = res.headers_mut();
     let set = [

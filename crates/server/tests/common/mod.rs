@@ -2,6 +2,7 @@
 //! `AMI_TEST_DATABASE_URL` is set (a fresh database per server).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod kyc;
 pub mod peers;
 pub mod receiver;
 pub mod sipp;

@@ -264,3 +264,64 @@ impl Services {
         self.emit(db, vec![emission]).await
     }
 }
+
+impl Services {
+    /// An event about the account itself (`kyc.*`), to every active account-scoped webhook
+    /// that hears it, in the caller's transaction. Its `sequence` counts the account's own
+    /// events; the payload names the account instead of a MID.
+    pub(crate) async fn emit_account(
+        &self,
+        db: impl Into<Db<'_>>,
+        account_id: &str,
+        event: WebhookEvent,
+        data: Value,
+    ) -> crate::Result<()> {
+        let mut db = db.into();
+        let subscriptions =
+            ami_store::system::webhooks::subscriptions(self.system(), &mut db, &[account_id])
+                .await?;
+        let hearing: Vec<&webhooks::Subscription> = subscriptions
+            .iter()
+            .filter(|s| {
+                s.account_id == account_id
+                    && s.mid_id.is_none()
+                    && webhook_event::matches(
+                        &serde_json::from_str::<Vec<String>>(&s.events).unwrap_or_default(),
+                        event,
+                    )
+            })
+            .collect();
+        if hearing.is_empty() {
+            return Ok(());
+        }
+        let sequence = webhook_deliveries::reserve_sequences(&mut db, account_id, 1).await?;
+        let now = self.now();
+        let event_id = ami_core::id::new_id_at("evt", now);
+        let body = payload::render(
+            &event_id,
+            event.as_str(),
+            now,
+            About::Account(account_id),
+            sequence,
+            &data,
+        );
+        let rows: Vec<NewDelivery<'_>> = hearing
+            .iter()
+            .map(|s| NewDelivery {
+                id: ami_core::id::new_id_at("dlv", now),
+                account_id,
+                webhook_id: &s.id,
+                event_id: &event_id,
+                event: event.as_str(),
+                mid_id: None,
+                sequence,
+                payload: &body,
+                redelivery_of: None,
+                now,
+            })
+            .collect();
+        webhook_deliveries::insert_many(&mut db, &rows).await?;
+        self.webhook_wakeup.notify_one();
+        Ok(())
+    }
+}

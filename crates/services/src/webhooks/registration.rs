@@ -293,6 +293,6 @@ mod tests {
         let e = parse_events(Some(json!(["sms.outbound"]))).unwrap_err();
         assert_eq!(e.code(), "unsupported_event");
         assert_eq!(e.body()["event"], "sms.outbound");
-        assert_eq!(e.body()["supported"].as_array().map(Vec::len), Some(10));
+        assert_eq!(e.body()["supported"].as_array().map(Vec::len), Some(13));
     }
 }

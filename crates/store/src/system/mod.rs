@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod calls;
+pub mod kyc;
 pub mod messages;
 pub mod mids;
 pub mod webhooks;
