@@ -77,7 +77,8 @@ async fn main() -> anyhow::Result<()> {
                 admin_key: arg(2)?,
                 sip: arg(3)?,
                 server_pid: arg(4)?.parse()?,
-                scenarios: arg(5)?.into(),
+                // SIPp runs in a scratch directory: the path must not be relative.
+                scenarios: std::fs::canonicalize(arg(5)?)?,
             };
             let plan = voice::Plan {
                 counts,
