@@ -168,7 +168,13 @@ async fn calls(
     let probe_sipp = Sipp::start(setup, work, "uac_probe", "probe", &probe_args)?;
     let cpu_before = cpu_ticks(setup.server_pid)?;
     let started = Instant::now();
-    let sent = rtp_probe::run(socket, &stats.probe, window_secs as u32 * 50).await?;
+    let sent = match rtp_probe::run(socket, &stats.probe, window_secs as u32 * 50).await {
+        Ok(sent) => sent,
+        Err(e) => {
+            let run = probe_sipp.finish().await?;
+            bail!("{e}; the probe call: {}", run.errors);
+        }
+    };
     let cpu = (cpu_ticks(setup.server_pid)? - cpu_before) / TICKS_PER_SEC;
     let window = started.elapsed().as_secs_f64();
     let probe_run = probe_sipp.finish().await?;
@@ -345,7 +351,9 @@ impl Sipp {
             .arg(&setup.sip)
             .arg("-sf")
             .arg(setup.scenarios.join(format!("{scenario}.xml")))
-            .args(["-inf", inf, "-i", "127.0.0.1", "-p", &sip_port.to_string()])
+            .arg("-inf")
+            .arg(work.join(inf))
+            .args(["-i", "127.0.0.1", "-p", &sip_port.to_string()])
             .args([
                 "-nostdin",
                 "-recv_timeout",
