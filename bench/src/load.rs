@@ -69,6 +69,11 @@ pub(crate) async fn customer(c: &Client, admin: &str) -> anyhow::Result<String> 
 
 /// The six steps and the agent's first call; returns the MID id.
 pub(crate) async fn flow(c: &Client, key: &str) -> anyhow::Result<String> {
+    s(&activated_mid(c, key).await?, "/id")
+}
+
+/// The six steps and the agent's first call; returns the activated MID as the API shows it.
+pub(crate) async fn activated_mid(c: &Client, key: &str) -> anyhow::Result<Value> {
     let r = c
         .post("/v1/sim-requests", key, json!({"country": "ES"}))
         .await?;
@@ -106,7 +111,7 @@ pub(crate) async fn flow(c: &Client, key: &str) -> anyhow::Result<String> {
         .await?;
     c.get("/v1/agent/self", Some(&s(&mid, "/agent_token")?))
         .await?;
-    s(&mid, "/id")
+    Ok(mid)
 }
 
 /// Requests per second of `path` with CLIENTS concurrent clients for `secs`.

@@ -10,14 +10,21 @@
 //!   ami-bench mcp <base-url> <admin-key> <calls>             ami.provision_number through MCP
 //!   ami-bench webhooks <base-url> <admin-key> <seconds> <sqlite-path>  webhook deliveries vs SMS sends
 //!   ami-bench seed <sqlite-path> <mids> <events> [messages]  preload data straight into the store
+//!   ami-bench voice <base-url> <admin-key> <sip-host:port> <server-pid> <scenario-dir> <counts>
+//!       <window-seconds> <setup-rate> <setup-seconds>
+//!       SIPp calls to MIDs whose voice URL is an echo agent (counts: comma-separated, 0 for the
+//!       latency probe alone; setup-seconds 0 skips the set-up rate)
 //!
 //! Every figure of one report comes from the same run against the same server, so ratios stay
 //! meaningful on a noisy machine.
 
+mod echo_agent;
 mod load;
 mod mcp;
+mod rtp_probe;
 mod seed;
 mod sendsms;
+mod voice;
 mod webhooks;
 
 use anyhow::{Context, bail};
@@ -60,9 +67,30 @@ async fn main() -> anyhow::Result<()> {
             let messages = args.get(4).map_or(Ok(0), |m| m.parse())?;
             seed::run(&arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?, messages).await
         }
+        Some("voice") => {
+            let counts = arg(6)?
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<Vec<u64>, _>>()?;
+            let setup = voice::Setup {
+                base: arg(1)?,
+                admin_key: arg(2)?,
+                sip: arg(3)?,
+                server_pid: arg(4)?.parse()?,
+                // SIPp runs in a scratch directory: the path must not be relative.
+                scenarios: std::fs::canonicalize(arg(5)?)?,
+            };
+            let plan = voice::Plan {
+                counts,
+                window_secs: arg(7)?.parse()?,
+                setup_rate: arg(8)?.parse()?,
+                setup_secs: arg(9)?.parse()?,
+            };
+            voice::run(setup, plan).await
+        }
         _ => {
             bail!(
-                "usage: ami-bench throughput|flow|sms|sms-steady|sendsms|mcp|webhooks|seed ... (see the source header)"
+                "usage: ami-bench throughput|flow|sms|sms-steady|sendsms|mcp|webhooks|seed|voice ... (see the source header)"
             )
         }
     }
