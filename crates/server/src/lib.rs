@@ -1,13 +1,17 @@
 //! The `ami` server: HTTP transport, pages and CLI over the AMI services.
 
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod doctor;
+mod doctor_sip;
 pub mod http;
 pub mod idempotency_sweep;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod restore;
 pub mod routes;
 pub mod serve;
 mod smpp_metrics;
