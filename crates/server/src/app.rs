@@ -45,6 +45,8 @@ pub struct Shared {
     /// The SIP carrier, when calls go over SIP: its registrations and live calls show in
     /// health.
     pub sip: Option<ami_voice::SipCarrier>,
+    /// Peers whose `X-Forwarded-For` names the client (`http::client_addr`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(OpenApi)]
@@ -437,6 +439,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         metrics: Arc::new(metrics::Metrics::new(&services, smpp.clone(), sip.clone())),
         smpp: smpp.clone(),
         sip: sip.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
     }));
     let app = router(state, &config);
     let shutdown = CancellationToken::new();
@@ -458,6 +461,23 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let sweeper =
         crate::idempotency_sweep::spawn(services.clone(), idempotency_ttl_ms, workers_stop.clone());
     let kyc_sweeper = crate::kyc_sweep::spawn(services.clone(), workers_stop.clone());
+    // Only the process that owns the file takes the scheduled backups: one schedule per
+    // database, whatever else runs on it.
+    let backups = match (&config.backup_dir, &ownership) {
+        (Some(dir), Some(_)) => ami_store::ownership::sqlite_path(config.database_url.as_str())
+            .map(|source| {
+                crate::backup::Schedule {
+                    source,
+                    dir: dir.clone(),
+                    keep: config.backup_keep,
+                    interval: std::time::Duration::from_secs(u64::from(
+                        config.backup_interval_secs,
+                    )),
+                }
+                .spawn(workers_stop.clone())
+            }),
+        _ => None,
+    };
     let served = crate::serve::run(
         listener,
         app,
@@ -482,6 +502,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         }
         let _ = sweeper.await;
         let _ = kyc_sweeper.await;
+        if let Some(backups) = backups {
+            let _ = backups.await;
+        }
         drop(ownership);
         served
     });

@@ -68,6 +68,26 @@ pub enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// Take a consistent online copy of the SQLite database (while the server runs) into DIR,
+    /// named `ami-<UTC time>.db`, mode 0600; then delete all but the newest copies there.
+    Backup {
+        /// The backup directory (created 0700 when missing).
+        #[arg(long)]
+        to: std::path::PathBuf,
+        /// How many copies to keep in DIR, the newest; default `backup_keep`.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        keep: Option<u32>,
+    },
+    /// Put a backup in place of the SQLite database; refused while a server has the database
+    /// open, and unless the backup passes `PRAGMA integrity_check` and the audit chain check.
+    /// The database it replaces is kept beside it (`<name>.before-restore-<time>`).
+    Restore {
+        /// A backup taken by `ami backup` (or any SQLite copy of an AMI database).
+        file: std::path::PathBuf,
+    },
+    /// Check the configuration, the database, the carriers and the clock; one line per
+    /// problem with what to fix; exit status 1 when anything failed.
+    Doctor,
     /// Webhook commands for receivers.
     Webhook {
         #[command(subcommand)]
@@ -269,10 +289,17 @@ pub async fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Result
 
 /// Exit status 0 when every chain holds, 1 with the first broken link otherwise.
 pub async fn run_audit_verify(config: &Config) -> anyhow::Result<bool> {
-    let s = offline_services(config).await?;
-    let report = s.verify_audit_chain().await.map_err(refused)?;
+    let report = audit_report(config).await?;
     print(&report)?;
     Ok(report.first_broken.is_none())
+}
+
+/// Every audit chain of the configured store, checked; the store is closed after.
+pub async fn audit_report(config: &Config) -> anyhow::Result<ami_services::audit_log::ChainReport> {
+    let s = offline_services(config).await?;
+    let report = s.verify_audit_chain().await.map_err(refused);
+    s.store.close().await;
+    report
 }
 
 pub async fn run_migrate(config: &Config) -> anyhow::Result<()> {
@@ -287,6 +314,41 @@ pub async fn run_migrate(config: &Config) -> anyhow::Result<()> {
     .await?;
     let applied = store.migrate().await?;
     println!("migrations applied: {applied:?}");
+    Ok(())
+}
+
+/// `ami backup --to DIR`: prints the path of the new copy.
+pub async fn run_backup(
+    config: &Config,
+    dir: std::path::PathBuf,
+    keep: Option<u32>,
+) -> anyhow::Result<()> {
+    let Some(source) = ami_store::ownership::sqlite_path(config.database_url.as_str()) else {
+        anyhow::bail!(
+            "ami backup copies a SQLite database; on PostgreSQL use pg_dump (docs/deploy.md)"
+        );
+    };
+    let keep = keep.unwrap_or(config.backup_keep);
+    let path = tokio::task::spawn_blocking(move || {
+        crate::backup::take(&source, &dir, keep, ami_core::time::now_ms())
+    })
+    .await??;
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// `ami restore FILE`.
+pub async fn run_restore(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let restored = crate::restore::run(config, file).await?;
+    println!(
+        "restored {} into {} ({} audit events verified)",
+        file.display(),
+        restored.database.display(),
+        restored.audit_events
+    );
+    if let Some(previous) = restored.previous {
+        println!("the previous database is kept at {}", previous.display());
+    }
     Ok(())
 }
 

@@ -1,8 +1,11 @@
 //! The `ami` server: HTTP transport, pages and CLI over the AMI services.
 
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod doctor;
+mod doctor_sip;
 pub mod http;
 pub mod idempotency_sweep;
 pub mod kyc_sweep;
@@ -10,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod restore;
 pub mod routes;
 pub mod secrets_key;
 pub mod serve;

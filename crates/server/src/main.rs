@@ -4,7 +4,7 @@ use clap::Parser;
 
 use ami_server::cli::{
     AuditCommand, Cli, Command, ConfigCommand, Role, SecretsCommand, WebhookCommand, run_admin,
-    run_audit_verify, run_mcp_stdio, run_migrate, run_secrets_rotate,
+    run_audit_verify, run_backup, run_mcp_stdio, run_migrate, run_restore, run_secrets_rotate,
 };
 use ami_server::config::Config;
 
@@ -29,6 +29,17 @@ async fn main() -> ExitCode {
                 eprintln!("error: {e:#}");
                 ExitCode::from(2)
             }
+        };
+    }
+    // The doctor reports a configuration that does not load, among its findings.
+    if let Command::Doctor = &cli.command {
+        let env: std::collections::HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        return if ami_server::doctor::run_with_env(&env).await {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
         };
     }
     let mut config = match Config::load() {
@@ -77,8 +88,10 @@ async fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
         },
+        Command::Backup { to, keep } => run_backup(&config, to, keep).await,
+        Command::Restore { file } => run_restore(&config, &file).await,
         // Answered above, before the configuration is loaded.
-        Command::Webhook { .. } => Ok(()),
+        Command::Webhook { .. } | Command::Doctor => Ok(()),
     };
     // The last spans are sent before the process ends.
     if let Some(traces) = traces {

@@ -16,5 +16,5 @@ pub mod status;
 pub mod text;
 
 pub use carrier::Smpp;
-pub use session::{Counters, Role, Session};
+pub use session::{Counters, Role, Session, probe};
 pub use settings::{BindMode, Connection, Route, Settings};

@@ -341,3 +341,18 @@ impl Drop for WindowSlot<'_> {
         self.session.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+/// One bind and unbind on `connection`, for `ami doctor`: whether the SMSC takes this
+/// account now. The error says why not.
+pub async fn probe(connection: Arc<Connection>) -> Result<(), String> {
+    let role = match connection.bind {
+        crate::settings::BindMode::Transceiver => Role::Transceiver,
+        crate::settings::BindMode::TransmitterReceiver => Role::Transmitter,
+    };
+    let timeout = connection.response_timeout;
+    let session = Session::new(connection, role);
+    let (client, _events) = session.bind().await?;
+    let _ = client.request(Pdu::Unbind, timeout).await;
+    client.close();
+    Ok(())
+}

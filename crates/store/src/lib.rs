@@ -45,6 +45,7 @@ pub use batch::{Arg, Batch};
 pub use db::Db;
 pub use dialect::Engine;
 pub use direct::{ReadConn, WriteTx};
+pub use migrate::Status as MigrationStatus;
 pub use open::{Durability, OpenOptions};
 
 use std::sync::Arc;
@@ -201,6 +202,12 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<Vec<i64>> {
         migrate::run(&self.write, self.engine).await
+    }
+
+    /// What `migrate` would apply, and what the database holds that this build does not
+    /// know (a newer version's); changes nothing.
+    pub async fn migration_status(&self) -> Result<MigrationStatus> {
+        migrate::status(&self.read, self.engine).await
     }
 
     /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE) so

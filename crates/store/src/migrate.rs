@@ -75,6 +75,37 @@ const POSTGRES: &[(i64, &str)] = &[
     (12, include_str!("../migrations/postgres/0012_kyc.sql")),
 ];
 
+/// Where a database stands against this build's migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub pending: Vec<i64>,
+    pub unknown: Vec<i64>,
+}
+
+pub(crate) async fn status(pool: &AnyPool, engine: Engine) -> Result<Status> {
+    let steps = match engine {
+        Engine::Sqlite => SQLITE,
+        Engine::Postgres => POSTGRES,
+    };
+    // A database never migrated has no table yet: everything is pending.
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+    Ok(Status {
+        pending: steps
+            .iter()
+            .map(|(v, _)| *v)
+            .filter(|v| !applied.contains(v))
+            .collect(),
+        unknown: applied
+            .iter()
+            .copied()
+            .filter(|v| !steps.iter().any(|(known, _)| known == v))
+            .collect(),
+    })
+}
+
 /// Applies what is missing; returns the versions applied now.
 pub(crate) async fn run(pool: &AnyPool, engine: Engine) -> Result<Vec<i64>> {
     let steps = match engine {

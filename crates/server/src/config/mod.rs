@@ -29,7 +29,7 @@ use ami_webhooks::AllowSubnets;
 use serde::{Deserialize, Serialize};
 
 pub use catalogue::{Country, PoolRange};
-pub use sip::{SipSection, SipTrunk};
+pub use sip::{SipSection, SipTransport, SipTrunk};
 pub use smpp::{SmppConnection, SmppRoute};
 pub use types::{
     CallCarrier, Carrier, DatabaseUrl, Durability, LogFormat, Millis, Secret, redact_database_url,
@@ -130,12 +130,22 @@ pub struct Config {
     /// Empty: loopback and the host of the public URL.
     #[serde(with = "types::comma_list")]
     pub mcp_allowed_hosts: Vec<String>,
+    /// Peers whose `X-Forwarded-For` names the client; empty: none.
+    #[serde(with = "types::networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     #[serde(deserialize_with = "types::log_filter")]
     pub log: String,
     pub log_format: LogFormat,
     /// `None`: no traces are exported.
     #[serde(with = "types::otlp_endpoint")]
     pub otlp_endpoint: Option<String>,
+    /// `None`: no scheduled backups (`ami backup --to DIR` still works).
+    #[serde(with = "types::optional_path")]
+    pub backup_dir: Option<PathBuf>,
+    #[serde(deserialize_with = "bounded::<_, _, 1, 604_800>")]
+    pub backup_interval_secs: u32,
+    #[serde(deserialize_with = "bounded::<_, _, 1, 10_000>")]
+    pub backup_keep: u32,
     pub sip: SipSection,
     pub smpp: Vec<SmppConnection>,
     pub smpp_routes: Vec<SmppRoute>,

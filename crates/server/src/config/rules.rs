@@ -54,6 +54,16 @@ pub(super) fn check(c: &Config, sound: &Soundness) -> Vec<Problem> {
         ));
     }
 
+    if sound.all(&[key("backup_dir"), key("database_url")])
+        && c.backup_dir.is_some()
+        && ami_store::ownership::sqlite_path(c.database_url.as_str()).is_none()
+    {
+        problems.push(Problem::new(
+            key("backup_dir"),
+            "scheduled backups are of a SQLite database; on PostgreSQL use pg_dump (docs/deploy.md)",
+        ));
+    }
+
     super::smpp_rules::check(c, sound, &mut problems);
     super::sip_rules::check(c, sound, &mut problems);
 

@@ -471,6 +471,33 @@ pub(super) mod otlp_endpoint {
     }
 }
 
+/// Comma-separated IP addresses or CIDR networks; empty is none.
+pub(super) mod networks {
+
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+        parse_str(d, |s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| {
+                    ipnet::IpNet::from_str(n)
+                        .or_else(|_| std::net::IpAddr::from_str(n).map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            format!("`{}` is not an IP address or a CIDR network", shown(n))
+                        })
+                })
+                .collect()
+        })
+    }
+
+    pub fn serialize<S: Serializer>(nets: &[ipnet::IpNet], s: S) -> Result<S::Ok, S::Error> {
+        let list: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        s.serialize_str(&list.join(","))
+    }
+}
+
 /// A file path; empty is none.
 pub(super) mod optional_path {
     use std::path::PathBuf;

@@ -1,4 +1,5 @@
 pub mod auth;
+pub mod client_addr;
 pub mod error;
 pub mod hygiene;
 pub mod idempotency;

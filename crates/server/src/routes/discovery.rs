@@ -154,10 +154,12 @@ async fn sim_options(State(s): State<AppState>, Customer(_caller): Customer) -> 
 async fn demo_quick(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(_empty): ApiJson<Empty>,
 ) -> Result<(StatusCode, Json<DemoResult>), crate::http::error::ApiError> {
+    let client = crate::http::client_addr::client_ip(peer.ip(), &headers, &s.trusted_proxies);
     Ok((
         StatusCode::CREATED,
-        Json(s.services.demo_quick(peer.ip()).await?),
+        Json(s.services.demo_quick(client).await?),
     ))
 }
