@@ -74,7 +74,6 @@ pub async fn run_with_env(env: &HashMap<String, String>) -> bool {
 pub async fn check(config: &Config) -> Vec<Finding> {
     let mut out = vec![config_findings(config)];
     out.extend(database(config).await);
-    out.push(secrets_key(config));
     out.extend(carriers(config).await);
     out
 }
@@ -128,6 +127,7 @@ async fn database(config: &Config) -> Vec<Finding> {
         }
     };
     out.push(migrations(&store).await);
+    out.push(secrets_key(config, &store).await);
     out.push(clock_skew(&store).await);
     store.close().await;
     out
@@ -258,15 +258,64 @@ async fn clock_skew(store: &Store) -> Finding {
     }
 }
 
-/// Secrets at rest: the key that encrypts them lives outside the database. This build
-/// keeps no such key: when a key setting comes, this is where its presence, its file's
-/// mode and whether it opens the stored secrets are checked.
-fn secrets_key(_config: &Config) -> Finding {
-    Finding::new(
-        Verdict::Ok,
-        "secrets key",
-        "this build has no secrets key setting; nothing to check",
-    )
+/// Secrets at rest: the key that seals them is where the configuration says, private, and
+/// the one this database's secrets were sealed with.
+async fn secrets_key(config: &Config, store: &Store) -> Finding {
+    const CHECK: &str = "secrets key";
+    let found = match crate::secrets_key::find(config) {
+        Ok(found) => found,
+        Err(e) => return Finding::new(Verdict::Fail, CHECK, format!("{e:#}")),
+    };
+    let recorded = async {
+        let mut conn = store.reader().await?;
+        match &found {
+            Some((key, _)) => {
+                Ok::<_, anyhow::Error>(ami_store::sealed::key_matches(&mut conn, key).await?)
+            }
+            None => Ok(ami_store::sealed::key_recorded(&mut conn)
+                .await?
+                .then_some(false)),
+        }
+    }
+    .await;
+    match (found, recorded) {
+        (_, Err(e)) => Finding::new(
+            Verdict::Fail,
+            CHECK,
+            format!("cannot read the key check: {e:#}"),
+        ),
+        (Some((_, source)), Ok(Some(true))) => Finding::new(
+            Verdict::Ok,
+            CHECK,
+            format!("{source} opens this database's secrets"),
+        ),
+        (Some((_, source)), Ok(None)) => Finding::new(
+            Verdict::Ok,
+            CHECK,
+            format!("{source}; no secret sealed yet"),
+        ),
+        (Some((_, source)), Ok(Some(false))) => Finding::new(
+            Verdict::Fail,
+            CHECK,
+            format!(
+                "{source} is not the key this database's secrets were sealed with: configure the key it was created with"
+            ),
+        ),
+        (None, Ok(Some(_))) => {
+            let database =
+                ami_store::ownership::sqlite_path(config.database_url.as_str()).unwrap_or_default();
+            Finding::new(
+                Verdict::Fail,
+                CHECK,
+                crate::secrets_key::lost_key(&crate::secrets_key::default_key_file(&database)),
+            )
+        }
+        (None, Ok(None)) => Finding::new(
+            Verdict::Warn,
+            CHECK,
+            "none yet: the first `ami serve` makes one next to the database; in production configure secrets_key_file and keep a copy elsewhere",
+        ),
+    }
 }
 
 async fn carriers(config: &Config) -> Vec<Finding> {

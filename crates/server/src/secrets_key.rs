@@ -43,19 +43,42 @@ pub async fn install(store: Store, config: &Config) -> anyhow::Result<Store> {
     Ok(store.with_secrets(key))
 }
 
-/// The key in force, and where it came from (for errors; never the key itself).
+/// The key in force, and where it came from (for errors; never the key itself). A SQLite
+/// database without a key file yet gets one here.
 async fn load(config: &Config, store: &Store) -> anyhow::Result<(SecretBox, String)> {
+    if let Some(found) = find(config)? {
+        return Ok(found);
+    }
+    let Some(database) = ami_store::ownership::sqlite_path(config.database_url.as_str()) else {
+        bail!("no secrets key configured");
+    };
+    let path = default_key_file(&database);
+    // A database whose secrets are sealed already lost its key (copied or restored
+    // without it): making a new one would only hide that.
+    let mut conn = store.reader().await?;
+    if sealed::key_recorded(&mut conn).await? {
+        bail!("{}", lost_key(&path));
+    }
+    drop(conn);
+    let key = create_key_file(&path).with_context(|| format!("creating {}", path.display()))?;
+    tracing::info!(file = %path.display(), "created a secrets key next to the database; keep a copy elsewhere");
+    Ok((key, format!("key file {}", path.display())))
+}
+
+/// The configured key, or the key file beside a SQLite database when there is one; `None`
+/// when a SQLite database has no key yet. Reads only: `ami doctor` checks with it too.
+pub fn find(config: &Config) -> anyhow::Result<Option<(SecretBox, String)>> {
     if let Some(text) = config.secrets_key.expose() {
         if config.secrets_key_file.is_some() {
             bail!("secrets_key and secrets_key_file are both set: configure one key source");
         }
         let key = SecretBox::parse(text).context("secrets_key (AMI_SECRETS_KEY)")?;
-        return Ok((key, "secrets_key".into()));
+        return Ok(Some((key, "secrets_key".into())));
     }
     if let Some(path) = &config.secrets_key_file {
         let key = read_key_file(path, config.allow_insecure_db_permissions)
             .with_context(|| format!("secrets_key_file {}", path.display()))?;
-        return Ok((key, format!("secrets_key_file {}", path.display())));
+        return Ok(Some((key, format!("secrets_key_file {}", path.display()))));
     }
     let Some(database) = ami_store::ownership::sqlite_path(config.database_url.as_str()) else {
         bail!(
@@ -64,21 +87,19 @@ async fn load(config: &Config, store: &Store) -> anyhow::Result<(SecretBox, Stri
     };
     let path = default_key_file(&database);
     if !path.exists() {
-        // A database whose secrets are sealed already lost its key (copied or restored
-        // without it): making a new one would only hide that.
-        let mut conn = store.reader().await?;
-        if sealed::key_recorded(&mut conn).await? {
-            bail!(
-                "this database's secrets are sealed with a key that is not at {}: put that key file back, or configure secrets_key_file",
-                path.display()
-            );
-        }
-        create_key_file(&path).with_context(|| format!("creating {}", path.display()))?;
-        tracing::info!(file = %path.display(), "created a secrets key next to the database; keep a copy elsewhere");
+        return Ok(None);
     }
     let key = read_key_file(&path, config.allow_insecure_db_permissions)
         .with_context(|| format!("secrets key file {}", path.display()))?;
-    Ok((key, format!("key file {}", path.display())))
+    Ok(Some((key, format!("key file {}", path.display()))))
+}
+
+/// What to say when a database's secrets are sealed and its key is not where it should be.
+pub fn lost_key(path: &Path) -> String {
+    format!(
+        "this database's secrets are sealed with a key that is not at {}: put that key file back, or configure secrets_key_file",
+        path.display()
+    )
 }
 
 /// Reads a key file, refusing one that group or others can read (unless the operator

@@ -108,6 +108,7 @@ async fn a_sound_setup_passes() {
         "ok   config: loaded and valid",
         "ok   migrations: all applied",
         "ok   smpp smsc1: bound and unbound",
+        "warn secrets key: none yet: the first `ami serve` makes one next to the database; in production configure secrets_key_file and keep a copy elsewhere",
     ] {
         assert!(report.lines().any(|l| l == line), "{line}\n{report}");
     }
@@ -125,7 +126,18 @@ async fn a_sound_setup_passes() {
         let out = ami(&["migrate"], &[("DATABASE_URL", &pg)]);
         assert!(out.status.success(), "{out:?}");
         let (ok, report) = doctor(&[("DATABASE_URL", &pg)]).await;
+        assert!(!ok, "{report}");
+        assert!(
+            report.contains("FAIL secrets key: PostgreSQL needs a secrets key"),
+            "{report}"
+        );
+        let key = "11".repeat(32);
+        let (ok, report) = doctor(&[("DATABASE_URL", &pg), ("AMI_SECRETS_KEY", &key)]).await;
         assert!(ok, "{report}");
+        assert!(
+            report.contains("ok   secrets key: secrets_key; no secret sealed yet"),
+            "{report}"
+        );
         assert!(report.contains("ok   clock: within "), "{report}");
         assert!(report.contains("ok   migrations: all applied"), "{report}");
         common::drop_pg_database(&pg).await;
@@ -212,4 +224,55 @@ async fn a_bad_setup_fails_with_one_line_per_fix() {
     let (ok, report) = doctor(&[("DATABASE_URL", &format!("sqlite://{}", empty.display()))]).await;
     assert!(!ok, "{report}");
     assert!(report.contains("pending: run `ami migrate`"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secrets_key_must_open_the_database_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let url = migrated(dir.path());
+    // The rotation records the key beside the database, then moves the secrets to a new one.
+    let new_key = dir.path().join("new.key");
+    let out = ami(
+        &[
+            "secrets",
+            "rotate-key",
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ],
+        &[("DATABASE_URL", &url)],
+    );
+    assert!(out.status.success(), "{out:?}");
+
+    // The operator forgot to point the server at the new key: the old one no longer opens.
+    let (ok, report) = doctor(&[("DATABASE_URL", &url)]).await;
+    assert!(!ok, "{report}");
+    assert!(
+        failures(&report)
+            .iter()
+            .any(|l| l.starts_with("FAIL secrets key: key file ")
+                && l.contains("is not the key this database's secrets were sealed with")),
+        "{report}"
+    );
+
+    let file = new_key.to_str().unwrap();
+    let (ok, report) = doctor(&[("DATABASE_URL", &url), ("AMI_SECRETS_KEY_FILE", file)]).await;
+    assert!(ok, "{report}");
+    assert!(
+        report.contains(&format!(
+            "ok   secrets key: secrets_key_file {file} opens this database's secrets"
+        )),
+        "{report}"
+    );
+
+    // The key beside the database lost: the doctor says where it should be.
+    std::fs::remove_file(dir.path().join("ami.secrets-key")).unwrap();
+    let (ok, report) = doctor(&[("DATABASE_URL", &url)]).await;
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains(
+            "FAIL secrets key: this database's secrets are sealed with a key that is not at "
+        ),
+        "{report}"
+    );
 }

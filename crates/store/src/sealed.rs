@@ -197,6 +197,13 @@ pub async fn key_recorded(conn: &mut Conn) -> Result<bool> {
     Ok(settings::get(conn, KEY_CHECK).await?.is_some())
 }
 
+/// Whether `key` opens this database's secrets: `None` when no key was recorded yet.
+pub async fn key_matches(conn: &mut Conn, key: &SecretBox) -> Result<Option<bool>> {
+    Ok(settings::get(conn, KEY_CHECK).await?.map(|check| {
+        key.open(SETTINGS_VALUE, KEY_CHECK, &check).ok().as_deref() == Some(KEY_CHECK_PLAINTEXT)
+    }))
+}
+
 async fn rows(conn: &mut Conn, column: &SealedColumn) -> Result<Vec<(String, String)>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {id}, {col} FROM {table} WHERE {col} IS NOT NULL ORDER BY {id}",
