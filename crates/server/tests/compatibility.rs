@@ -6,9 +6,34 @@
 
 mod common;
 
-use common::{TestServer, engines};
+use common::{ADMIN_KEY, TestServer, customer_data, engines};
 use reqwest::StatusCode;
 use serde_json::json;
+
+/// Runs the contracting steps up to an accepted offer with customer data; returns
+/// (sim request, offer, customer).
+async fn up_to_customer_data(server: &TestServer, key: &str) -> (String, String, String) {
+    let (s, r) = server
+        .post("/v1/sim-requests", key, json!({"country": "ES"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let sim_request = r["sim_request"]["id"].as_str().unwrap().to_owned();
+    let offer = r["offer"]["id"].as_str().unwrap().to_owned();
+    let (s, v) = server
+        .post(&format!("/v1/offers/{offer}/accept"), key, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = server
+        .post(
+            &format!("/v1/sim-requests/{sim_request}/customer-data"),
+            key,
+            customer_data(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let customer = v["customer"]["id"].as_str().unwrap().to_owned();
+    (sim_request, offer, customer)
+}
 
 /// 1. `GET /v1/sim-options`: `countries` keyed by country code, as the SDK indexes it.
 #[tokio::test]
@@ -32,6 +57,63 @@ async fn sim_options_are_keyed_by_country_code() {
             let caps = c["capabilities"].as_array().unwrap();
             assert!(caps.contains(&json!("sms")) && caps.contains(&json!("voice")));
         }
+        server.stop().await;
+    }
+}
+
+/// 2. Contracts carry the `signing_token` for their owner, on creation and on every read; it
+/// is the token of the signing link, another account gets the 404 of a missing contract, and
+/// the token is in no audit event.
+#[tokio::test]
+async fn contracts_return_the_signing_token_to_their_owner() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Acme").await;
+        let (_, other) = server.customer("Other").await;
+        let (_, offer, customer) = up_to_customer_data(&server, &key).await;
+        let (s, created) = server
+            .post(
+                "/v1/contracts",
+                &key,
+                json!({"offer_id": offer, "customer_id": customer}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{engine:?} {created}");
+        let id = created["id"].as_str().unwrap();
+        let token = created["signing_token"].as_str().expect("signing_token");
+        assert!(token.len() >= 32, "{token}");
+        let url = created["signature_url"].as_str().unwrap();
+        assert!(url.ends_with(&format!("/v1/sign/{id}?t={token}")), "{url}");
+
+        let (s, read) = server.get(&format!("/v1/contracts/{id}"), &key).await;
+        assert_eq!(s, StatusCode::OK, "{read}");
+        assert_eq!(read["signing_token"], token, "{engine:?} {read}");
+        assert_eq!(read["signature_url"], url, "{read}");
+
+        // The token opens the signing page; another account sees no contract at all.
+        let res = server
+            .http
+            .get(format!("{}/v1/sign/{id}?t={token}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let (s, foreign) = server.get(&format!("/v1/contracts/{id}"), &other).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{foreign}");
+        assert!(!foreign.to_string().contains(token));
+
+        let (s, events) = server.get("/v1/events?limit=200", &key).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            !events.to_string().contains(token),
+            "{engine:?}: token audited"
+        );
+        let (s, events) = server.get("/v1/admin/events?limit=200", ADMIN_KEY).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            !events.to_string().contains(token),
+            "{engine:?}: token audited"
+        );
         server.stop().await;
     }
 }

@@ -19,6 +19,9 @@ use crate::views::{
 };
 use crate::{Error, Result, Services, validate};
 
+/// The settings key of the signing-token derivation key.
+const SIGNING_TOKEN_KEY: &str = "signing_token_key";
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSimRequest {
@@ -780,9 +783,10 @@ impl Services {
                 &req.status,
             ));
         }
-        let token = secret::new_signing_token();
+        let contract_id = ami_core::id::new_id("contract");
+        let token = secret::signing_token(&self.signing_token_key(&mut tx).await?, &contract_id);
         let contract = rows::Contract {
-            id: ami_core::id::new_id("contract"),
+            id: contract_id,
             account_id: caller.account_id.to_string(),
             sim_request_id: req.id.clone(),
             offer_id: offer.id,
@@ -818,21 +822,47 @@ impl Services {
         self.transition(&mut tx, &actor, &mut req, Status::SignaturePending, None)
             .await?;
         ami_store::commit(tx).await?;
-        let url = format!(
-            "{}/v1/sign/{}?t={token}",
-            self.settings.public_base_url.trim_end_matches('/'),
-            contract.id
-        );
-        Ok(ContractView::at(contract, now, Some(url)))
+        let signing = self.signing_link(&contract.id, token);
+        Ok(ContractView::at(contract, now, Some(signing)))
     }
 
+    /// The contract with its signing link and token: the owner may read them again to hand
+    /// them to the representative. A contract whose stored hash is not that of the derived
+    /// token (none can be derived without the key) is shown without them.
     pub async fn get_contract(&self, caller: &CustomerCaller, id: &str) -> Result<ContractView> {
         let mut conn = self.store.reader().await?;
-        Ok(ContractView::at(
-            self.owned_contract(&mut conn, caller, id).await?,
-            self.now(),
-            None,
-        ))
+        let contract = self.owned_contract(&mut conn, caller, id).await?;
+        let mut signing = None;
+        if let Some(key) = ami_store::settings::get(&mut conn, SIGNING_TOKEN_KEY).await? {
+            let token = secret::signing_token(&key, &contract.id);
+            if rows::contract_by_signing_token(&mut conn, &contract.id, &secret::hash(&token))
+                .await?
+                .is_some()
+            {
+                signing = Some(self.signing_link(&contract.id, token));
+            }
+        }
+        Ok(ContractView::at(contract, self.now(), signing))
+    }
+
+    /// The signing page's link and its token.
+    fn signing_link(&self, contract_id: &str, token: String) -> (String, String) {
+        let url = format!(
+            "{}/v1/sign/{contract_id}?t={token}",
+            self.settings.public_base_url.trim_end_matches('/'),
+        );
+        (url, token)
+    }
+
+    /// The key signing tokens are derived from, made on first use. Kept in the database so
+    /// every replica derives the same token and a restart keeps the links working.
+    async fn signing_token_key(&self, conn: &mut Conn) -> Result<String> {
+        Ok(ami_store::settings::get_or_insert(
+            conn,
+            SIGNING_TOKEN_KEY,
+            &secret::new_signing_token_key(),
+        )
+        .await?)
     }
 
     pub async fn mock_sign(&self, caller: &CustomerCaller, id: &str) -> Result<ContractView> {

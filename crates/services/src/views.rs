@@ -222,8 +222,10 @@ pub struct ContractView {
     pub offer_id: String,
     pub customer_id: String,
     pub sim_request_id: String,
-    /// The signing page link with its token: present only in the creation response.
+    /// The signing page link with its token, for the owning customer.
     pub signature_url: Option<String>,
+    /// The token of the signing page, for the owning customer to hand to the representative.
+    pub signing_token: Option<String>,
     pub created_at: String,
     pub expires_at: String,
     pub signed_at: Option<String>,
@@ -231,19 +233,22 @@ pub struct ContractView {
 }
 
 impl ContractView {
-    pub fn at(c: contracting::Contract, now: i64, signature_url: Option<String>) -> Self {
+    /// `signing` is the link and the token, shown only to the owning customer.
+    pub fn at(c: contracting::Contract, now: i64, signing: Option<(String, String)>) -> Self {
         let status = if c.status == "signature_pending" && now >= c.expires_at {
             "expired".to_owned()
         } else {
             c.status
         };
+        let (signature_url, signing_token) = signing.unzip();
         Self {
             id: c.id,
             status,
             offer_id: c.offer_id,
+            signature_url,
+            signing_token,
             customer_id: c.customer_id,
             sim_request_id: c.sim_request_id,
-            signature_url,
             created_at: ts(c.created_at),
             expires_at: ts(c.expires_at),
             signed_at: c.signed_at.map(ts),
