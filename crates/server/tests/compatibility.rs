@@ -8,7 +8,7 @@ mod common;
 
 use common::{ADMIN_KEY, TestServer, customer_data, engines};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Runs the contracting steps up to an accepted offer with customer data; returns
 /// (sim request, offer, customer).
@@ -113,6 +113,118 @@ async fn contracts_return_the_signing_token_to_their_owner() {
         assert!(
             !events.to_string().contains(token),
             "{engine:?}: token audited"
+        );
+        server.stop().await;
+    }
+}
+
+const TELCO_KEY: &str = "test-telco-key-0123456789";
+
+async fn start_with_telco(engine: common::Engine) -> TestServer {
+    TestServer::start_with(engine, &[("AMI_TELCO_INBOUND_KEY", TELCO_KEY)]).await
+}
+
+/// A carrier's callback: `X-Telco-Key`, JSON body.
+async fn telco(server: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
+    let res = server
+        .http
+        .post(format!("{}{path}", server.base))
+        .header("x-telco-key", TELCO_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// 3. Telco callbacks: the inbound call answers `201 {call_id, forward_sip_uri, mid}`; an
+/// unknown destination is `404 destination_not_found` on both inbound routes; a resent
+/// status is an idempotent `200`.
+#[tokio::test]
+async fn telco_callbacks_answer_as_the_protocol_says() {
+    for engine in engines() {
+        let server = start_with_telco(engine).await;
+        let (_, key) = server.customer("Carrier").await;
+        let flow = server.provision(&key).await;
+        let sip = "sip:agent@voice.example.com";
+        let (s, v) = server
+            .post(
+                &format!("/v1/mobile-identities/{}/inbound-config", flow.mid),
+                &key,
+                json!({"inbound_sip_uri": sip}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+
+        let (s, routed) = telco(
+            &server,
+            "/v1/_telco/calls/inbound",
+            json!({"from": "+34611000001", "to": flow.phone_number, "telco_ref": "c-1"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{engine:?} {routed}");
+        let call_id = routed["call_id"].as_str().expect("call_id");
+        assert!(call_id.starts_with("call_"), "{routed}");
+        assert_eq!(routed["forward_sip_uri"], sip, "{routed}");
+        assert_eq!(routed["mid"], flow.mid.as_str(), "{routed}");
+
+        for unknown in ["+34699999999", "+573009999999", "+34 699 99 99 98"] {
+            for (path, mut body) in [
+                ("/v1/_telco/calls/inbound", json!({"from": "+34611000001"})),
+                (
+                    "/v1/_telco/sms/inbound",
+                    json!({"from": "+34611000001", "body": "hi"}),
+                ),
+            ] {
+                body["to"] = json!(unknown);
+                let (s, v) = telco(&server, path, body).await;
+                assert_eq!(
+                    (s, v["error"].as_str()),
+                    (StatusCode::NOT_FOUND, Some("destination_not_found")),
+                    "{engine:?} {path} {unknown}: {v}"
+                );
+            }
+        }
+
+        // Carriers resend: a repeated state answers 200 with the call unchanged.
+        let path = format!("/v1/_telco/calls/{call_id}/status");
+        let (s, first) = telco(
+            &server,
+            &path,
+            json!({"status": "ringing", "telco_ref": "c-1"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{engine:?} {first}");
+        assert_eq!(first["status"], "ringing");
+        for _ in 0..2 {
+            let (s, again) = telco(
+                &server,
+                &path,
+                json!({"status": "ringing", "telco_ref": "c-1"}),
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{engine:?} {again}");
+            assert_eq!(again, first, "{engine:?}: a resend changed the call");
+        }
+        let (s, v) = telco(&server, &path, json!({"status": "in_progress"})).await;
+        assert_eq!(
+            (s, v["status"].as_str()),
+            (StatusCode::OK, Some("in_progress")),
+            "{v}"
+        );
+        let (s, v) = telco(&server, &path, json!({"status": "in_progress"})).await;
+        assert_eq!(
+            (s, v["status"].as_str()),
+            (StatusCode::OK, Some("in_progress")),
+            "{v}"
+        );
+        // Backwards is still refused.
+        let (s, v) = telco(&server, &path, json!({"status": "ringing"})).await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (StatusCode::CONFLICT, Some("invalid_call_transition")),
+            "{engine:?} {v}"
         );
         server.stop().await;
     }
