@@ -229,3 +229,33 @@ async fn telco_callbacks_answer_as_the_protocol_says() {
         server.stop().await;
     }
 }
+
+/// 4. Cancel keeps the reason the client gave, as `status_reason`, in the answer and on
+/// every later read; without one the protocol's default applies.
+#[tokio::test]
+async fn cancel_keeps_the_given_reason() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Acme").await;
+        for (body, expected) in [
+            (json!({"reason": "no_longer_needed"}), "no_longer_needed"),
+            (json!({}), "cancelled_by_client"),
+        ] {
+            let (s, r) = server
+                .post("/v1/sim-requests", &key, json!({"country": "ES"}))
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{r}");
+            let id = r["sim_request"]["id"].as_str().unwrap();
+            let (s, v) = server
+                .post(&format!("/v1/sim-requests/{id}/cancel"), &key, body)
+                .await;
+            assert_eq!(s, StatusCode::OK, "{engine:?} {v}");
+            assert_eq!(v["status"], "cancelled", "{v}");
+            assert_eq!(v["status_reason"], expected, "{engine:?} {v}");
+            let (s, v) = server.get(&format!("/v1/sim-requests/{id}"), &key).await;
+            assert_eq!(s, StatusCode::OK);
+            assert_eq!(v["status_reason"], expected, "{engine:?} {v}");
+        }
+        server.stop().await;
+    }
+}

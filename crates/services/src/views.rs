@@ -86,6 +86,10 @@ pub struct SimRequestView {
     pub agent: Value,
     #[schema(value_type = Object)]
     pub commercial_constraints: Value,
+    /// Why the request reached its status, when the transition gave a reason (a cancel's
+    /// own `reason`, a failure's cause): the protocol's name for it.
+    pub status_reason: Option<String>,
+    /// The same value as `status_reason`, under the name earlier versions of this server used.
     pub reason: Option<String>,
     pub offer_id: Option<String>,
     pub customer_id: Option<String>,
@@ -110,6 +114,7 @@ impl From<contracting::SimRequest> for SimRequestView {
             status: r.status,
             country: r.country,
             sim_type: r.sim_type,
+            status_reason: r.reason.clone(),
             reason: r.reason,
             offer_id: r.offer_id,
             customer_id: r.customer_id,
