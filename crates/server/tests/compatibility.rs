@@ -259,3 +259,55 @@ async fn cancel_keeps_the_given_reason() {
         server.stop().await;
     }
 }
+
+/// 5. A country outside the catalogue is `400 unsupported_country` with the country asked
+/// and the supported list, on sim requests and on the admin number inventory alike, and
+/// changes nothing.
+#[tokio::test]
+async fn unsupported_countries_are_named_the_same_everywhere() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Acme").await;
+        let before = server.event_count().await;
+        for country in ["FR", "US", "es", "ZZZ"] {
+            let (s, v) = server
+                .post("/v1/sim-requests", &key, json!({"country": country}))
+                .await;
+            assert_eq!(
+                (s, v["error"].as_str(), v["country"].as_str()),
+                (
+                    StatusCode::BAD_REQUEST,
+                    Some("unsupported_country"),
+                    Some(country)
+                ),
+                "{engine:?} {v}"
+            );
+            assert_eq!(v["supported"], json!(["ES", "CO"]), "{v}");
+        }
+        let (s, v) = server
+            .post(
+                "/v1/admin/numbers",
+                ADMIN_KEY,
+                json!({"country": "FR", "numbers": ["+33612345678"]}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"].as_str(), v["country"].as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                Some("unsupported_country"),
+                Some("FR")
+            ),
+            "{engine:?} {v}"
+        );
+        assert_eq!(v["supported"], json!(["ES", "CO"]), "{v}");
+        assert_eq!(
+            server.event_count().await,
+            before,
+            "{engine:?}: a refusal wrote"
+        );
+        let (_, list) = server.get("/v1/admin/numbers?limit=200", ADMIN_KEY).await;
+        assert!(!list.to_string().contains("+33612345678"), "{list}");
+        server.stop().await;
+    }
+}

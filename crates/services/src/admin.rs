@@ -244,17 +244,14 @@ impl Services {
     }
 
     pub async fn load_numbers(&self, _: &AdminCaller, input: LoadNumbers) -> Result<NumbersLoaded> {
-        let country = input
-            .country
-            .as_deref()
-            .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
-            .ok_or_else(|| {
-                Error::invalid(
-                    "country",
-                    "country must be an ISO 3166-1 alpha-2 code such as ES",
-                )
-            })?
-            .to_owned();
+        let asked = input.country.as_deref().ok_or_else(|| {
+            Error::invalid(
+                "country",
+                "country must be an ISO 3166-1 alpha-2 code such as ES",
+            )
+        })?;
+        // Only the catalogue's countries can be offered, so only theirs are worth stocking.
+        let country = self.supported_country(asked)?.code.clone();
         let list = match (input.numbers, input.from, input.to) {
             (Some(list), None, None) => {
                 if list.is_empty() || list.len() > MAX_NUMBERS_PER_LOAD {

@@ -288,23 +288,7 @@ impl Services {
         input: NewSimRequest,
     ) -> Result<SimRequestCreated> {
         let code = input.country.as_deref().unwrap_or("ES").to_owned();
-        let country = self
-            .country(&code)
-            .ok_or_else(|| {
-                Error::bad_request(
-                    "unsupported_country",
-                    "the country is not in the catalogue (see /v1/sim-options)",
-                )
-                .with(
-                    "supported",
-                    self.settings
-                        .countries
-                        .iter()
-                        .map(|c| c.code.clone())
-                        .collect::<Vec<_>>(),
-                )
-            })?
-            .clone();
+        let country = self.supported_country(&code)?.clone();
         let sim_type = input.sim_type.unwrap_or_else(|| "eSIM".into());
         if !country.sim_types.contains(&sim_type) {
             return Err(Error::invalid(
