@@ -311,3 +311,75 @@ async fn unsupported_countries_are_named_the_same_everywhere() {
         server.stop().await;
     }
 }
+
+/// The actions of the audit log (`GET /v1/events`) that a filter names.
+async fn actions(server: &TestServer, key: &str, action: &str) -> Vec<Value> {
+    let (s, v) = server
+        .get(&format!("/v1/events?action={action}&limit=200"), key)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["events"].as_array().unwrap().clone()
+}
+
+/// 6. The audit log uses the protocol's action names, so clients filtering `GET /v1/events`
+/// find `sim_request_created`, `call_in_progress` and `sms_inbound`.
+#[tokio::test]
+async fn audit_actions_have_the_protocols_names() {
+    for engine in engines() {
+        let server = start_with_telco(engine).await;
+        let (_, key) = server.customer("Acme").await;
+        let flow = server.provision(&key).await;
+        let created = actions(&server, &key, "sim_request_created").await;
+        assert_eq!(created.len(), 1, "{engine:?} {created:?}");
+        assert_eq!(created[0]["entity_id"], flow.sim_request.as_str());
+
+        let (s, v) = telco(
+            &server,
+            "/v1/_telco/sms/inbound",
+            json!({"from": "+34611000001", "to": flow.phone_number, "body": "hello", "telco_ref": "in-1"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let inbound = actions(&server, &key, "sms_inbound").await;
+        assert_eq!(inbound.len(), 1, "{engine:?} {inbound:?}");
+        assert_eq!(inbound[0]["entity_id"], v["id"]);
+        assert!(
+            !inbound[0].to_string().contains("hello"),
+            "the body is never audited"
+        );
+
+        let (s, v) = server
+            .post(
+                &format!("/v1/mobile-identities/{}/inbound-config", flow.mid),
+                &key,
+                json!({"inbound_sip_uri": "sip:agent@voice.example.com"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, routed) = telco(
+            &server,
+            "/v1/_telco/calls/inbound",
+            json!({"from": "+34611000001", "to": flow.phone_number}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{routed}");
+        let call = routed["call_id"].as_str().unwrap();
+        let (s, v) = telco(
+            &server,
+            &format!("/v1/_telco/calls/{call}/status"),
+            json!({"status": "in_progress"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let answered = actions(&server, &key, "call_in_progress").await;
+        assert_eq!(answered.len(), 1, "{engine:?} {answered:?}");
+        assert_eq!(answered[0]["entity_id"], call);
+        for old in ["sim_request_requested", "call_answered", "sms_received"] {
+            assert!(
+                actions(&server, &key, old).await.is_empty(),
+                "{engine:?} {old}"
+            );
+        }
+        server.stop().await;
+    }
+}

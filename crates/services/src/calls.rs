@@ -186,7 +186,7 @@ fn audit_action(status: CallStatus) -> &'static str {
         CallStatus::Completed => "call_completed",
         CallStatus::Cancelled => "call_cancelled",
         CallStatus::Ringing => "call_ringing",
-        CallStatus::InProgress => "call_answered",
+        CallStatus::InProgress => "call_in_progress",
         CallStatus::Initiated => "call_placed",
         CallStatus::Failed | CallStatus::NoAnswer | CallStatus::Busy => "call_failed",
     }

@@ -378,7 +378,7 @@ impl Services {
         self.audit(
             &mut tx,
             &actor,
-            "sim_request_requested",
+            "sim_request_created",
             request_subject(&req.account_id, &req.id),
             // Same shape as every transition (§3.3): the creation comes from no state.
             json!({"from": null, "to": "requested", "reason": null, "country": req.country}),
