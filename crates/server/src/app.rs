@@ -276,7 +276,7 @@ pub async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<(
         let pools = config
             .sandbox_pool
             .iter()
-            .map(|r| (Pool::Main, r))
+            .map(|r| (Pool::Sandbox, r))
             .chain(demo.iter().map(|r| (Pool::Demo, r)));
         for (pool, range) in pools {
             services

@@ -383,3 +383,263 @@ async fn audit_actions_have_the_protocols_names() {
         server.stop().await;
     }
 }
+
+/// The six contracting steps for a sim request `body`; returns the activation's answer.
+async fn activate(server: &TestServer, key: &str, body: Value) -> (StatusCode, Value) {
+    let (s, r) = server.post("/v1/sim-requests", key, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let sim_request = r["sim_request"]["id"].as_str().unwrap();
+    let offer = r["offer"]["id"].as_str().unwrap();
+    let (s, v) = server
+        .post(&format!("/v1/offers/{offer}/accept"), key, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = server
+        .post(
+            &format!("/v1/sim-requests/{sim_request}/customer-data"),
+            key,
+            customer_data(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let customer = v["customer"]["id"].as_str().unwrap();
+    let (s, v) = server
+        .post(
+            "/v1/contracts",
+            key,
+            json!({"offer_id": offer, "customer_id": customer}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let contract = v["id"].as_str().unwrap();
+    let (s, v) = server
+        .post(
+            &format!("/v1/contracts/{contract}/mock-sign"),
+            key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    server
+        .post(
+            "/v1/mobile-identities/activate",
+            key,
+            json!({"contract_id": contract}),
+        )
+        .await
+}
+
+/// The whole inventory as the operator lists it.
+async fn inventory(server: &TestServer, query: &str) -> Value {
+    let (s, v) = server
+        .get(&format!("/v1/admin/numbers?limit=200{query}"), ADMIN_KEY)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+/// 7. The admin number inventory: `number` or `numbers` with optional `capabilities`,
+/// `201 {added, skipped, invalid, count}` and never all-or-nothing; `counts` and filters on
+/// the list; disable and enable by E.164 number as well as by id; activation takes the
+/// operator's numbers first and the sandbox's only for a country without any.
+#[tokio::test]
+async fn the_admin_number_inventory_works_as_the_protocol_says() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (s, v) = server
+            .post(
+                "/v1/admin/numbers",
+                ADMIN_KEY,
+                json!({"number": "+34 611 000 001", "country": "ES"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{engine:?} {v}");
+        assert_eq!(
+            (&v["added"], &v["skipped"], &v["invalid"], &v["count"]),
+            (&json!(1), &json!(0), &json!([]), &json!(1)),
+            "{engine:?} {v}"
+        );
+        let many = json!({
+            "country": "ES",
+            "capabilities": ["sms"],
+            "numbers": ["+34611000001", "+34611000002", "+34611000003", "12", "not a number", "+573001234567"],
+        });
+        let (s, v) = server.post("/v1/admin/numbers", ADMIN_KEY, many).await;
+        assert_eq!(s, StatusCode::CREATED, "{engine:?} {v}");
+        assert_eq!(
+            (&v["added"], &v["skipped"], &v["count"]),
+            (&json!(2), &json!(1), &json!(6)),
+            "{engine:?} {v}"
+        );
+        assert_eq!(
+            v["invalid"],
+            json!(["12", "not a number", "+573001234567"]),
+            "{v}"
+        );
+        // All invalid is still an answer, not a failure.
+        let (s, v) = server
+            .post("/v1/admin/numbers", ADMIN_KEY, json!({"numbers": ["x"]}))
+            .await;
+        assert_eq!(
+            (s, &v["added"], &v["invalid"]),
+            (StatusCode::CREATED, &json!(0), &json!(["x"])),
+            "{v}"
+        );
+
+        // The list: counts per status, filters by status and country.
+        let all = inventory(&server, "").await;
+        let counts = &all["counts"];
+        assert_eq!(
+            counts["total"].as_u64(),
+            Some(all["numbers"].as_array().unwrap().len() as u64),
+            "{counts}"
+        );
+        for status in ["available", "assigned", "quarantined", "disabled"] {
+            let listed = all["numbers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|n| n["status"] == status)
+                .count();
+            assert_eq!(
+                counts[status].as_u64(),
+                Some(listed as u64),
+                "{engine:?} {status}: {counts}"
+            );
+        }
+        let es = inventory(&server, "&country=ES&status=available").await;
+        let listed = es["numbers"].as_array().unwrap();
+        assert!(
+            listed
+                .iter()
+                .all(|n| n["country"] == "ES" && n["status"] == "available"),
+            "{es}"
+        );
+        let ours: Vec<&Value> = listed
+            .iter()
+            .filter(|n| n["source"] == "operator")
+            .collect();
+        assert_eq!(ours.len(), 3, "{engine:?} {es}");
+        let co = inventory(&server, "&country=CO").await;
+        assert!(
+            co["numbers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n["country"] == "CO" && n["source"] == "sandbox"),
+            "{co}"
+        );
+        assert_eq!(
+            co["counts"]["total"].as_u64(),
+            Some(co["numbers"].as_array().unwrap().len() as u64)
+        );
+
+        // Disable and enable by the E.164 number (URL-encoded +) and by id.
+        let (s, v) = server
+            .post(
+                "/v1/admin/numbers/%2B34611000002/disable",
+                ADMIN_KEY,
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["status"].as_str()),
+            (StatusCode::OK, Some("disabled")),
+            "{engine:?} {v}"
+        );
+        assert_eq!(v["phone_number"], "+34611000002");
+        assert_eq!(
+            inventory(&server, "&country=ES").await["counts"]["disabled"],
+            1
+        );
+        let (s, v) = server
+            .post(
+                "/v1/admin/numbers/%2B34611000002/enable",
+                ADMIN_KEY,
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["status"].as_str()),
+            (StatusCode::OK, Some("available")),
+            "{v}"
+        );
+        let id = v["id"].as_str().unwrap();
+        let (s, v) = server
+            .post(
+                &format!("/v1/admin/numbers/{id}/disable"),
+                ADMIN_KEY,
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["status"].as_str()),
+            (StatusCode::OK, Some("disabled")),
+            "{v}"
+        );
+        let (s, v) = server
+            .post(
+                &format!("/v1/admin/numbers/{id}/enable"),
+                ADMIN_KEY,
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["status"].as_str()),
+            (StatusCode::OK, Some("available")),
+            "{v}"
+        );
+        let (s, v) = server
+            .post(
+                "/v1/admin/numbers/%2B34699999999/disable",
+                ADMIN_KEY,
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("number_not_found")),
+            "{v}"
+        );
+
+        // Activation: the operator's number of the country that carries what was asked.
+        let (_, key) = server.customer("Acme").await;
+        let (s, v) = activate(&server, &key, json!({"country": "ES"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{engine:?} {v}");
+        assert_eq!(
+            v["phone_number"], "+34611000001",
+            "{engine:?}: the only voice number"
+        );
+        let (s, v) = activate(
+            &server,
+            &key,
+            json!({"country": "ES", "capabilities": ["sms"]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let sms_only = v["phone_number"].as_str().unwrap();
+        assert!(
+            ["+34611000002", "+34611000003"].contains(&sms_only),
+            "{engine:?} {v}"
+        );
+        // The operator stocks Spain: no fictional number stands in for a missing real one.
+        let (s, v) = activate(&server, &key, json!({"country": "ES"})).await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (StatusCode::CONFLICT, Some("no_number_available")),
+            "{engine:?} {v}"
+        );
+        // Colombia has no operator number: the sandbox serves it.
+        let (s, v) = activate(&server, &key, json!({"country": "CO"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{engine:?} {v}");
+        let phone = v["phone_number"].as_str().unwrap().to_owned();
+        let co = inventory(&server, "&country=CO&status=assigned").await;
+        let taken = &co["numbers"][0];
+        assert_eq!(
+            (taken["phone_number"].as_str(), taken["source"].as_str()),
+            (Some(phone.as_str()), Some("sandbox")),
+            "{co}"
+        );
+        server.stop().await;
+    }
+}

@@ -1014,24 +1014,18 @@ impl Services {
             .await?;
         // On the services clock: the demo finds its expired MIDs by the time in their ids.
         let mid_id = ami_core::id::new_id_at("mid", self.now());
-        let number = numbers::allocate_from(
-            &mut tx,
-            self.store.engine(),
-            pool,
-            &req.country,
-            &mid_id,
-            now,
-        )
-        .await?
-        .ok_or_else(|| {
-            Error::conflict(
-                "no_number_available",
-                format!("no number of {} is available right now", req.country),
-            )
-        })?;
+        let caps: Vec<String> = serde_json::from_str(&req.capabilities).unwrap_or_default();
+        let number = self
+            .take_number(&mut tx, pool, &req.country, &caps, &mid_id, now)
+            .await?
+            .ok_or_else(|| {
+                Error::conflict(
+                    "no_number_available",
+                    format!("no number of {} is available right now", req.country),
+                )
+            })?;
         // The sandbox carrier confirms every number it owns; a real carrier adapter confirms
         // or refuses here, and a refusal ends the request as failed.
-        let caps: Vec<String> = serde_json::from_str(&req.capabilities).unwrap_or_default();
         let activated = self
             .insert_mid(
                 &mut tx,
@@ -1059,6 +1053,34 @@ impl Services {
             .await?;
         ami_store::commit(tx).await?;
         Ok(activated)
+    }
+
+    /// A free number of the country carrying `caps`, from `pool`. For tenants that is the
+    /// operator's inventory; the sandbox's fictional numbers only serve a country the
+    /// operator stocks no number of, and only while the sandbox is on: a real number is
+    /// never passed over for a fictional one.
+    async fn take_number(
+        &self,
+        conn: &mut Conn,
+        pool: numbers::Pool,
+        country: &str,
+        caps: &[String],
+        mid_id: &str,
+        now: i64,
+    ) -> Result<Option<numbers::Number>> {
+        let engine = self.store.engine();
+        let needs: Vec<&str> = caps.iter().map(String::as_str).collect();
+        let taken =
+            numbers::allocate_from(conn, engine, pool, country, &needs, mid_id, now).await?;
+        if taken.is_some()
+            || pool != numbers::Pool::Main
+            || !self.settings.sandbox
+            || numbers::count_in(conn, numbers::Pool::Main, country).await? > 0
+        {
+            return Ok(taken);
+        }
+        let sandbox = numbers::Pool::Sandbox;
+        Ok(numbers::allocate_from(conn, engine, sandbox, country, &needs, mid_id, now).await?)
     }
 
     /// `/v1/sim-options`: the catalogue as agents see it, an object keyed by country code.

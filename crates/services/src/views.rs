@@ -404,11 +404,21 @@ pub struct NumberView {
     pub mid_id: Option<String>,
     pub quarantined_until: Option<String>,
     pub created_at: String,
+    /// `operator` (loaded here), `sandbox` (the sandbox's fictional pool) or `demo`.
+    pub source: String,
+    /// What the number carries; null: everything its country offers.
+    pub capabilities: Option<Vec<String>>,
 }
 
 impl From<numbers::Number> for NumberView {
     fn from(n: numbers::Number) -> Self {
+        let source = match n.pool.as_str() {
+            "main" => "operator",
+            other => other,
+        };
         Self {
+            source: source.to_owned(),
+            capabilities: n.capabilities.as_deref().map(string_list),
             id: n.id,
             phone_number: n.phone_number,
             country: n.country,
@@ -420,16 +430,38 @@ impl From<numbers::Number> for NumberView {
     }
 }
 
+/// How many numbers are in each status (for the list's country filter, whatever its status
+/// filter).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct NumberCounts {
+    pub available: i64,
+    pub assigned: i64,
+    pub quarantined: i64,
+    pub disabled: i64,
+    pub total: i64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NumberList {
     pub numbers: Vec<NumberView>,
     pub count: usize,
     pub next_cursor: Option<String>,
+    pub counts: NumberCounts,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NumbersLoaded {
-    pub country: String,
+    /// The country given, when one was.
+    pub country: Option<String>,
+    /// How many numbers the request gave (`count` under the name earlier versions used).
     pub requested: usize,
+    /// How many numbers the request gave.
+    pub count: usize,
+    /// New numbers now in the inventory.
     pub added: u64,
+    /// Numbers the inventory already held, left as they were.
+    pub skipped: u64,
+    /// The entries that are not a valid number (of the country, when one was given) of a
+    /// country in the catalogue, as given (long ones cut): nothing was stored for them.
+    pub invalid: Vec<String>,
 }

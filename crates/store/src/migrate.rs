@@ -34,6 +34,10 @@ const SQLITE: &[(i64, &str)] = &[
         11,
         include_str!("../migrations/sqlite/0011_voice_config.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_number_capabilities.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -70,6 +74,10 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         11,
         include_str!("../migrations/postgres/0011_voice_config.sql"),
+    ),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_number_capabilities.sql"),
     ),
 ];
 

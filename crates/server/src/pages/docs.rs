@@ -44,7 +44,7 @@ pub const ERRORS: [(&str, &str); 23] = [
     ),
     (
         "400",
-        "invalid_idempotency_key, invalid_numbers, invalid_range, number_country_mismatch",
+        "invalid_idempotency_key, invalid_numbers, invalid_range, invalid_capabilities",
     ),
     (
         "401",
