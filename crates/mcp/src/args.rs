@@ -265,7 +265,9 @@ impl InboundSipUriArgs {
 /// The schema of a limits patch. The patch itself goes to the use case as given, so its
 /// validation and refusals (`invalid_<field>`, `unknown_field`) are exactly the REST ones.
 fn limits_patch_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    use ami_core::limits::{MAX_BUDGET_EUR, MAX_COUNT, MAX_PREFIXES, MAX_RATE_PER_SECOND};
+    use ami_core::limits::{
+        MAX_BUDGET_EUR, MAX_COUNT, MAX_PREFIXES, MAX_RATE_BURST, MAX_RATE_PER_SECOND,
+    };
     let count = |what: &str| json!({"type": "integer", "minimum": 0, "maximum": MAX_COUNT, "description": what});
     let schema = json!({
         "type": "object",
@@ -273,7 +275,9 @@ fn limits_patch_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "additionalProperties": false,
         "properties": {
             "rate_per_second": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_RATE_PER_SECOND,
-                "description": "Sustained SMS + calls per second (a small burst is allowed)."},
+                "description": "Sustained SMS + calls per second, after the burst."},
+            "rate_burst": {"type": "integer", "minimum": 1, "maximum": MAX_RATE_BURST,
+                "description": "SMS + calls that pass at once before rate_per_second applies."},
             "sms_per_hour": count("SMS per UTC hour."),
             "sms_per_day": count("SMS per UTC day."),
             "calls_per_hour": count("Calls per UTC hour."),

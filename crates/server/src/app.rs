@@ -244,6 +244,7 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
             sms_validity_ms: config.sms_validity_ms.as_i64(),
         },
         max_call_ms: config.max_call_ms.as_i64(),
+        rate_burst: i64::from(config.rate_burst),
         demo: ami_services::demo::DemoSettings {
             enabled: config.demo_enabled,
             per_address_per_hour: config.demo_per_address_per_hour,

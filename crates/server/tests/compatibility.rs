@@ -643,3 +643,79 @@ async fn the_admin_number_inventory_works_as_the_protocol_says() {
         server.stop().await;
     }
 }
+
+/// 8. With the default limits a burst of 30 concurrent sends from one MID is accepted (a
+/// token bucket with a burst allowance), while a sustained runaway is held to the
+/// per-second rate. The test clock does not move by itself, so nothing refills unasked.
+#[tokio::test]
+async fn default_limits_let_a_real_agent_burst_and_stop_a_runaway() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let start = ami_core::time::parse_rfc3339("2027-03-10T10:00:00Z").unwrap();
+        server
+            .clock
+            .0
+            .store(start, std::sync::atomic::Ordering::SeqCst);
+        let (_, key) = server.customer("Acme").await;
+        let flow = server.provision(&key).await;
+        let (s, v) = server
+            .get(&format!("/v1/mobile-identities/{}/limits", flow.mid), &key)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            (&v["limits"]["rate_per_second"], &v["limits"]["rate_burst"]),
+            (&json!(1.0), &json!(30)),
+            "{v}"
+        );
+
+        let send = |to: String| {
+            let (http, url, token) = (
+                server.http.clone(),
+                format!("{}/v1/agent/sms/send", server.base),
+                flow.agent_token.clone(),
+            );
+            async move {
+                let res = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"to": to, "body": "hello"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status();
+                (status, res.json::<Value>().await.unwrap())
+            }
+        };
+        let tasks: Vec<_> = (0..30)
+            .map(|i| tokio::spawn(send(format!("+346112000{i:02}"))))
+            .collect();
+        for t in tasks {
+            let (s, v) = t.await.unwrap();
+            assert_eq!(s, StatusCode::CREATED, "{engine:?}: {v}");
+        }
+        // The bucket is empty: the runaway's next send is refused, and then it gets one
+        // send per second however hard it tries.
+        let (s, v) = send("+34611200030".into()).await;
+        assert_eq!(
+            (s, v["reason"].as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("rate_per_second")),
+            "{engine:?} {v}"
+        );
+        let mut accepted = 0;
+        for second in 1..=5 {
+            server
+                .clock
+                .0
+                .store(start + second * 1000, std::sync::atomic::Ordering::SeqCst);
+            for attempt in 0..4 {
+                let (s, v) = send(format!("+3461130{second}{attempt:03}")).await;
+                match s {
+                    StatusCode::CREATED => accepted += 1,
+                    _ => assert_eq!(v["reason"], "rate_per_second", "{engine:?} {v}"),
+                }
+            }
+        }
+        assert_eq!(accepted, 5, "{engine:?}: one per second after the burst");
+        server.stop().await;
+    }
+}

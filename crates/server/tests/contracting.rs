@@ -810,6 +810,7 @@ async fn inbound_config_accepts_sip_uris_and_clears() {
 fn default_limits() -> Value {
     json!({
         "rate_per_second": 1.0,
+        "rate_burst": 30,
         "sms_per_hour": 60,
         "sms_per_day": 500,
         "calls_per_hour": 20,
@@ -898,6 +899,9 @@ async fn limits_read_patch_and_validate_every_field() {
         }
         for bad in [json!(0), json!(-1), json!("1"), json!(null), json!(1e9)] {
             cases.push(("rate_per_second", bad));
+        }
+        for bad in [json!(0), json!(1.5), json!("30"), json!(null), json!(10_001)] {
+            cases.push(("rate_burst", bad));
         }
         for bad in [json!(-0.01), json!("100"), json!(null), json!(1e300)] {
             cases.push(("monthly_budget_eur", bad));

@@ -54,6 +54,8 @@ pub struct Settings {
     pub sms_routes: Option<Vec<String>>,
     /// The longest a call may run once answered; then it is ended (`max_duration`).
     pub max_call_ms: i64,
+    /// The `rate_burst` limit a new MID starts with.
+    pub rate_burst: i64,
 }
 
 impl Default for Settings {
@@ -71,6 +73,7 @@ impl Default for Settings {
             demo: demo::DemoSettings::default(),
             sms_routes: None,
             max_call_ms: 4 * 3_600_000,
+            rate_burst: ami_core::limits::DEFAULT_RATE_BURST,
         }
     }
 }

@@ -263,8 +263,8 @@ pub fn render(api: &OpenApi) -> String {
          <li>Lists take <code>limit</code> (1 to 200, default 20) and <code>cursor</code>, and answer <code>count</code> and <code>next_cursor</code>, newest first.</li>\
          <li>Mutating POSTs accept <code>Idempotency-Key</code>: the same key and body within 24 h replays the stored response.</li>\
          <li>Every response carries <code>X-Request-Id</code>.</li></ul>\
-         <h2>Limits</h2><p>Each mobile identity has its own limits (rate per second, SMS and calls per hour and day, per destination, \
-         monthly budget, destination countries), patched with <code>POST /v1/mobile-identities/{{id}}/limits</code>. \
+         <h2>Limits</h2><p>Each mobile identity has its own limits (rate per second with a burst, 30 by default, of operations that pass at once; \
+         SMS and calls per hour and day, per destination, monthly budget, destination countries), patched with <code>POST /v1/mobile-identities/{{id}}/limits</code>. \
          The check and the reservation are one atomic step: concurrent requests never overshoot. A limit that fires answers 429 \
          <code>{{\"error\": reason, \"reason\": reason, \"mid\": id, \"retry_after\": seconds or null}}</code> with <code>Retry-After</code> \
          where waiting helps; nothing reaches the carrier. Reasons: <code>rate_per_second</code>, <code>sms_per_hour</code>, <code>sms_per_day</code>, \
