@@ -719,3 +719,23 @@ async fn default_limits_let_a_real_agent_burst_and_stop_a_runaway() {
         server.stop().await;
     }
 }
+
+/// 9. `/v1/health` names the carrier adapter under `telco.adapter`.
+#[tokio::test]
+async fn health_names_the_telco_adapter() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let res = server
+            .http
+            .get(format!("{}/v1/health", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["service"], "ami", "{v}");
+        assert_eq!(v["telco"]["adapter"], "sandbox", "{engine:?} {v}");
+        server.stop().await;
+    }
+}

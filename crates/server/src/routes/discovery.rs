@@ -41,7 +41,7 @@ pub struct Health {
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "discovery",
-    description = "Public. With the operator key, `telco.binds` also lists each SMPP session: its connection, role, whether it is bound, its window use and its counters. With calls over SIP, `telco.calls` gives the call carrier, its live calls and, for the operator, each registering trunk and whether it is registered.",
+    description = "Public. `telco.adapter` names the carrier adapter of SMS (`sandbox` or `smpp`). With the operator key, `telco.binds` also lists each SMPP session: its connection, role, whether it is bound, its window use and its counters. With calls over SIP, `telco.calls` gives the call carrier, its live calls and, for the operator, each registering trunk and whether it is registered.",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(s): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<Health>) {
     let storage_ok = s.services.store.ping().await;
@@ -49,7 +49,8 @@ async fn health(State(s): State<AppState>, headers: HeaderMap) -> (StatusCode, J
         .services
         .authenticate_admin(crate::http::auth::bearer_of(&headers))
         .is_ok();
-    let mut telco = serde_json::json!({"carrier": carrier_name(&s), "inbound_callbacks": s.telco_inbound_enabled});
+    // `adapter` is the protocol's name for the carrier adapter; `carrier` the earlier one.
+    let mut telco = serde_json::json!({"adapter": carrier_name(&s), "carrier": carrier_name(&s), "inbound_callbacks": s.telco_inbound_enabled});
     if let Some(smpp) = &s.smpp {
         let sessions = smpp.sessions();
         telco["binds_up"] = sessions.iter().filter(|b| b.is_up()).count().into();
