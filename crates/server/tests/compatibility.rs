@@ -739,3 +739,56 @@ async fn health_names_the_telco_adapter() {
         server.stop().await;
     }
 }
+
+/// 10. Discovery pages: `/` and `/index.html` are a short landing page linking the docs, the
+/// agents' index and the OpenAPI document; `/favicon.ico` answers; every HTML response
+/// (landing, docs, signing page, its missing-contract page) has a CSP with `default-src`.
+#[tokio::test]
+async fn discovery_pages_are_served_with_a_content_security_policy() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let get = |path: String| {
+            let http = server.http.clone();
+            let url = format!("{}{path}", server.base);
+            async move { http.get(url).send().await.unwrap() }
+        };
+        let (_, key) = server.customer("Acme").await;
+        let flow = server.provision(&key).await;
+        let signing = &flow.signature_url[flow.signature_url.find("/v1/sign/").unwrap()..];
+        let missing = format!("/v1/sign/{}?t=nope", flow.contract);
+        for path in ["/", "/index.html", "/docs", signing, missing.as_str()] {
+            let res = get(path.to_owned()).await;
+            let html = res.headers()["content-type"].to_str().unwrap().to_owned();
+            assert!(html.starts_with("text/html"), "{engine:?} {path}: {html}");
+            let csp = res
+                .headers()
+                .get("content-security-policy")
+                .unwrap_or_else(|| panic!("{path}: no CSP"))
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(csp.contains("default-src"), "{path}: {csp}");
+            let body = res.text().await.unwrap();
+            if path == "/" || path == "/index.html" {
+                for link in [
+                    "href=\"/docs\"",
+                    "href=\"/llms.txt\"",
+                    "href=\"/openapi.json\"",
+                ] {
+                    assert!(body.contains(link), "{path}: no {link}");
+                }
+            }
+        }
+        let res = get("/favicon.ico".into()).await;
+        assert!(
+            [StatusCode::OK, StatusCode::NO_CONTENT].contains(&res.status()),
+            "{}",
+            res.status()
+        );
+        if res.status() == StatusCode::OK {
+            assert_eq!(res.headers()["content-type"], "image/svg+xml");
+            assert!(res.text().await.unwrap().starts_with("<svg"));
+        }
+        server.stop().await;
+    }
+}

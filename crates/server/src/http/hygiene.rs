@@ -209,6 +209,11 @@ impl Drop for Returning {
 /// Middleware: conservative security headers on every response, unless a handler set its own.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
     let headers = res.headers_mut();
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -220,8 +225,18 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
     }
+    // Every page is static HTML with inline style and no script; a page with its own needs
+    // (the signing form) sets its own policy.
+    if html {
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(PAGE_CSP));
+    }
     res
 }
+
+/// The Content-Security-Policy of HTML responses that set none themselves.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 #[cfg(test)]
 mod tests {

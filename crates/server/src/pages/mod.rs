@@ -1,6 +1,8 @@
-//! Pages and texts served to people and agents: the signing page, `/docs`, `/llms.txt`.
+//! Pages and texts served to people and agents: the signing page, `/docs`, `/llms.txt`, the
+//! landing page.
 
 pub mod docs;
+pub mod landing;
 pub mod llms;
 pub mod sign;
 

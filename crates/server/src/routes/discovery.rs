@@ -25,6 +25,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
         .routes(routes!(llms_txt))
         .routes(routes!(docs))
+        .routes(routes!(landing))
+        .routes(routes!(landing_index))
+        .routes(routes!(favicon))
         .routes(routes!(sim_options))
         .routes(routes!(demo_quick))
 }
@@ -140,6 +143,28 @@ async fn llms_txt(State(s): State<AppState>) -> Response {
     responses((status = 200, description = "documentation for people", content_type = "text/html")))]
 async fn docs(State(s): State<AppState>) -> Html<String> {
     Html(s.pages.docs_html.to_string())
+}
+
+#[utoipa::path(get, path = "/", tag = "discovery",
+    responses((status = 200, description = "a short landing page linking `/docs`, `/llms.txt` and `/openapi.json`", content_type = "text/html")))]
+async fn landing() -> Html<String> {
+    Html(crate::pages::landing::html())
+}
+
+#[utoipa::path(get, path = "/index.html", tag = "discovery",
+    responses((status = 200, description = "the landing page, as at `/`", content_type = "text/html")))]
+async fn landing_index() -> Html<String> {
+    Html(crate::pages::landing::html())
+}
+
+#[utoipa::path(get, path = "/favicon.ico", tag = "discovery",
+    responses((status = 200, description = "a small icon (SVG)", content_type = "image/svg+xml")))]
+async fn favicon() -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        crate::pages::landing::FAVICON_SVG,
+    )
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/v1/sim-options", tag = "contracting", security(("bearerAuth" = [])),
