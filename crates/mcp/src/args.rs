@@ -20,6 +20,16 @@ use ami_services::sms::SendSms;
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
+/// Only the optional agent token, for agent tools without other arguments.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentArgs {
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestSimOfferArgs {
@@ -194,6 +204,10 @@ pub struct SendSmsArgs {
     pub to: String,
     /// The text, at most 1000 characters; long texts are sent in several segments.
     pub body: String,
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
 }
 
 impl From<SendSmsArgs> for SendSms {
@@ -215,6 +229,10 @@ pub struct ListArgs {
     pub direction: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -224,6 +242,10 @@ pub struct PlaceCallArgs {
     pub to: String,
     /// Where the answered call's audio is bridged: `sip:user@host[:port]` or `sips:…`.
     pub callback_sip_uri: String,
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
 }
 
 impl From<PlaceCallArgs> for PlaceCall {
@@ -240,6 +262,10 @@ impl From<PlaceCallArgs> for PlaceCall {
 pub struct CallIdArgs {
     /// `call_…`, from ami.place_call or ami.list_calls.
     pub call_id: String,
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -792,3 +792,165 @@ async fn discovery_pages_are_served_with_a_content_security_policy() {
         server.stop().await;
     }
 }
+
+/// A JSON-RPC call to `/mcp`, with or without an `Authorization` header.
+async fn mcp(server: &TestServer, bearer: Option<&str>, method: &str, params: Value) -> Value {
+    let mut req = server
+        .http
+        .post(format!("{}/mcp", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn mcp_tool(
+    server: &TestServer,
+    bearer: Option<&str>,
+    name: &str,
+    arguments: Value,
+) -> Value {
+    let v = mcp(
+        server,
+        bearer,
+        "tools/call",
+        json!({"name": name, "arguments": arguments}),
+    )
+    .await;
+    v["result"].clone()
+}
+
+/// 11. Agent tools take the protocol's optional `agent_token` argument instead of the
+/// `Authorization` header; given both, they must name the same token.
+#[tokio::test]
+async fn mcp_agent_tools_take_the_agent_token_argument() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Acme").await;
+        let flow = server.provision(&key).await;
+        let other = server.provision(&key).await;
+        let token = flow.agent_token.as_str();
+
+        let listed = mcp(&server, None, "tools/list", json!({})).await;
+        let tools = listed["result"]["tools"].as_array().unwrap();
+        for name in [
+            "ami.send_sms",
+            "ami.list_sms",
+            "ami.place_call",
+            "ami.list_calls",
+            "ami.get_call",
+            "ami.hangup_call",
+            "ami.get_my_usage",
+        ] {
+            let t = tools.iter().find(|t| t["name"] == name).unwrap();
+            let kind = &t["inputSchema"]["properties"]["agent_token"]["type"];
+            assert!(
+                kind == "string"
+                    || kind
+                        .as_array()
+                        .is_some_and(|k| k.contains(&json!("string"))),
+                "{name}: {t}"
+            );
+        }
+
+        // The argument alone is the credential.
+        let sent = mcp_tool(
+            &server,
+            None,
+            "ami.send_sms",
+            json!({"to": "+34600123456", "body": "hi", "agent_token": token}),
+        )
+        .await;
+        assert_eq!(sent["isError"], false, "{engine:?} {sent}");
+        let sms = sent["structuredContent"]["id"].as_str().unwrap();
+        let (s, v) = server.get(&format!("/v1/agent/sms/{sms}"), token).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let listed = mcp_tool(&server, None, "ami.list_sms", json!({"agent_token": token})).await;
+        assert_eq!(listed["structuredContent"]["count"], 1, "{listed}");
+        let usage = mcp_tool(
+            &server,
+            None,
+            "ami.get_my_usage",
+            json!({"agent_token": token}),
+        )
+        .await;
+        assert_eq!(
+            usage["structuredContent"]["mid"],
+            flow.mid.as_str(),
+            "{usage}"
+        );
+        let placed = mcp_tool(
+            &server,
+            None,
+            "ami.place_call",
+            json!({"to": "+34600123457", "callback_sip_uri": "sip:agent@voice.example.com", "agent_token": token}),
+        )
+        .await;
+        assert_eq!(placed["isError"], false, "{engine:?} {placed}");
+        let call = placed["structuredContent"]["id"].as_str().unwrap();
+        let got = mcp_tool(
+            &server,
+            None,
+            "ami.get_call",
+            json!({"call_id": call, "agent_token": token}),
+        )
+        .await;
+        assert_eq!(got["structuredContent"]["id"], call, "{got}");
+        let calls = mcp_tool(
+            &server,
+            None,
+            "ami.list_calls",
+            json!({"agent_token": token}),
+        )
+        .await;
+        assert_eq!(calls["structuredContent"]["count"], 1, "{calls}");
+        let hung = mcp_tool(
+            &server,
+            None,
+            "ami.hangup_call",
+            json!({"call_id": call, "agent_token": token}),
+        )
+        .await;
+        assert_eq!(hung["isError"], false, "{hung}");
+
+        // The same token in both places is fine; two different ones are refused.
+        let same = mcp_tool(
+            &server,
+            Some(token),
+            "ami.list_sms",
+            json!({"agent_token": token}),
+        )
+        .await;
+        assert_eq!(same["isError"], false, "{same}");
+        let both = mcp_tool(
+            &server,
+            Some(token),
+            "ami.list_sms",
+            json!({"agent_token": other.agent_token}),
+        )
+        .await;
+        assert_eq!(both["isError"], true, "{both}");
+        assert_eq!(
+            both["structuredContent"]["error"], "conflicting_credentials",
+            "{both}"
+        );
+        // A wrong token is an unknown agent, as over REST.
+        let wrong = mcp_tool(
+            &server,
+            None,
+            "ami.list_sms",
+            json!({"agent_token": format!("amiagt_live_{}", "0".repeat(64))}),
+        )
+        .await;
+        assert_eq!(
+            wrong["structuredContent"]["error"], "invalid_agent_token",
+            "{wrong}"
+        );
+        server.stop().await;
+    }
+}
