@@ -954,3 +954,34 @@ async fn mcp_agent_tools_take_the_agent_token_argument() {
         server.stop().await;
     }
 }
+
+/// 12. A path no route serves answers `404 unknown_route`, whoever asks and however.
+#[tokio::test]
+async fn unknown_routes_answer_unknown_route() {
+    for engine in engines() {
+        let server = TestServer::start(engine).await;
+        let (_, key) = server.customer("Acme").await;
+        for (method, path, credential) in [
+            (reqwest::Method::GET, "/v1/nope", None),
+            (reqwest::Method::GET, "/v1/nope", Some(key.as_str())),
+            (
+                reqwest::Method::POST,
+                "/v1/sim-requests/x/y/z",
+                Some(key.as_str()),
+            ),
+            (reqwest::Method::GET, "/v2/health", None),
+            (reqwest::Method::DELETE, "/nothing/here", Some(ADMIN_KEY)),
+        ] {
+            let (s, v) = server
+                .remote()
+                .call(method.clone(), path, credential, None)
+                .await;
+            assert_eq!(
+                (s, v["error"].as_str()),
+                (StatusCode::NOT_FOUND, Some("unknown_route")),
+                "{engine:?} {method} {path}: {v}"
+            );
+        }
+        server.stop().await;
+    }
+}

@@ -191,7 +191,7 @@ pub(crate) fn telco_ref(raw: Option<&str>) -> Result<Option<String>> {
 
 /// The 404 a sandbox route answers on a server that is not a sandbox: the route's absence.
 pub(crate) fn no_such_route() -> Error {
-    Error::refused(404, "not_found", "no such route")
+    Error::refused(404, "unknown_route", "no such route")
 }
 
 impl Services {

@@ -19,10 +19,13 @@ use tower_http::timeout::TimeoutLayer;
 use super::error::ApiError;
 use super::json;
 
-/// `Router::fallback(fallback)`: unknown paths get a §2 body.
+/// `Router::fallback(fallback)`: unknown paths get a §2 body, with the protocol's code.
 pub async fn fallback() -> ApiError {
-    ApiError::new(404, "not_found", "no such route")
+    ApiError::new(404, UNKNOWN_ROUTE, "no such route")
 }
+
+/// The code of a path no route serves.
+pub const UNKNOWN_ROUTE: &str = "unknown_route";
 
 /// Middleware: any 4xx/5xx that is not already JSON (or an HTML page) is rewritten into
 /// the §2 shape. Status and headers (`Allow`, `Retry-After`, …) are kept; the original
@@ -70,7 +73,7 @@ fn code_for(status: StatusCode) -> (String, &'static str) {
             "invalid_request".into(),
             "the request could not be understood",
         ),
-        404 => ("not_found".into(), "no such route"),
+        404 => (UNKNOWN_ROUTE.into(), "no such route"),
         405 => (
             "method_not_allowed".into(),
             "method not allowed on this route",
@@ -321,7 +324,7 @@ mod tests {
         let (s, _, b) = json("GET", "/nope").await;
         assert_eq!(
             (s, b["error"].as_str()),
-            (StatusCode::NOT_FOUND, Some("not_found"))
+            (StatusCode::NOT_FOUND, Some("unknown_route"))
         );
     }
 

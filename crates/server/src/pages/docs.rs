@@ -58,7 +58,7 @@ pub const ERRORS: [(&str, &str); 23] = [
         "404",
         "<thing>_not_found: the same body for a missing id and another account's id",
     ),
-    ("404", "not_found: no such route"),
+    ("404", "unknown_route: no such route"),
     ("405", "method_not_allowed"),
     ("408", "request_timeout"),
     (
