@@ -100,7 +100,10 @@ mod tests {
         let t = new_agent_token();
         assert!(is_agent_token(&t));
         assert!(!is_agent_token(&k) && !is_customer_key(&t));
-        assert_eq!(signing_token(&new_signing_token_key(), "contract_x").len() * 4, 256);
+        assert_eq!(
+            signing_token(&new_signing_token_key(), "contract_x").len() * 4,
+            256
+        );
     }
 
     #[test]

@@ -900,7 +900,13 @@ async fn limits_read_patch_and_validate_every_field() {
         for bad in [json!(0), json!(-1), json!("1"), json!(null), json!(1e9)] {
             cases.push(("rate_per_second", bad));
         }
-        for bad in [json!(0), json!(1.5), json!("30"), json!(null), json!(10_001)] {
+        for bad in [
+            json!(0),
+            json!(1.5),
+            json!("30"),
+            json!(null),
+            json!(10_001),
+        ] {
             cases.push(("rate_burst", bad));
         }
         for bad in [json!(-0.01), json!("100"), json!(null), json!(1e300)] {

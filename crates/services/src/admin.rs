@@ -12,8 +12,8 @@ use ami_store::{Conn, accounts, numbers};
 use crate::audit_log::Subject;
 use crate::auth::{Actor, AdminCaller};
 use crate::views::{
-    AccountList, AccountStatus, AccountView, ActivatedMid, CreatedAccount, NumberCounts, NumberList,
-    NumberView, NumbersLoaded, RotatedKey,
+    AccountList, AccountStatus, AccountView, ActivatedMid, CreatedAccount, NumberCounts,
+    NumberList, NumberView, NumbersLoaded, RotatedKey,
 };
 use crate::{Error, Result, Services, validate};
 
@@ -302,7 +302,8 @@ impl Services {
         for entry in &entries {
             let own = E164::parse(entry).ok().and_then(|n| {
                 let c = n.valid_country()?;
-                let wanted = country.as_deref().is_none_or(|w| w == c) && self.country(&c).is_some();
+                let wanted =
+                    country.as_deref().is_none_or(|w| w == c) && self.country(&c).is_some();
                 wanted.then(|| (c, n.as_str().to_owned()))
             });
             match own {
@@ -320,8 +321,9 @@ impl Services {
         let mut tx = self.store.begin().await?;
         let mut added = 0;
         for (c, list) in &by_country {
-            added += numbers::insert_with_capabilities(&mut tx, c, list, capabilities.as_deref(), now)
-                .await?;
+            added +=
+                numbers::insert_with_capabilities(&mut tx, c, list, capabilities.as_deref(), now)
+                    .await?;
         }
         let skipped = valid - added;
         let entity = country.clone().unwrap_or_else(|| "*".to_owned());

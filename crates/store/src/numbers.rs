@@ -144,7 +144,10 @@ pub async fn by_phone(conn: &mut Conn, phone: &str) -> Result<Option<Number>> {
 }
 
 /// How many numbers of each status there are, over every pool, for one country or all.
-pub async fn counts_by_status(conn: &mut Conn, country: Option<&str>) -> Result<Vec<(String, i64)>> {
+pub async fn counts_by_status(
+    conn: &mut Conn,
+    country: Option<&str>,
+) -> Result<Vec<(String, i64)>> {
     Ok(sqlx::query_as(
         "SELECT status, COUNT(*) FROM numbers WHERE ($1 IS NULL OR country = $1) GROUP BY status",
     )
@@ -197,7 +200,12 @@ pub async fn allocate_from(
 ) -> Result<Option<Number>> {
     // A number without a list carries everything; with one, each need must be in it.
     let carries: String = (0..needs.len())
-        .map(|i| format!(" AND (capabilities IS NULL OR capabilities LIKE ${})", i + 5))
+        .map(|i| {
+            format!(
+                " AND (capabilities IS NULL OR capabilities LIKE ${})",
+                i + 5
+            )
+        })
         .collect();
     for status in ["available", "quarantined"] {
         let sql = format!(
