@@ -382,7 +382,7 @@ async fn legacy_customer_record_feeds_a_contract() {
 }
 
 #[tokio::test]
-async fn contract_fields_and_the_token_is_shown_once() {
+async fn contract_fields_and_the_signing_token_for_its_owner_only() {
     for engine in engines() {
         let server = TestServer::start(engine).await;
         let (account, key) = server.customer("Acme").await;
@@ -419,9 +419,9 @@ async fn contract_fields_and_the_token_is_shown_once() {
             "{url}"
         );
 
-        // Never again: not on the contract, the request, nor the audit log.
+        // The owner reads it again on the contract (docs/compatibility.md); never on the
+        // request nor in the audit log.
         for path in [
-            format!("/v1/contracts/{id}"),
             format!("/v1/sim-requests/{req}"),
             "/v1/events?limit=1000".to_owned(),
         ] {
@@ -433,7 +433,8 @@ async fn contract_fields_and_the_token_is_shown_once() {
             );
         }
         let again = read(&server, &format!("/v1/contracts/{id}"), &key).await;
-        assert!(again["signature_url"].is_null(), "{again}");
+        assert_eq!(again["signing_token"], token, "{again}");
+        assert_eq!(again["signature_url"], url, "{again}");
         assert_eq!(again["status"], "signature_pending");
         server.stop().await;
     }
