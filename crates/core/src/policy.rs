@@ -503,6 +503,7 @@ mod tests {
         check(l, sms_n(1), Reason::CountryNotAllowed);
         let mut l = open();
         l.rate_per_second = 1.0;
+        l.rate_burst = 2;
         check(l, sms_n(3), Reason::RatePerSecond);
         let mut l = open();
         l.monthly_budget = 2;
