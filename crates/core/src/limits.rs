@@ -8,6 +8,9 @@ use crate::money::{self, Micros};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     pub rate_per_second: f64,
+    /// Operations the token bucket holds: a burst of this many passes at once, then
+    /// `rate_per_second` applies.
+    pub rate_burst: i64,
     pub sms_per_hour: i64,
     pub sms_per_day: i64,
     pub calls_per_hour: i64,
@@ -24,6 +27,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             rate_per_second: 1.0,
+            rate_burst: DEFAULT_RATE_BURST,
             sms_per_hour: 60,
             sms_per_day: 500,
             calls_per_hour: 20,
@@ -38,8 +42,13 @@ impl Default for Limits {
     }
 }
 
+/// A burst an agent doing real work needs: a conversation's replies or a batch of
+/// notifications at once, while a runaway loop is still held to `rate_per_second`.
+pub const DEFAULT_RATE_BURST: i64 = 30;
+
 /// Upper bounds beyond which a value is a mistake, not a limit.
 pub const MAX_RATE_PER_SECOND: f64 = 1_000.0;
+pub const MAX_RATE_BURST: i64 = 10_000;
 pub const MAX_COUNT: i64 = 10_000_000;
 pub const MAX_BUDGET_EUR: f64 = 10_000_000.0;
 pub const MAX_PREFIXES: usize = 300;
@@ -99,6 +108,12 @@ impl Limits {
                         .filter(|r| r.is_finite() && *r > 0.0 && *r <= MAX_RATE_PER_SECOND)
                         .ok_or(LimitsError::Invalid("rate_per_second"))?;
                 }
+                "rate_burst" => {
+                    next.rate_burst = value
+                        .as_i64()
+                        .filter(|n| (1..=MAX_RATE_BURST).contains(n))
+                        .ok_or(LimitsError::Invalid("rate_burst"))?;
+                }
                 "monthly_budget_eur" => {
                     next.monthly_budget = value
                         .as_f64()
@@ -130,6 +145,7 @@ impl Limits {
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
         m.insert("rate_per_second".into(), json!(self.rate_per_second));
+        m.insert("rate_burst".into(), json!(self.rate_burst));
         let counts = [
             self.sms_per_hour,
             self.sms_per_day,
@@ -189,6 +205,11 @@ mod tests {
         let d = Limits::default();
         assert_eq!(Limits::from_json(&d.to_json()), Ok(d.clone()));
         assert_eq!(d.to_json()["monthly_budget_eur"], json!(100.0));
+        assert_eq!(d.to_json()["rate_burst"], json!(30));
+        // Limits stored before the burst was a limit read with the default burst.
+        let mut older = d.to_json();
+        older.as_object_mut().map(|o| o.remove("rate_burst"));
+        assert_eq!(Limits::from_json(&older), Ok(d));
     }
 
     #[test]
@@ -212,6 +233,10 @@ mod tests {
             ("rate_per_second", json!(-1)),
             ("rate_per_second", json!(1e9)),
             ("rate_per_second", json!("1")),
+            ("rate_burst", json!(0)),
+            ("rate_burst", json!(1.5)),
+            ("rate_burst", json!(MAX_RATE_BURST + 1)),
+            ("rate_burst", json!("30")),
             ("monthly_budget_eur", json!(-0.01)),
             ("monthly_budget_eur", json!(1e300)),
             ("monthly_budget_eur", json!(null)),

@@ -2,7 +2,7 @@
 //! the (MID, destination, kind) row, calls [`decide`], and writes back what it returns in
 //! the same transaction, which is what makes a reservation atomic across replicas.
 
-use crate::limits::{Limits, MAX_RATE_PER_SECOND};
+use crate::limits::{Limits, MAX_RATE_BURST, MAX_RATE_PER_SECOND};
 use crate::money::Micros;
 use crate::time::DAY_MS;
 
@@ -117,10 +117,9 @@ fn emission_interval_ms(rate: f64) -> Option<i64> {
         .then(|| (1000.0 / rate.min(MAX_RATE_PER_SECOND)).ceil().max(1.0) as i64)
 }
 
-/// Burst size: at least 2, so an agent may send an SMS and place a call back to back even
-/// at the default 1/s, and `ceil(rate)` above that, i.e. one second's worth at once.
-fn burst(rate: f64) -> i64 {
-    (rate.min(MAX_RATE_PER_SECOND).ceil() as i64).max(2)
+/// Burst size: the MID's `rate_burst`, at least 1.
+fn burst(limits: &Limits) -> i64 {
+    limits.rate_burst.clamp(1, MAX_RATE_BURST)
 }
 
 /// Whole seconds, rounded up and at least 1, for a wait of `ms`.
@@ -162,7 +161,7 @@ pub fn decide(limits: &Limits, usage: &Usage, dest: &DestinationUsage, req: &Req
     match interval {
         None => blockers.push((Reason::RatePerSecond, None)),
         Some(t) => {
-            let tolerance = t.saturating_mul(burst(limits.rate_per_second) - 1);
+            let tolerance = t.saturating_mul(burst(limits) - 1);
             let early = u.tat_ms.saturating_sub(tolerance).saturating_sub(now);
             if early > 0 {
                 blockers.push((Reason::RatePerSecond, Some(wait_secs(early))));
@@ -419,6 +418,7 @@ mod tests {
     fn open() -> Limits {
         Limits {
             rate_per_second: 1000.0,
+            rate_burst: 1000,
             sms_per_hour: 1000,
             sms_per_day: 1000,
             calls_per_hour: 1000,
@@ -503,6 +503,7 @@ mod tests {
         check(l, sms_n(1), Reason::CountryNotAllowed);
         let mut l = open();
         l.rate_per_second = 1.0;
+        l.rate_burst = 2;
         check(l, sms_n(3), Reason::RatePerSecond);
         let mut l = open();
         l.monthly_budget = 2;
@@ -691,25 +692,43 @@ mod tests {
     fn burst_at_rate_5_admits_at_most_burst_plus_5_per_second() {
         let mut l = open();
         l.rate_per_second = 5.0;
+        l.rate_burst = 5;
         let t0 = at("2026-03-10T10:00:00Z");
         // One attempt every ms for one simulated second, both ends included.
         let reqs: Vec<_> = (0..=1000).map(|i| sms(t0 + i, 0)).collect();
         let (_, decs) = run(&l, &reqs);
         let admitted = decs.iter().filter(|d| refusal(d).is_none()).count();
-        assert_eq!(admitted, burst(5.0) as usize + 5);
-        assert_eq!(burst(5.0), 5);
+        assert_eq!(admitted, 5 + 5);
         // The first burst is all at t0.
         assert!(decs[..5].iter().all(|d| refusal(d).is_none()));
         assert_eq!(refusal(&decs[5]), Some((Reason::RatePerSecond, Some(1))));
     }
 
     #[test]
-    fn burst_is_at_least_two() {
-        assert_eq!(burst(0.1), 2);
-        assert_eq!(burst(1.0), 2);
-        assert_eq!(burst(2.5), 3);
+    fn the_default_burst_passes_30_at_once_then_the_rate_holds() {
+        // The default rate and burst; everything else open.
+        let defaults = Limits::default();
+        let mut l = open();
+        l.rate_per_second = defaults.rate_per_second;
+        l.rate_burst = defaults.rate_burst;
+        assert_eq!((l.rate_per_second, l.rate_burst), (1.0, 30));
+        let t0 = at("2026-03-10T10:00:00Z");
+        // 30 at once, then a runaway loop trying every 10 ms for a minute.
+        let mut reqs: Vec<_> = (0..30).map(|_| sms(t0, 0)).collect();
+        reqs.extend((1..=6000).map(|i| sms(t0 + i * 10, 0)));
+        let (_, decs) = run(&l, &reqs);
+        assert!(decs[..30].iter().all(|d| refusal(d).is_none()));
+        assert_eq!(refusal(&decs[30]), Some((Reason::RatePerSecond, Some(1))));
+        // After the burst, one per second: 60 in the minute that follows.
+        let later = decs[30..].iter().filter(|d| refusal(d).is_none()).count();
+        assert_eq!(later, 60);
+    }
+
+    #[test]
+    fn a_small_burst_still_lets_an_sms_and_a_call_through() {
         let mut l = open();
         l.rate_per_second = 0.5;
+        l.rate_burst = 2;
         let t0 = at("2026-03-10T10:00:00Z");
         let (_, decs) = run(&l, &[sms(t0, 0), call(t0), sms(t0, 0), sms(t0 + 2000, 0)]);
         let ok: Vec<_> = decs.iter().map(|d| refusal(d).is_none()).collect();
@@ -895,6 +914,7 @@ mod tests {
         #[test]
         fn limits_are_never_overshot(
             rate in prop::sample::select(vec![0.5, 1.0, 3.0, 5.0, 50.0]),
+            rate_burst in 1i64..40,
             sms_hour in 0i64..8,
             sms_day in 0i64..20,
             calls_hour in 0i64..5,
@@ -916,6 +936,7 @@ mod tests {
         ) {
             let limits = Limits {
                 rate_per_second: rate,
+                rate_burst,
                 sms_per_hour: sms_hour,
                 sms_per_day: sms_day,
                 calls_per_hour: calls_hour,
@@ -972,7 +993,7 @@ mod tests {
                 prop_assert!(n <= max);
             }
             // GCRA: over any 1 s span at most burst + ceil(rate) operations.
-            let cap = burst(rate) as usize + rate.ceil() as usize;
+            let cap = burst(&limits) as usize + rate.ceil() as usize;
             for (i, t) in admitted.iter().enumerate() {
                 let within = admitted[i..].iter().take_while(|x| **x <= t + 1000).count();
                 prop_assert!(within <= cap, "{} in 1 s, cap {}", within, cap);

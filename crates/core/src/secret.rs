@@ -28,9 +28,23 @@ pub fn new_admin_key() -> String {
     format!("{ADMIN_KEY_PREFIX}{}", random_hex(32))
 }
 
-/// Signing-page token: 256 bits, URL-safe hex.
-pub fn new_signing_token() -> String {
+/// A fresh 256-bit key (hex) for deriving signing tokens, kept in the database's settings.
+pub fn new_signing_token_key() -> String {
     random_hex(32)
+}
+
+/// Signing-page token of one contract: HMAC-SHA256 of its id under the database's key, hex.
+/// Derived rather than random so the owner can read it again while the store keeps only
+/// its hash.
+pub fn signing_token(key: &str, contract_id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC takes a key of any length"),
+    };
+    mac.update(b"ami signing token v1\0");
+    mac.update(contract_id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 fn is_hex_tail(s: &str, prefix: &str, len: usize) -> bool {
@@ -86,7 +100,10 @@ mod tests {
         let t = new_agent_token();
         assert!(is_agent_token(&t));
         assert!(!is_agent_token(&k) && !is_customer_key(&t));
-        assert_eq!(new_signing_token().len() * 4, 256);
+        assert_eq!(
+            signing_token(&new_signing_token_key(), "contract_x").len() * 4,
+            256
+        );
     }
 
     #[test]

@@ -22,6 +22,16 @@ use ami_services::sms_preview::PreviewSms;
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
+/// Only the optional agent token, for agent tools without other arguments.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentArgs {
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestSimOfferArgs {
@@ -198,6 +208,10 @@ pub struct SendSmsArgs {
     pub body: String,
     /// The most this message may cost, in EUR; a dearer one is refused (`over_max_price`).
     pub max_price_eur: Option<f64>,
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
 }
 
 impl From<SendSmsArgs> for SendSms {
@@ -217,6 +231,10 @@ pub struct PreviewSmsArgs {
     pub to: String,
     /// The text to preview.
     pub body: String,
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
 }
 
 impl From<PreviewSmsArgs> for PreviewSms {
@@ -239,6 +257,10 @@ pub struct CheckPolicyArgs {
     pub body: Option<String>,
     /// As on ami.send_sms (channel `sms`): the most the message may cost, in EUR.
     pub max_price_eur: Option<f64>,
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
 }
 
 impl From<CheckPolicyArgs> for PolicyCheck {
@@ -262,6 +284,10 @@ pub struct ListArgs {
     pub direction: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -271,6 +297,10 @@ pub struct PlaceCallArgs {
     pub to: String,
     /// Where the answered call's audio is bridged: `sip:user@host[:port]` or `sips:…`.
     pub callback_sip_uri: String,
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
 }
 
 impl From<PlaceCallArgs> for PlaceCall {
@@ -287,6 +317,10 @@ impl From<PlaceCallArgs> for PlaceCall {
 pub struct CallIdArgs {
     /// `call_…`, from ami.place_call or ami.list_calls.
     pub call_id: String,
+    /// The agent token (`amiagt_live_…`), instead of the `Authorization` header; when both
+    /// are given they must be the same token.
+    #[allow(dead_code)] // Declared for the schema; `tools::AgentToken` reads it first.
+    pub agent_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -312,7 +346,9 @@ impl InboundSipUriArgs {
 /// The schema of a limits patch. The patch itself goes to the use case as given, so its
 /// validation and refusals (`invalid_<field>`, `unknown_field`) are exactly the REST ones.
 fn limits_patch_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    use ami_core::limits::{MAX_BUDGET_EUR, MAX_COUNT, MAX_PREFIXES, MAX_RATE_PER_SECOND};
+    use ami_core::limits::{
+        MAX_BUDGET_EUR, MAX_COUNT, MAX_PREFIXES, MAX_RATE_BURST, MAX_RATE_PER_SECOND,
+    };
     let count = |what: &str| json!({"type": "integer", "minimum": 0, "maximum": MAX_COUNT, "description": what});
     let schema = json!({
         "type": "object",
@@ -320,7 +356,9 @@ fn limits_patch_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "additionalProperties": false,
         "properties": {
             "rate_per_second": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_RATE_PER_SECOND,
-                "description": "Sustained SMS + calls per second (a small burst is allowed)."},
+                "description": "Sustained SMS + calls per second, after the burst."},
+            "rate_burst": {"type": "integer", "minimum": 1, "maximum": MAX_RATE_BURST,
+                "description": "SMS + calls that pass at once before rate_per_second applies."},
             "sms_per_hour": count("SMS per UTC hour."),
             "sms_per_day": count("SMS per UTC day."),
             "calls_per_hour": count("Calls per UTC hour."),

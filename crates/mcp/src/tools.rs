@@ -51,8 +51,8 @@ const INSTRUCTIONS: &str = "AMI (Agent Mobile Identity) gives an AI agent its ow
 A customer key (Authorization: Bearer amik_live_...) contracts numbers: ami.provision_number does the whole flow on \
 sandbox servers; otherwise ami.request_sim_offer, ami.accept_offer, ami.submit_customer_data, ami.create_contract, \
 signature at signature_url, ami.activate_sim_identity. Activation returns an agent token (amiagt_live_...), shown once, \
-which operates that one number: ami.preview_sms, ami.check_policy, ami.send_sms, ami.list_sms, ami.place_call, ami.list_calls, ami.get_call, \
-ami.hangup_call, ami.get_my_usage. Refusals come back as a tool error whose JSON has a stable `error` code; \
+which operates that one number: ami.preview_sms, ami.check_policy, ami.send_sms, ami.list_sms, ami.place_call, ami.list_calls, \
+ami.get_call, ami.hangup_call, ami.get_my_usage (as Authorization: Bearer, or as their agent_token argument). Refusals come back as a tool error whose JSON has a stable `error` code; \
 limit refusals carry `reason` and `retry_after`, and `kill_switch` means stop.";
 
 impl AmiMcp {
@@ -72,10 +72,21 @@ impl AmiMcp {
         self.services.authenticate_customer(key).await
     }
 
-    async fn agent(&self, bearer: &Bearer) -> Result<AgentCaller, Error> {
-        let token = match &self.credentials {
+    /// The agent of a call: its `agent_token` argument or the request's credential, which
+    /// must then be the same token (compared in constant time).
+    async fn agent(&self, bearer: &Bearer, given: &AgentToken) -> Result<AgentCaller, Error> {
+        let carried = match &self.credentials {
             Credentials::Http => bearer.0.as_deref(),
             Credentials::Fixed { agent_token, .. } => agent_token.as_deref(),
+        };
+        let token = match (carried, given.0.as_deref()) {
+            (Some(c), Some(g)) if !ami_core::secret::ct_eq(c.as_bytes(), g.as_bytes()) => {
+                return Err(Error::bad_request(
+                    "conflicting_credentials",
+                    "agent_token and the Authorization header name different credentials",
+                ));
+            }
+            (carried, given) => given.or(carried),
         };
         self.services.authenticate_agent(token).await
     }
@@ -313,9 +324,14 @@ impl AmiMcp {
 
     #[tool(name = "ami.send_sms", description = describe::SEND_SMS,
            annotations(destructive_hint = false, open_world_hint = true))]
-    async fn send_sms(&self, bearer: Bearer, args: Parameters<SendSmsArgs>) -> CallToolResult {
+    async fn send_sms(
+        &self,
+        bearer: Bearer,
+        token: AgentToken,
+        args: Parameters<SendSmsArgs>,
+    ) -> CallToolResult {
         reply(async {
-            let a = self.agent(&bearer).await?;
+            let a = self.agent(&bearer, &token).await?;
             let input = args.get()?.into();
             Ok(self.services.send_sms(&a, input).await?.sms)
         })
@@ -327,10 +343,11 @@ impl AmiMcp {
     async fn preview_sms(
         &self,
         bearer: Bearer,
+        token: AgentToken,
         args: Parameters<PreviewSmsArgs>,
     ) -> CallToolResult {
         reply(async {
-            let a = self.agent(&bearer).await?;
+            let a = self.agent(&bearer, &token).await?;
             let input = args.get()?.into();
             self.services.preview_sms(&a, input)
         })
@@ -342,10 +359,11 @@ impl AmiMcp {
     async fn check_policy(
         &self,
         bearer: Bearer,
+        token: AgentToken,
         args: Parameters<CheckPolicyArgs>,
     ) -> CallToolResult {
         reply(async {
-            let a = self.agent(&bearer).await?;
+            let a = self.agent(&bearer, &token).await?;
             let input = args.get()?.into();
             self.services.check_policy(&a, input).await
         })
@@ -354,9 +372,14 @@ impl AmiMcp {
 
     #[tool(name = "ami.list_sms", description = describe::LIST_SMS,
            annotations(read_only_hint = true, open_world_hint = false))]
-    async fn list_sms(&self, bearer: Bearer, args: Parameters<ListArgs>) -> CallToolResult {
+    async fn list_sms(
+        &self,
+        bearer: Bearer,
+        token: AgentToken,
+        args: Parameters<ListArgs>,
+    ) -> CallToolResult {
         reply(async {
-            let a = self.agent(&bearer).await?;
+            let a = self.agent(&bearer, &token).await?;
             let q = args.get()?;
             let page = page(q.limit, q.cursor.as_deref(), 20, 200)?;
             let direction = q.direction.as_deref().filter(|d| !d.is_empty());
@@ -367,9 +390,14 @@ impl AmiMcp {
 
     #[tool(name = "ami.place_call", description = describe::PLACE_CALL,
            annotations(destructive_hint = false, open_world_hint = true))]
-    async fn place_call(&self, bearer: Bearer, args: Parameters<PlaceCallArgs>) -> CallToolResult {
+    async fn place_call(
+        &self,
+        bearer: Bearer,
+        token: AgentToken,
+        args: Parameters<PlaceCallArgs>,
+    ) -> CallToolResult {
         reply(async {
-            let a = self.agent(&bearer).await?;
+            let a = self.agent(&bearer, &token).await?;
             let input = args.get()?.into();
             self.services.place_call(&a, input).await
         })
@@ -378,9 +406,14 @@ impl AmiMcp {
 
     #[tool(name = "ami.list_calls", description = describe::LIST_CALLS,
            annotations(read_only_hint = true, open_world_hint = false))]
-    async fn list_calls(&self, bearer: Bearer, args: Parameters<ListArgs>) -> CallToolResult {
+    async fn list_calls(
+        &self,
+        bearer: Bearer,
+        token: AgentToken,
+        args: Parameters<ListArgs>,
+    ) -> CallToolResult {
         reply(async {
-            let a = self.agent(&bearer).await?;
+            let a = self.agent(&bearer, &token).await?;
             let q = args.get()?;
             let page = page(q.limit, q.cursor.as_deref(), 20, 200)?;
             let direction = q.direction.as_deref().filter(|d| !d.is_empty());
@@ -391,9 +424,14 @@ impl AmiMcp {
 
     #[tool(name = "ami.get_call", description = describe::GET_CALL,
            annotations(read_only_hint = true, open_world_hint = false))]
-    async fn get_call(&self, bearer: Bearer, args: Parameters<CallIdArgs>) -> CallToolResult {
+    async fn get_call(
+        &self,
+        bearer: Bearer,
+        token: AgentToken,
+        args: Parameters<CallIdArgs>,
+    ) -> CallToolResult {
         reply(async {
-            let a = self.agent(&bearer).await?;
+            let a = self.agent(&bearer, &token).await?;
             let q = args.get()?;
             self.services.get_call(&a, &q.call_id).await
         })
@@ -402,9 +440,14 @@ impl AmiMcp {
 
     #[tool(name = "ami.hangup_call", description = describe::HANGUP_CALL,
            annotations(destructive_hint = true, idempotent_hint = true, open_world_hint = true))]
-    async fn hangup_call(&self, bearer: Bearer, args: Parameters<CallIdArgs>) -> CallToolResult {
+    async fn hangup_call(
+        &self,
+        bearer: Bearer,
+        token: AgentToken,
+        args: Parameters<CallIdArgs>,
+    ) -> CallToolResult {
         reply(async {
-            let a = self.agent(&bearer).await?;
+            let a = self.agent(&bearer, &token).await?;
             let q = args.get()?;
             self.services.hang_up_call(&a, &q.call_id).await
         })
@@ -467,9 +510,14 @@ impl AmiMcp {
 
     #[tool(name = "ami.get_my_usage", description = describe::GET_MY_USAGE,
            annotations(read_only_hint = true, open_world_hint = false))]
-    async fn get_my_usage(&self, bearer: Bearer, args: Parameters<NoArgs>) -> CallToolResult {
+    async fn get_my_usage(
+        &self,
+        bearer: Bearer,
+        token: AgentToken,
+        args: Parameters<AgentArgs>,
+    ) -> CallToolResult {
         reply(async {
-            let a = self.agent(&bearer).await?;
+            let a = self.agent(&bearer, &token).await?;
             args.get()?;
             self.services.agent_usage(&a).await
         })
@@ -606,6 +654,22 @@ impl<S> FromContextPart<ToolCallContext<'_, S>> for Bearer {
             .and_then(|parts| bearer_of(&parts.headers))
             .map(str::to_owned);
         Ok(Bearer(token))
+    }
+}
+
+/// The `agent_token` argument of an agent tool, read before the arguments are parsed so the
+/// credential is checked first, as everywhere. Not a string: a credential that fails.
+pub(crate) struct AgentToken(Option<String>);
+
+impl<S> FromContextPart<ToolCallContext<'_, S>> for AgentToken {
+    fn from_context_part(context: &mut ToolCallContext<'_, S>) -> Result<Self, rmcp::ErrorData> {
+        let given = context
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("agent_token"))
+            .filter(|v| !v.is_null())
+            .map(|v| v.as_str().unwrap_or_default().to_owned());
+        Ok(AgentToken(given))
     }
 }
 

@@ -259,6 +259,7 @@ pub fn settings(config: &Config, base_url: String) -> Settings {
             retention_ms: i64::from(config.kyc_retention_days) * day,
             max_document_bytes: config.kyc_max_document_bytes,
         },
+        rate_burst: i64::from(config.rate_burst),
         demo: ami_services::demo::DemoSettings {
             enabled: config.demo_enabled,
             per_address_per_hour: config.demo_per_address_per_hour,
@@ -291,7 +292,7 @@ pub async fn bootstrap(services: &Services, config: &Config) -> anyhow::Result<(
         let pools = config
             .sandbox_pool
             .iter()
-            .map(|r| (Pool::Main, r))
+            .map(|r| (Pool::Sandbox, r))
             .chain(demo.iter().map(|r| (Pool::Demo, r)));
         for (pool, range) in pools {
             services

@@ -260,9 +260,11 @@ pub async fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Result
             let numbers = (!a.numbers.is_empty()).then_some(a.numbers);
             let input = LoadNumbers {
                 country: Some(a.country),
+                number: None,
                 numbers,
                 from: a.from,
                 to: a.to,
+                capabilities: None,
             };
             print(&s.load_numbers(&admin, input).await.map_err(refused)?)
         }

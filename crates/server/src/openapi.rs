@@ -284,7 +284,7 @@ fn mcp_item() -> Value {
 /// A partial patch of a MID's §6 limits: any subset of the fields, each within its range.
 fn limits_patch() -> Value {
     use ami_core::limits::{
-        COUNT_FIELDS, MAX_BUDGET_EUR, MAX_COUNT, MAX_PREFIXES, MAX_RATE_PER_SECOND,
+        COUNT_FIELDS, MAX_BUDGET_EUR, MAX_COUNT, MAX_PREFIXES, MAX_RATE_BURST, MAX_RATE_PER_SECOND,
     };
     let mut properties = Map::new();
     for field in COUNT_FIELDS {
@@ -296,6 +296,10 @@ fn limits_patch() -> Value {
     properties.insert(
         "rate_per_second".into(),
         json!({ "type": "number", "exclusiveMinimum": 0, "maximum": MAX_RATE_PER_SECOND }),
+    );
+    properties.insert(
+        "rate_burst".into(),
+        json!({ "type": "integer", "minimum": 1, "maximum": MAX_RATE_BURST, "description": "Operations the token bucket holds: a burst of this many passes at once, then rate_per_second applies" }),
     );
     properties.insert(
         "monthly_budget_eur".into(),

@@ -318,7 +318,7 @@ async fn a_call_rings_is_answered_completes_and_is_charged_one_minute_on(server:
         [
             "call_placed",
             "call_ringing",
-            "call_answered",
+            "call_in_progress",
             "call_completed"
         ]
     );

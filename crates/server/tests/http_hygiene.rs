@@ -71,7 +71,13 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
                 .bearer_auth(ADMIN_KEY),
         )
         .await;
-        assert_json_error(&format!("{method} {path}"), s, &h, &b, (404, "not_found"));
+        assert_json_error(
+            &format!("{method} {path}"),
+            s,
+            &h,
+            &b,
+            (404, "unknown_route"),
+        );
     }
     for (method, path, allowed) in [
         (Method::DELETE, "/v1/health", "GET"),

@@ -40,7 +40,7 @@ async fn post(
 async fn created(server: &TestServer, credential: &str) -> u64 {
     let (s, v) = server
         .get(
-            "/v1/events?action=sim_request_requested&limit=1000",
+            "/v1/events?action=sim_request_created&limit=1000",
             credential,
         )
         .await;

@@ -382,8 +382,11 @@ async fn every_sms_reason_answers_the_section_6_refusal() {
         set_clock(&server, "2027-03-10T10:00:00Z");
         let mut p = Probe::new(&server).await;
 
-        // rate_per_second at its default, 1/s with a burst of 2: the third send at once.
+        // rate_per_second at its default, 1/s, with a burst of 2: the third send at once.
         let flow = server.provision(&p.key).await;
+        server
+            .set_limits(&p.key, &flow.mid, json!({"rate_burst": 2}))
+            .await;
         p.accept(&flow, &es(1)).await;
         p.accept(&flow, &es(2)).await;
         assert_eq!(
@@ -517,9 +520,9 @@ async fn a_burst_is_cut_at_the_token_bucket() {
         let server = TestServer::start(engine).await;
         set_clock(&server, "2027-03-10T10:00:00Z");
         let mut p = Probe::new(&server).await;
-        let flow = p.mid(json!({"rate_per_second": 5})).await;
-        // Burst = max(2, ceil(5)) = 5; the clock does not move during the burst, so nothing
-        // refills: exactly 5 of 30 get through, whatever order they arrive in.
+        let flow = p.mid(json!({"rate_per_second": 5, "rate_burst": 5})).await;
+        // A burst of 5; the clock does not move during the burst, so nothing refills:
+        // exactly 5 of 30 get through, whatever order they arrive in.
         for round in 0..3 {
             let (accepted, refused) = burst(&server, &flow, 30).await;
             assert_eq!(
@@ -778,6 +781,7 @@ fn assert_snapshot_shape(u: &Value, mid: &str) {
     }
     for k in [
         "rate_per_second",
+        "rate_burst",
         "sms_per_hour",
         "sms_per_day",
         "calls_per_hour",
@@ -823,9 +827,12 @@ async fn every_call_reason_answers_the_section_6_refusal() {
             Value::Object(all)
         };
 
-        // Calls and SMS share one token bucket: at the default 1/s (burst 2), an SMS and a
-        // call pass and the next call is refused.
+        // Calls and SMS share one token bucket: at the default 1/s with a burst of 2, an SMS
+        // and a call pass and the next call is refused.
         let flow = server.provision(&p.key).await;
+        server
+            .set_limits(&p.key, &flow.mid, json!({"rate_burst": 2}))
+            .await;
         p.accept(&flow, &es(1)).await;
         p.accept_call(&flow, &es(2)).await;
         assert_eq!(

@@ -71,7 +71,7 @@ async fn an_outbound_call_rings_is_answered_bridged_and_hung_up_by_the_callee_on
         [
             "call_placed",
             "call_ringing",
-            "call_answered",
+            "call_in_progress",
             "call_completed"
         ]
     );

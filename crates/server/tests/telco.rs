@@ -252,7 +252,7 @@ async fn an_inbound_sms_reaches_the_agent_and_is_audited_without_its_body() {
         );
         assert_eq!(agent_inbox(&server, &flow).await.len(), 1, "{engine:?}");
 
-        let received = events(&server, &key, "sms_received").await;
+        let received = events(&server, &key, "sms_inbound").await;
         assert_eq!(received.len(), 1, "{engine:?} {received:?}");
         let e = &received[0];
         assert_eq!(
@@ -352,7 +352,7 @@ async fn inbound_input_is_validated_and_an_unknown_number_is_not_found() {
         assert_eq!(v["fields"], json!(["from", "body"]), "{v}");
         assert!(agent_inbox(&server, &flow).await.is_empty(), "{engine:?}");
         assert!(
-            events(&server, &key, "sms_received").await.is_empty(),
+            events(&server, &key, "sms_inbound").await.is_empty(),
             "{engine:?}"
         );
 
@@ -841,7 +841,7 @@ async fn the_sandbox_inject_serves_only_the_callers_own_mids() {
         );
         let inbox = agent_inbox(&server, &a).await;
         assert_eq!(inbox, vec![sms.clone()], "{engine:?}");
-        let received = events(&server, &key_a, "sms_received").await;
+        let received = events(&server, &key_a, "sms_inbound").await;
         assert_eq!(received.len(), 1, "{engine:?} {received:?}");
         assert_eq!(received[0]["actor"]["type"], "customer", "{received:?}");
         assert!(
@@ -962,7 +962,7 @@ async fn carrier_events_enter_the_same_path() {
             ),
             "{inbox:?}"
         );
-        let received = events(&server, &key, "sms_received").await;
+        let received = events(&server, &key, "sms_inbound").await;
         assert_eq!(received.len(), 1, "{engine:?} {received:?}");
         assert_eq!(received[0]["actor"]["type"], "telco", "{received:?}");
         server.stop().await;

@@ -417,7 +417,7 @@ async fn signing_page_with_a_wrong_token_is_the_missing_contract_page() {
         assert_eq!(s, StatusCode::OK, "{engine:?} {}", text(&page));
 
         let random = ami_core::id::new_id("contract");
-        let wrong = ami_core::secret::new_signing_token();
+        let wrong = ami_core::secret::new_signing_token_key();
         for (method, suffix) in [(Method::GET, ""), (Method::POST, "/confirm")] {
             for query in [format!("?t={wrong}"), String::new(), "?t=".to_owned()] {
                 let (s_real, b_real) = raw(

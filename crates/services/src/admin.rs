@@ -7,13 +7,13 @@ use utoipa::ToSchema;
 use ami_core::phone::E164;
 use ami_core::secret;
 use ami_store::page::PageRequest;
-use ami_store::{accounts, numbers};
+use ami_store::{Conn, accounts, numbers};
 
 use crate::audit_log::Subject;
 use crate::auth::{Actor, AdminCaller};
 use crate::views::{
-    AccountList, AccountStatus, AccountView, ActivatedMid, CreatedAccount, NumberList, NumberView,
-    NumbersLoaded, RotatedKey,
+    AccountList, AccountStatus, AccountView, ActivatedMid, CreatedAccount, NumberCounts,
+    NumberList, NumberView, NumbersLoaded, RotatedKey,
 };
 use crate::{Error, Result, Services, validate};
 
@@ -33,15 +33,25 @@ pub struct Reason {
     pub reason: Option<String>,
 }
 
-/// Either an explicit list or an inclusive range, for one country.
+/// One number, a list, or an inclusive range. With `country`, every number must be one of
+/// that country; without, each number's own country (from the numbering plan) is used.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadNumbers {
+    /// A country of the catalogue, else `unsupported_country`.
     pub country: Option<String>,
+    /// One number.
+    pub number: Option<String>,
     pub numbers: Option<Vec<String>>,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// What the numbers carry (`sms`, `voice`); absent: everything their country offers.
+    #[schema(value_type = Option<Vec<crate::contracting::Capability>>, min_items = 1)]
+    pub capabilities: Option<Vec<String>>,
 }
+
+/// The longest part of an invalid entry echoed back.
+const MAX_ECHOED_NUMBER_CHARS: usize = 32;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -243,54 +253,80 @@ impl Services {
         })
     }
 
+    /// Loads numbers into the operator's inventory. Never all-or-nothing: entries that are
+    /// not a valid number of a catalogue country (of `country`, when given) are listed as
+    /// `invalid`, numbers already held are `skipped`, the rest are added.
     pub async fn load_numbers(&self, _: &AdminCaller, input: LoadNumbers) -> Result<NumbersLoaded> {
-        let country = input
-            .country
-            .as_deref()
-            .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
-            .ok_or_else(|| {
-                Error::invalid(
-                    "country",
-                    "country must be an ISO 3166-1 alpha-2 code such as ES",
-                )
-            })?
-            .to_owned();
-        let list = match (input.numbers, input.from, input.to) {
-            (Some(list), None, None) => {
+        let country = match input.country.as_deref() {
+            Some(asked) => Some(self.supported_country(asked)?.code.clone()),
+            None => None,
+        };
+        let entries: Vec<String> = match (input.number, input.numbers, input.from, input.to) {
+            (Some(one), None, None, None) => vec![one],
+            (None, Some(list), None, None) => {
                 if list.is_empty() || list.len() > MAX_NUMBERS_PER_LOAD {
                     return Err(Error::invalid(
                         "numbers",
                         format!("give 1 to {MAX_NUMBERS_PER_LOAD} numbers"),
                     ));
                 }
-                list.iter()
-                    .map(|n| {
-                        E164::parse(n)
-                            .map_err(|_| Error::invalid("numbers", "every number must be E.164"))
-                    })
-                    .collect::<Result<Vec<_>>>()?
+                list
             }
-            (None, Some(from), Some(to)) => number_range(&from, &to)?,
+            (None, None, Some(from), Some(to)) => number_range(&from, &to)?
+                .iter()
+                .map(|n| n.as_str().to_owned())
+                .collect(),
             _ => {
                 return Err(Error::bad_request(
                     "invalid_numbers",
-                    "give either numbers: [...] or both from and to",
+                    "give one of number, numbers: [...], or both from and to",
                 ));
             }
         };
-        for n in &list {
-            let in_country = n.valid_country().as_deref() == Some(country.as_str());
-            if !in_country {
-                return Err(Error::bad_request(
-                    "number_country_mismatch",
-                    format!("a number is not a valid number of {country} in the numbering plan"),
-                )
-                .with("number", n.masked()));
+        let capabilities = match input.capabilities {
+            None => None,
+            Some(asked) => {
+                let offered: Vec<&str> = match country.as_deref().and_then(|c| self.country(c)) {
+                    Some(c) => c.capabilities.iter().map(String::as_str).collect(),
+                    None => vec!["sms", "voice"],
+                };
+                let mut caps = crate::contracting::capabilities(Some(asked), &offered)?;
+                caps.sort();
+                Some(serde_json::to_string(&caps).unwrap_or_default())
+            }
+        };
+        // Valid numbers by country, each once; the rest is reported back as given.
+        let mut by_country: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut invalid = Vec::new();
+        let mut valid: u64 = 0;
+        for entry in &entries {
+            let own = E164::parse(entry).ok().and_then(|n| {
+                let c = n.valid_country()?;
+                let wanted =
+                    country.as_deref().is_none_or(|w| w == c) && self.country(&c).is_some();
+                wanted.then(|| (c, n.as_str().to_owned()))
+            });
+            match own {
+                Some((c, n)) => {
+                    valid += 1;
+                    let list = by_country.entry(c).or_default();
+                    if !list.contains(&n) {
+                        list.push(n);
+                    }
+                }
+                None => invalid.push(entry.chars().take(MAX_ECHOED_NUMBER_CHARS).collect()),
             }
         }
-        let strings: Vec<String> = list.iter().map(|n| n.as_str().to_owned()).collect();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
-        let added = numbers::insert_many(&mut tx, &country, &strings, self.now()).await?;
+        let mut added = 0;
+        for (c, list) in &by_country {
+            added +=
+                numbers::insert_with_capabilities(&mut tx, c, list, capabilities.as_deref(), now)
+                    .await?;
+        }
+        let skipped = valid - added;
+        let entity = country.clone().unwrap_or_else(|| "*".to_owned());
         self.audit(
             &mut tx,
             &Actor::Admin,
@@ -298,17 +334,22 @@ impl Services {
             Subject {
                 account_id: None,
                 entity_type: "number_inventory",
-                entity_id: &country,
+                entity_id: &entity,
                 mid: None,
             },
-            json!({"country": country, "requested": strings.len(), "added": added}),
+            json!({"country": country, "countries": by_country.keys().collect::<Vec<_>>(),
+                   "requested": entries.len(), "added": added, "skipped": skipped,
+                   "invalid": invalid.len()}),
         )
         .await?;
         ami_store::commit(tx).await?;
         Ok(NumbersLoaded {
             country,
-            requested: strings.len(),
+            requested: entries.len(),
+            count: entries.len(),
             added,
+            skipped,
+            invalid,
         })
     }
 
@@ -336,12 +377,25 @@ impl Services {
         }
         let mut conn = self.store.reader().await?;
         let p = numbers::list(&mut conn, status, country, page).await?;
+        let mut counts = NumberCounts::default();
+        for (status, n) in numbers::counts_by_status(&mut conn, country).await? {
+            match status.as_str() {
+                "available" => counts.available += n,
+                "assigned" => counts.assigned += n,
+                "quarantined" => counts.quarantined += n,
+                "disabled" => counts.disabled += n,
+                _ => {}
+            }
+            counts.total += n;
+        }
+        drop(conn);
         self.audit_admin_read("numbers").await?;
         let numbers: Vec<NumberView> = p.items.into_iter().map(NumberView::from).collect();
         Ok(NumberList {
             count: numbers.len(),
             numbers,
             next_cursor: p.next_cursor,
+            counts,
         })
     }
 
@@ -367,12 +421,10 @@ impl Services {
         to: &str,
         action: &str,
     ) -> Result<NumberView> {
-        validate::id("num", "number", id)?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let n = numbers::get(&mut tx, id)
-            .await?
-            .ok_or_else(|| Error::not_found("number"))?;
+        let n = self.inventory_number(&mut tx, id).await?;
+        let id = n.id.as_str();
         if !from.contains(&n.status.as_str()) {
             return Err(Error::invalid_state(&from.join("|"), &n.status));
         }
@@ -395,6 +447,20 @@ impl Services {
             .ok_or_else(|| Error::not_found("number"))?;
         ami_store::commit(tx).await?;
         Ok(NumberView::from(updated))
+    }
+
+    /// An inventory number by its id or by the number itself (E.164, as given in a path).
+    async fn inventory_number(&self, conn: &mut Conn, key: &str) -> Result<numbers::Number> {
+        let found = if key.starts_with("num_") {
+            validate::id("num", "number", key)?;
+            numbers::get(conn, key).await?
+        } else {
+            match E164::parse(key) {
+                Ok(phone) => numbers::by_phone(conn, phone.as_str()).await?,
+                Err(_) => None,
+            }
+        };
+        found.ok_or_else(|| Error::not_found("number"))
     }
 
     /// Partner onboarding: a MID for a number the partner already holds, without contracting.

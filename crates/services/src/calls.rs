@@ -145,6 +145,9 @@ pub struct CallStatusOutcome {
     /// False when the report was ignored (it would move the call backwards, or it names
     /// another attempt's carrier reference); the ignored report is in the audit log.
     pub applied: bool,
+    /// True when the report repeats the call's current status for the same attempt: carriers
+    /// resend, so this is no refusal, and nothing is written.
+    pub repeated: bool,
 }
 
 fn status_of(c: &calls::Call) -> CallStatus {
@@ -184,7 +187,7 @@ fn audit_action(status: CallStatus) -> &'static str {
         CallStatus::Completed => "call_completed",
         CallStatus::Cancelled => "call_cancelled",
         CallStatus::Ringing => "call_ringing",
-        CallStatus::InProgress => "call_answered",
+        CallStatus::InProgress => "call_in_progress",
         CallStatus::Initiated => "call_placed",
         CallStatus::Failed | CallStatus::NoAnswer | CallStatus::Busy => "call_failed",
     }
@@ -481,6 +484,14 @@ impl Services {
                 .ok_or_else(|| Error::not_found("call"))?;
         let from = status_of(&call);
         let other_attempt = matches!((telco_ref, call.telco_ref.as_deref()), (Some(theirs), Some(ours)) if theirs != ours);
+        if !other_attempt && from == status {
+            return Ok(CallStatusOutcome {
+                call: CallView::from(call),
+                from,
+                applied: false,
+                repeated: true,
+            });
+        }
         if other_attempt || !from.can_become(status) {
             self.audit(
                 &mut tx,
@@ -496,6 +507,7 @@ impl Services {
                 call: CallView::from(call),
                 from,
                 applied: false,
+                repeated: false,
             });
         }
         if call.telco_ref.is_none() {
@@ -553,6 +565,7 @@ impl Services {
             call: CallView::from(call),
             from,
             applied: true,
+            repeated: false,
         })
     }
 

@@ -49,8 +49,32 @@ impl Country {
     }
 }
 
+/// The longest part of an asked country code echoed back in `unsupported_country`.
+const MAX_ECHOED_COUNTRY_CHARS: usize = 16;
+
 impl crate::Services {
     pub fn country(&self, code: &str) -> Option<&Country> {
         self.settings.countries.iter().find(|c| c.code == code)
+    }
+
+    /// The catalogue's entry for `code`, else `400 unsupported_country` with the country
+    /// that was asked and the supported codes, as every route taking a country answers.
+    pub(crate) fn supported_country(&self, code: &str) -> crate::Result<&Country> {
+        self.country(code).ok_or_else(|| {
+            let asked: String = code.chars().take(MAX_ECHOED_COUNTRY_CHARS).collect();
+            crate::Error::bad_request(
+                "unsupported_country",
+                "the country is not in the catalogue (see /v1/sim-options)",
+            )
+            .with("country", asked)
+            .with(
+                "supported",
+                self.settings
+                    .countries
+                    .iter()
+                    .map(|c| c.code.clone())
+                    .collect::<Vec<_>>(),
+            )
+        })
     }
 }

@@ -19,6 +19,9 @@ use crate::views::{
 };
 use crate::{Error, Result, Services, validate};
 
+/// The settings key of the signing-token derivation key.
+const SIGNING_TOKEN_KEY: &str = "signing_token_key";
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSimRequest {
@@ -285,23 +288,7 @@ impl Services {
         input: NewSimRequest,
     ) -> Result<SimRequestCreated> {
         let code = input.country.as_deref().unwrap_or("ES").to_owned();
-        let country = self
-            .country(&code)
-            .ok_or_else(|| {
-                Error::bad_request(
-                    "unsupported_country",
-                    "the country is not in the catalogue (see /v1/sim-options)",
-                )
-                .with(
-                    "supported",
-                    self.settings
-                        .countries
-                        .iter()
-                        .map(|c| c.code.clone())
-                        .collect::<Vec<_>>(),
-                )
-            })?
-            .clone();
+        let country = self.supported_country(&code)?.clone();
         let sim_type = input.sim_type.unwrap_or_else(|| "eSIM".into());
         if !country.sim_types.contains(&sim_type) {
             return Err(Error::invalid(
@@ -391,7 +378,7 @@ impl Services {
         self.audit(
             &mut tx,
             &actor,
-            "sim_request_requested",
+            "sim_request_created",
             request_subject(&req.account_id, &req.id),
             // Same shape as every transition (§3.3): the creation comes from no state.
             json!({"from": null, "to": "requested", "reason": null, "country": req.country}),
@@ -782,9 +769,10 @@ impl Services {
                 &req.status,
             ));
         }
-        let token = secret::new_signing_token();
+        let contract_id = ami_core::id::new_id("contract");
+        let token = secret::signing_token(&self.signing_token_key(&mut tx).await?, &contract_id);
         let contract = rows::Contract {
-            id: ami_core::id::new_id("contract"),
+            id: contract_id,
             account_id: caller.account_id.to_string(),
             sim_request_id: req.id.clone(),
             offer_id: offer.id,
@@ -820,21 +808,47 @@ impl Services {
         self.transition(&mut tx, &actor, &mut req, Status::SignaturePending, None)
             .await?;
         ami_store::commit(tx).await?;
-        let url = format!(
-            "{}/v1/sign/{}?t={token}",
-            self.settings.public_base_url.trim_end_matches('/'),
-            contract.id
-        );
-        Ok(ContractView::at(contract, now, Some(url)))
+        let signing = self.signing_link(&contract.id, token);
+        Ok(ContractView::at(contract, now, Some(signing)))
     }
 
+    /// The contract with its signing link and token: the owner may read them again to hand
+    /// them to the representative. A contract whose stored hash is not that of the derived
+    /// token (none can be derived without the key) is shown without them.
     pub async fn get_contract(&self, caller: &CustomerCaller, id: &str) -> Result<ContractView> {
         let mut conn = self.store.reader().await?;
-        Ok(ContractView::at(
-            self.owned_contract(&mut conn, caller, id).await?,
-            self.now(),
-            None,
-        ))
+        let contract = self.owned_contract(&mut conn, caller, id).await?;
+        let mut signing = None;
+        if let Some(key) = ami_store::settings::get(&mut conn, SIGNING_TOKEN_KEY).await? {
+            let token = secret::signing_token(&key, &contract.id);
+            if rows::contract_by_signing_token(&mut conn, &contract.id, &secret::hash(&token))
+                .await?
+                .is_some()
+            {
+                signing = Some(self.signing_link(&contract.id, token));
+            }
+        }
+        Ok(ContractView::at(contract, self.now(), signing))
+    }
+
+    /// The signing page's link and its token.
+    fn signing_link(&self, contract_id: &str, token: String) -> (String, String) {
+        let url = format!(
+            "{}/v1/sign/{contract_id}?t={token}",
+            self.settings.public_base_url.trim_end_matches('/'),
+        );
+        (url, token)
+    }
+
+    /// The key signing tokens are derived from, made on first use. Kept in the database so
+    /// every replica derives the same token and a restart keeps the links working.
+    async fn signing_token_key(&self, conn: &mut Conn) -> Result<String> {
+        Ok(ami_store::settings::get_or_insert(
+            conn,
+            SIGNING_TOKEN_KEY,
+            &secret::new_signing_token_key(),
+        )
+        .await?)
     }
 
     pub async fn mock_sign(&self, caller: &CustomerCaller, id: &str) -> Result<ContractView> {
@@ -1002,24 +1016,18 @@ impl Services {
             .await?;
         // On the services clock: the demo finds its expired MIDs by the time in their ids.
         let mid_id = ami_core::id::new_id_at("mid", self.now());
-        let number = numbers::allocate_from(
-            &mut tx,
-            self.store.engine(),
-            pool,
-            &req.country,
-            &mid_id,
-            now,
-        )
-        .await?
-        .ok_or_else(|| {
-            Error::conflict(
-                "no_number_available",
-                format!("no number of {} is available right now", req.country),
-            )
-        })?;
+        let caps: Vec<String> = serde_json::from_str(&req.capabilities).unwrap_or_default();
+        let number = self
+            .take_number(&mut tx, pool, &req.country, &caps, &mid_id, now)
+            .await?
+            .ok_or_else(|| {
+                Error::conflict(
+                    "no_number_available",
+                    format!("no number of {} is available right now", req.country),
+                )
+            })?;
         // The sandbox carrier confirms every number it owns; a real carrier adapter confirms
         // or refuses here, and a refusal ends the request as failed.
-        let caps: Vec<String> = serde_json::from_str(&req.capabilities).unwrap_or_default();
         let activated = self
             .insert_mid(
                 &mut tx,
@@ -1047,6 +1055,34 @@ impl Services {
             .await?;
         ami_store::commit(tx).await?;
         Ok(activated)
+    }
+
+    /// A free number of the country carrying `caps`, from `pool`. For tenants that is the
+    /// operator's inventory; the sandbox's fictional numbers only serve a country the
+    /// operator stocks no number of, and only while the sandbox is on: a real number is
+    /// never passed over for a fictional one.
+    async fn take_number(
+        &self,
+        conn: &mut Conn,
+        pool: numbers::Pool,
+        country: &str,
+        caps: &[String],
+        mid_id: &str,
+        now: i64,
+    ) -> Result<Option<numbers::Number>> {
+        let engine = self.store.engine();
+        let needs: Vec<&str> = caps.iter().map(String::as_str).collect();
+        let taken =
+            numbers::allocate_from(conn, engine, pool, country, &needs, mid_id, now).await?;
+        if taken.is_some()
+            || pool != numbers::Pool::Main
+            || !self.settings.sandbox
+            || numbers::count_in(conn, numbers::Pool::Main, country).await? > 0
+        {
+            return Ok(taken);
+        }
+        let sandbox = numbers::Pool::Sandbox;
+        Ok(numbers::allocate_from(conn, engine, sandbox, country, &needs, mid_id, now).await?)
     }
 
     /// `/v1/sim-options`: the catalogue as agents see it, an object keyed by country code.

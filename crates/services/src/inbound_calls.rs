@@ -508,7 +508,8 @@ impl Services {
 
     /// A call status from the telco callback. Unlike the carrier's event stream, the
     /// carrier hears about a refused transition: 409 `invalid_call_transition` (the report is
-    /// still audited as ignored and changes nothing).
+    /// still audited as ignored and changes nothing). A report of the status the call already
+    /// has is a resend: 200 with the unchanged call.
     pub async fn call_status_report(
         &self,
         call_id: &str,
@@ -541,7 +542,7 @@ impl Services {
                 cause.as_deref(),
             )
             .await?;
-        if !outcome.applied {
+        if !outcome.applied && !outcome.repeated {
             return Err(Error::conflict(
                 "invalid_call_transition",
                 format!(

@@ -59,6 +59,8 @@ pub struct Settings {
     pub max_call_ms: i64,
     /// The representative's identity check (KYC).
     pub kyc: kyc::KycSettings,
+    /// The `rate_burst` limit a new MID starts with.
+    pub rate_burst: i64,
 }
 
 impl Default for Settings {
@@ -77,6 +79,7 @@ impl Default for Settings {
             sms_routes: None,
             max_call_ms: 4 * 3_600_000,
             kyc: kyc::KycSettings::default(),
+            rate_burst: ami_core::limits::DEFAULT_RATE_BURST,
         }
     }
 }

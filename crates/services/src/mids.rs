@@ -102,7 +102,12 @@ impl Services {
             capabilities: json!(src.capabilities).to_string(),
             status: "active".into(),
             inbound_sip_uri: src.inbound_sip_uri.map(str::to_owned),
-            limits: Limits::default().to_json().to_string(),
+            limits: Limits {
+                rate_burst: self.settings.rate_burst,
+                ..Limits::default()
+            }
+            .to_json()
+            .to_string(),
             created_at: now,
             updated_at: now,
             released_at: None,

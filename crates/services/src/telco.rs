@@ -191,7 +191,7 @@ pub(crate) fn telco_ref(raw: Option<&str>) -> Result<Option<String>> {
 
 /// The 404 a sandbox route answers on a server that is not a sandbox: the route's absence.
 pub(crate) fn no_such_route() -> Error {
-    Error::refused(404, "not_found", "no such route")
+    Error::refused(404, "unknown_route", "no such route")
 }
 
 impl Services {
@@ -251,7 +251,7 @@ impl Services {
     }
 
     /// One transaction: the MID is found and must be active and not stopped by a kill-switch;
-    /// the message and its `sms_received` event are written together.
+    /// the message and its `sms_inbound` event are written together.
     async fn accept_inbound_sms(
         &self,
         actor: &Actor,
@@ -327,7 +327,7 @@ impl Services {
         self.audit(
             &mut tx,
             actor,
-            "sms_received",
+            "sms_inbound",
             Subject {
                 entity_type: "sms",
                 entity_id: &message.id,

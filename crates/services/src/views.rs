@@ -86,6 +86,10 @@ pub struct SimRequestView {
     pub agent: Value,
     #[schema(value_type = Object)]
     pub commercial_constraints: Value,
+    /// Why the request reached its status, when the transition gave a reason (a cancel's
+    /// own `reason`, a failure's cause): the protocol's name for it.
+    pub status_reason: Option<String>,
+    /// The same value as `status_reason`, under the name earlier versions of this server used.
     pub reason: Option<String>,
     pub offer_id: Option<String>,
     pub customer_id: Option<String>,
@@ -110,6 +114,7 @@ impl From<contracting::SimRequest> for SimRequestView {
             status: r.status,
             country: r.country,
             sim_type: r.sim_type,
+            status_reason: r.reason.clone(),
             reason: r.reason,
             offer_id: r.offer_id,
             customer_id: r.customer_id,
@@ -222,8 +227,10 @@ pub struct ContractView {
     pub offer_id: String,
     pub customer_id: String,
     pub sim_request_id: String,
-    /// The signing page link with its token: present only in the creation response.
+    /// The signing page link with its token, for the owning customer.
     pub signature_url: Option<String>,
+    /// The token of the signing page, for the owning customer to hand to the representative.
+    pub signing_token: Option<String>,
     pub created_at: String,
     pub expires_at: String,
     pub signed_at: Option<String>,
@@ -231,19 +238,22 @@ pub struct ContractView {
 }
 
 impl ContractView {
-    pub fn at(c: contracting::Contract, now: i64, signature_url: Option<String>) -> Self {
+    /// `signing` is the link and the token, shown only to the owning customer.
+    pub fn at(c: contracting::Contract, now: i64, signing: Option<(String, String)>) -> Self {
         let status = if c.status == "signature_pending" && now >= c.expires_at {
             "expired".to_owned()
         } else {
             c.status
         };
+        let (signature_url, signing_token) = signing.unzip();
         Self {
             id: c.id,
             status,
             offer_id: c.offer_id,
+            signature_url,
+            signing_token,
             customer_id: c.customer_id,
             sim_request_id: c.sim_request_id,
-            signature_url,
             created_at: ts(c.created_at),
             expires_at: ts(c.expires_at),
             signed_at: c.signed_at.map(ts),
@@ -394,11 +404,21 @@ pub struct NumberView {
     pub mid_id: Option<String>,
     pub quarantined_until: Option<String>,
     pub created_at: String,
+    /// `operator` (loaded here), `sandbox` (the sandbox's fictional pool) or `demo`.
+    pub source: String,
+    /// What the number carries; null: everything its country offers.
+    pub capabilities: Option<Vec<String>>,
 }
 
 impl From<numbers::Number> for NumberView {
     fn from(n: numbers::Number) -> Self {
+        let source = match n.pool.as_str() {
+            "main" => "operator",
+            other => other,
+        };
         Self {
+            source: source.to_owned(),
+            capabilities: n.capabilities.as_deref().map(string_list),
             id: n.id,
             phone_number: n.phone_number,
             country: n.country,
@@ -410,16 +430,38 @@ impl From<numbers::Number> for NumberView {
     }
 }
 
+/// How many numbers are in each status (for the list's country filter, whatever its status
+/// filter).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct NumberCounts {
+    pub available: i64,
+    pub assigned: i64,
+    pub quarantined: i64,
+    pub disabled: i64,
+    pub total: i64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NumberList {
     pub numbers: Vec<NumberView>,
     pub count: usize,
     pub next_cursor: Option<String>,
+    pub counts: NumberCounts,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NumbersLoaded {
-    pub country: String,
+    /// The country given, when one was.
+    pub country: Option<String>,
+    /// How many numbers the request gave (`count` under the name earlier versions used).
     pub requested: usize,
+    /// How many numbers the request gave.
+    pub count: usize,
+    /// New numbers now in the inventory.
     pub added: u64,
+    /// Numbers the inventory already held, left as they were.
+    pub skipped: u64,
+    /// The entries that are not a valid number (of the country, when one was given) of a
+    /// country in the catalogue, as given (long ones cut): nothing was stored for them.
+    pub invalid: Vec<String>,
 }

@@ -35,6 +35,10 @@ const SQLITE: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0011_voice_config.sql"),
     ),
     (12, include_str!("../migrations/sqlite/0012_kyc.sql")),
+    (
+        13,
+        include_str!("../migrations/sqlite/0013_number_capabilities.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -73,6 +77,10 @@ const POSTGRES: &[(i64, &str)] = &[
         include_str!("../migrations/postgres/0011_voice_config.sql"),
     ),
     (12, include_str!("../migrations/postgres/0012_kyc.sql")),
+    (
+        13,
+        include_str!("../migrations/postgres/0013_number_capabilities.sql"),
+    ),
 ];
 
 /// Where a database stands against this build's migrations.

@@ -13,16 +13,21 @@ pub struct Number {
     pub quarantined_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `main`, `sandbox` or `demo` (see [`Pool`]).
+    pub pool: String,
+    /// A JSON list of capabilities; None: everything the country offers.
+    pub capabilities: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, phone_number, country, status, mid_id, quarantined_until, created_at, updated_at";
+const COLUMNS: &str = "id, phone_number, country, status, mid_id, quarantined_until, created_at, updated_at, pool, capabilities";
 
-/// Which numbers an activation may draw from: tenants the main inventory, the public demo
-/// its own numbers, so that it can never take a number a paying customer would get.
+/// Which numbers an activation may draw from: tenants the operator's inventory (`Main`),
+/// and the sandbox's fictional numbers only for a country the operator stocks none of; the
+/// public demo its own numbers, so that it can never take a number a paying customer would get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pool {
     Main,
+    Sandbox,
     Demo,
 }
 
@@ -30,19 +35,32 @@ impl Pool {
     pub fn as_str(self) -> &'static str {
         match self {
             Pool::Main => "main",
+            Pool::Sandbox => "sandbox",
             Pool::Demo => "demo",
         }
     }
 }
 
-/// Inserts numbers not already present into the main inventory; returns how many were new.
+/// Inserts numbers not already present into the operator's inventory; returns how many
+/// were new.
 pub async fn insert_many(
     conn: &mut Conn,
     country: &str,
     numbers: &[String],
     now: i64,
 ) -> Result<u64> {
-    insert_many_into(conn, Pool::Main, country, numbers, now).await
+    insert_rows(conn, Pool::Main, country, numbers, None, now).await
+}
+
+/// [`insert_many`] with the capabilities the numbers carry (a JSON list; None: all).
+pub async fn insert_with_capabilities(
+    conn: &mut Conn,
+    country: &str,
+    numbers: &[String],
+    capabilities: Option<&str>,
+    now: i64,
+) -> Result<u64> {
+    insert_rows(conn, Pool::Main, country, numbers, capabilities, now).await
 }
 
 /// Inserts numbers not already present into `pool`; returns how many were new.
@@ -53,12 +71,23 @@ pub async fn insert_many_into(
     numbers: &[String],
     now: i64,
 ) -> Result<u64> {
+    insert_rows(conn, pool, country, numbers, None, now).await
+}
+
+async fn insert_rows(
+    conn: &mut Conn,
+    pool: Pool,
+    country: &str,
+    numbers: &[String],
+    capabilities: Option<&str>,
+    now: i64,
+) -> Result<u64> {
     // Multi-row statements: one round trip per chunk instead of per number.
     const CHUNK: usize = 200;
     let mut added = 0;
     for chunk in numbers.chunks(CHUNK) {
         let mut sql = String::from(
-            "INSERT INTO numbers (id, phone_number, country, status, created_at, updated_at, pool) VALUES ",
+            "INSERT INTO numbers (id, phone_number, country, status, created_at, updated_at, pool, capabilities) VALUES ",
         );
         for i in 0..chunk.len() {
             if i > 0 {
@@ -66,16 +95,17 @@ pub async fn insert_many_into(
             }
             let b = i * 2;
             sql.push_str(&format!(
-                "(${}, ${}, $1, 'available', $2, $2, $3)",
-                b + 4,
-                b + 5
+                "(${}, ${}, $1, 'available', $2, $2, $3, $4)",
+                b + 5,
+                b + 6
             ));
         }
         sql.push_str(" ON CONFLICT (phone_number) DO NOTHING");
         let mut q = sqlx::query(&sql)
             .bind(country)
             .bind(now)
-            .bind(pool.as_str());
+            .bind(pool.as_str())
+            .bind(capabilities);
         for n in chunk {
             q = q.bind(ami_core::id::new_id_at("num", now)).bind(n);
         }
@@ -113,6 +143,19 @@ pub async fn by_phone(conn: &mut Conn, phone: &str) -> Result<Option<Number>> {
     .await?)
 }
 
+/// How many numbers of each status there are, over every pool, for one country or all.
+pub async fn counts_by_status(
+    conn: &mut Conn,
+    country: Option<&str>,
+) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT status, COUNT(*) FROM numbers WHERE ($1 IS NULL OR country = $1) GROUP BY status",
+    )
+    .bind(country)
+    .fetch_all(conn)
+    .await?)
+}
+
 pub async fn list(
     conn: &mut Conn,
     status: Option<&str>,
@@ -133,7 +176,7 @@ pub async fn list(
     Ok(page::finish(rows, req.limit, |n| &n.id))
 }
 
-/// Takes one free number of the country from the main inventory.
+/// Takes one free number of the country from the operator's inventory.
 pub async fn allocate(
     conn: &mut Conn,
     engine: Engine,
@@ -141,32 +184,45 @@ pub async fn allocate(
     mid_id: &str,
     now: i64,
 ) -> Result<Option<Number>> {
-    allocate_from(conn, engine, Pool::Main, country, mid_id, now).await
+    allocate_from(conn, engine, Pool::Main, country, &[], mid_id, now).await
 }
 
-/// Takes one free number of the country from `pool`: available, or quarantined past its
-/// cooling period.
+/// Takes one free number of the country from `pool` that carries every capability in
+/// `needs`: available, or quarantined past its cooling period.
 pub async fn allocate_from(
     conn: &mut Conn,
     engine: Engine,
     pool: Pool,
     country: &str,
+    needs: &[&str],
     mid_id: &str,
     now: i64,
 ) -> Result<Option<Number>> {
+    // A number without a list carries everything; with one, each need must be in it.
+    let carries: String = (0..needs.len())
+        .map(|i| {
+            format!(
+                " AND (capabilities IS NULL OR capabilities LIKE ${})",
+                i + 5
+            )
+        })
+        .collect();
     for status in ["available", "quarantined"] {
-        let candidate: Option<String> = sqlx::query_scalar(&format!(
+        let sql = format!(
             "SELECT id FROM numbers
-             WHERE pool = $4 AND country = $1 AND status = $2 AND ($2 = 'available' OR quarantined_until <= $3)
+             WHERE pool = $4 AND country = $1 AND status = $2 AND ($2 = 'available' OR quarantined_until <= $3){carries}
              ORDER BY id LIMIT 1{}",
             engine.skip_locked()
-        ))
-        .bind(country)
-        .bind(status)
-        .bind(now)
-        .bind(pool.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
+        );
+        let mut q = sqlx::query_scalar(&sql)
+            .bind(country)
+            .bind(status)
+            .bind(now)
+            .bind(pool.as_str());
+        for need in needs {
+            q = q.bind(format!("%\"{need}\"%"));
+        }
+        let candidate: Option<String> = q.fetch_optional(&mut *conn).await?;
         if let Some(id) = candidate {
             let n: Option<Number> = sqlx::query_as(&format!(
                 "UPDATE numbers SET status = 'assigned', mid_id = $2, quarantined_until = NULL, updated_at = $3

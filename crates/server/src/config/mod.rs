@@ -127,6 +127,9 @@ pub struct Config {
     pub sms_validity_ms: Millis,
     #[serde(deserialize_with = "bounded::<_, _, 60_000, 86_400_000>")]
     pub max_call_ms: Millis,
+    /// The `rate_burst` limit a new mobile identity starts with.
+    #[serde(deserialize_with = "bounded::<_, _, 1, 10_000>")]
+    pub rate_burst: u32,
     /// Empty: loopback and the host of the public URL.
     #[serde(with = "types::comma_list")]
     pub mcp_allowed_hosts: Vec<String>,

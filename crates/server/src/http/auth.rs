@@ -65,6 +65,9 @@ impl Level {
 /// The routes that answer without a credential, by path template. `/mcp` authenticates
 /// each tool call itself, with the same credentials.
 pub const PUBLIC_ROUTES: &[&str] = &[
+    "/",
+    "/index.html",
+    "/favicon.ico",
     "/v1/health",
     "/openapi.json",
     "/llms.txt",

@@ -19,10 +19,13 @@ use tower_http::timeout::TimeoutLayer;
 use super::error::ApiError;
 use super::json;
 
-/// `Router::fallback(fallback)`: unknown paths get a §2 body.
+/// `Router::fallback(fallback)`: unknown paths get a §2 body, with the protocol's code.
 pub async fn fallback() -> ApiError {
-    ApiError::new(404, "not_found", "no such route")
+    ApiError::new(404, UNKNOWN_ROUTE, "no such route")
 }
+
+/// The code of a path no route serves.
+pub const UNKNOWN_ROUTE: &str = "unknown_route";
 
 /// Middleware: any 4xx/5xx that is not already JSON (or an HTML page) is rewritten into
 /// the §2 shape. Status and headers (`Allow`, `Retry-After`, …) are kept; the original
@@ -70,7 +73,7 @@ fn code_for(status: StatusCode) -> (String, &'static str) {
             "invalid_request".into(),
             "the request could not be understood",
         ),
-        404 => ("not_found".into(), "no such route"),
+        404 => (UNKNOWN_ROUTE.into(), "no such route"),
         405 => (
             "method_not_allowed".into(),
             "method not allowed on this route",
@@ -209,6 +212,11 @@ impl Drop for Returning {
 /// Middleware: conservative security headers on every response, unless a handler set its own.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
     let headers = res.headers_mut();
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -220,8 +228,18 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
     }
+    // Every page is static HTML with inline style and no script; a page with its own needs
+    // (the signing form) sets its own policy.
+    if html {
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(PAGE_CSP));
+    }
     res
 }
+
+/// The Content-Security-Policy of HTML responses that set none themselves.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 #[cfg(test)]
 mod tests {
@@ -306,7 +324,7 @@ mod tests {
         let (s, _, b) = json("GET", "/nope").await;
         assert_eq!(
             (s, b["error"].as_str()),
-            (StatusCode::NOT_FOUND, Some("not_found"))
+            (StatusCode::NOT_FOUND, Some("unknown_route"))
         );
     }
 

@@ -44,7 +44,7 @@ pub const ERRORS: [(&str, &str); 27] = [
     ),
     (
         "400",
-        "invalid_idempotency_key, invalid_numbers, invalid_range, number_country_mismatch",
+        "invalid_idempotency_key, invalid_numbers, invalid_range, invalid_capabilities",
     ),
     (
         "401",
@@ -58,7 +58,7 @@ pub const ERRORS: [(&str, &str); 27] = [
         "404",
         "<thing>_not_found: the same body for a missing id and another account's id",
     ),
-    ("404", "not_found: no such route"),
+    ("404", "unknown_route: no such route"),
     ("405", "method_not_allowed"),
     ("408", "request_timeout"),
     (
@@ -293,8 +293,8 @@ pub fn render(api: &OpenApi) -> String {
          <li>Lists take <code>limit</code> (1 to 200, default 20) and <code>cursor</code>, and answer <code>count</code> and <code>next_cursor</code>, newest first.</li>\
          <li>Mutating POSTs accept <code>Idempotency-Key</code>: the same key and body within 24 h replays the stored response.</li>\
          <li>Every response carries <code>X-Request-Id</code>.</li></ul>\
-         <h2>Limits</h2><p>Each mobile identity has its own limits (rate per second, SMS and calls per hour and day, per destination, \
-         monthly budget, destination countries), patched with <code>POST /v1/mobile-identities/{{id}}/limits</code>. \
+         <h2>Limits</h2><p>Each mobile identity has its own limits (rate per second with a burst, 30 by default, of operations that pass at once; \
+         SMS and calls per hour and day, per destination, monthly budget, destination countries), patched with <code>POST /v1/mobile-identities/{{id}}/limits</code>. \
          The check and the reservation are one atomic step: concurrent requests never overshoot. A limit that fires answers 429 \
          <code>{{\"error\": reason, \"reason\": reason, \"mid\": id, \"retry_after\": seconds or null}}</code> with <code>Retry-After</code> \
          where waiting helps; nothing reaches the carrier. Reasons: <code>rate_per_second</code>, <code>sms_per_hour</code>, <code>sms_per_day</code>, \

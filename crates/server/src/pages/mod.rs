@@ -1,8 +1,9 @@
 //! Pages and texts served to people and agents: the signing page, the KYC page, `/docs`,
-//! `/llms.txt`.
+//! `/llms.txt`, the landing page.
 
 pub mod docs;
 pub mod kyc;
+pub mod landing;
 pub mod llms;
 pub mod sign;
 

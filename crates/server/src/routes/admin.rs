@@ -87,8 +87,14 @@ async fn activate(
     Ok(Json(s.services.activate_customer(&a, &id, input).await?))
 }
 
+/// Loads numbers into the operator's inventory: `number`, `numbers` or a `from`/`to` range,
+/// with an optional `country` and `capabilities`. Never all-or-nothing: numbers already held
+/// are skipped, entries that are not a valid number (of `country`, when given) of a catalogue
+/// country are listed as `invalid`, the rest are added. Activation takes the operator's
+/// numbers of a country first; the sandbox's fictional ones only serve a country without any.
 #[utoipa::path(post, path = "/v1/admin/numbers", tag = "admin", security(("adminKey" = [])), request_body = LoadNumbers,
-    responses((status = 201, body = NumbersLoaded), (status = 400, body = ErrorBody)))]
+    responses((status = 201, body = NumbersLoaded),
+              (status = 400, body = ErrorBody, description = "unsupported_country (with country and supported), invalid_numbers, invalid_range, invalid_capabilities")))]
 async fn load_numbers(
     State(s): State<AppState>,
     Admin(a): Admin,
@@ -122,6 +128,8 @@ struct NumbersQuery {
     cursor: Option<String>,
 }
 
+/// The inventory, newest first, filtered by `status` and `country`; `counts` gives the number
+/// in each status for the `country` filter (whatever the `status` filter).
 #[utoipa::path(get, path = "/v1/admin/numbers", tag = "admin", security(("adminKey" = [])), params(NumbersQuery),
     responses((status = 200, body = NumberList), (status = 400, body = ErrorBody)))]
 async fn list_numbers(
@@ -138,7 +146,7 @@ async fn list_numbers(
 }
 
 #[utoipa::path(post, path = "/v1/admin/numbers/{id}/disable", tag = "admin", security(("adminKey" = [])),
-    params(("id" = String, Path, description = "number id")), request_body = Empty,
+    params(("id" = String, Path, description = "the number's id, or the number in E.164 (`%2B34600000001`)")), request_body = Empty,
     responses((status = 200, body = NumberView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn disable_number(
     State(s): State<AppState>,
@@ -150,7 +158,7 @@ async fn disable_number(
 }
 
 #[utoipa::path(post, path = "/v1/admin/numbers/{id}/enable", tag = "admin", security(("adminKey" = [])),
-    params(("id" = String, Path, description = "number id")), request_body = Empty,
+    params(("id" = String, Path, description = "the number's id, or the number in E.164 (`%2B34600000001`)")), request_body = Empty,
     responses((status = 200, body = NumberView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn enable_number(
     State(s): State<AppState>,

@@ -25,6 +25,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
         .routes(routes!(llms_txt))
         .routes(routes!(docs))
+        .routes(routes!(landing))
+        .routes(routes!(landing_index))
+        .routes(routes!(favicon))
         .routes(routes!(sim_options))
         .routes(routes!(demo_quick))
 }
@@ -41,7 +44,7 @@ pub struct Health {
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "discovery",
-    description = "Public. With the operator key, `telco.binds` also lists each SMPP session: its connection, role, whether it is bound, its window use and its counters. With calls over SIP, `telco.calls` gives the call carrier, its live calls and, for the operator, each registering trunk and whether it is registered.",
+    description = "Public. `telco.adapter` names the carrier adapter of SMS (`sandbox` or `smpp`). With the operator key, `telco.binds` also lists each SMPP session: its connection, role, whether it is bound, its window use and its counters. With calls over SIP, `telco.calls` gives the call carrier, its live calls and, for the operator, each registering trunk and whether it is registered.",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(s): State<AppState>, headers: HeaderMap) -> (StatusCode, Json<Health>) {
     let storage_ok = s.services.store.ping().await;
@@ -49,7 +52,8 @@ async fn health(State(s): State<AppState>, headers: HeaderMap) -> (StatusCode, J
         .services
         .authenticate_admin(crate::http::auth::bearer_of(&headers))
         .is_ok();
-    let mut telco = serde_json::json!({"carrier": carrier_name(&s), "inbound_callbacks": s.telco_inbound_enabled});
+    // `adapter` is the protocol's name for the carrier adapter; `carrier` the earlier one.
+    let mut telco = serde_json::json!({"adapter": carrier_name(&s), "carrier": carrier_name(&s), "inbound_callbacks": s.telco_inbound_enabled});
     if let Some(smpp) = &s.smpp {
         let sessions = smpp.sessions();
         telco["binds_up"] = sessions.iter().filter(|b| b.is_up()).count().into();
@@ -139,6 +143,28 @@ async fn llms_txt(State(s): State<AppState>) -> Response {
     responses((status = 200, description = "documentation for people", content_type = "text/html")))]
 async fn docs(State(s): State<AppState>) -> Html<String> {
     Html(s.pages.docs_html.to_string())
+}
+
+#[utoipa::path(get, path = "/", tag = "discovery",
+    responses((status = 200, description = "a short landing page linking `/docs`, `/llms.txt` and `/openapi.json`", content_type = "text/html")))]
+async fn landing() -> Html<String> {
+    Html(crate::pages::landing::html())
+}
+
+#[utoipa::path(get, path = "/index.html", tag = "discovery",
+    responses((status = 200, description = "the landing page, as at `/`", content_type = "text/html")))]
+async fn landing_index() -> Html<String> {
+    Html(crate::pages::landing::html())
+}
+
+#[utoipa::path(get, path = "/favicon.ico", tag = "discovery",
+    responses((status = 200, description = "a small icon (SVG)", content_type = "image/svg+xml")))]
+async fn favicon() -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        crate::pages::landing::FAVICON_SVG,
+    )
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/v1/sim-options", tag = "contracting", security(("bearerAuth" = [])),

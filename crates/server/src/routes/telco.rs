@@ -89,10 +89,11 @@ async fn inbound_call(
 
 /// A status of a call, inbound or outbound. Statuses only move forward (§3.5); a report
 /// that would move the call backwards, or names another attempt's reference, is audited,
-/// changes nothing and answers 409.
+/// changes nothing and answers 409. A report repeating the current status (carriers resend)
+/// answers 200 with the unchanged call.
 #[utoipa::path(post, path = "/v1/_telco/calls/{id}/status", tag = "telco", security(("telcoKey" = [])),
     params(("id" = String, Path)), request_body = CallStatusReport,
-    responses((status = 200, body = CallView, description = "the call after the report"),
+    responses((status = 200, body = CallView, description = "the call after the report; a repeat of its current status changes nothing"),
               (status = 400, body = ErrorBody, description = "unknown_status, invalid_telco_ref, invalid_hangup_cause"),
               (status = 401, body = ErrorBody, description = "invalid_telco_key"),
               (status = 404, body = ErrorBody, description = "call_not_found"),
