@@ -28,6 +28,11 @@ pub fn new_admin_key() -> String {
     format!("{ADMIN_KEY_PREFIX}{}", random_hex(32))
 }
 
+/// A link's token handed to a person (the KYC page): 256 bits, URL-safe hex.
+pub fn new_link_token() -> String {
+    random_hex(32)
+}
+
 /// A fresh 256-bit key (hex) for deriving signing tokens, kept in the database's settings.
 pub fn new_signing_token_key() -> String {
     random_hex(32)

@@ -609,7 +609,7 @@ async fn another_account_cannot_see_or_start_a_foreign_kyc() {
         // A token that opens nothing: the same 404 page as any other.
         let (s1, _, p1) = page(
             &server,
-            &format!("/kyc/{}", ami_core::secret::new_signing_token()),
+            &format!("/kyc/{}", ami_core::secret::new_link_token()),
         )
         .await;
         let (s2, _, p2) = page(&server, "/kyc/not-a-token").await;

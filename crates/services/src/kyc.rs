@@ -342,7 +342,7 @@ impl Services {
             .filter(|k| k.status != "rejected" && !(k.status == "pending" && k.expires_at <= now));
         if let Some(k) = live {
             let url = if k.status == "pending" {
-                let token = secret::new_signing_token();
+                let token = secret::new_link_token();
                 kyc_rows::replace_token(
                     &mut tx,
                     &caller.account_id,
@@ -377,7 +377,7 @@ impl Services {
             ));
         }
         let id = ami_core::id::new_id_at(KYC, now);
-        let token = secret::new_signing_token();
+        let token = secret::new_link_token();
         let expires_at = now + self.settings.kyc.link_ttl_ms;
         kyc_rows::insert(
             &mut tx,
