@@ -335,7 +335,8 @@ impl Sipp {
         tag: &str,
         args: &[&str],
     ) -> anyhow::Result<Sipp> {
-        let stat_file = work.join(format!("{tag}.csv"));
+        // Not `<tag>.csv`: that is the name of the injection files (load.csv, probe.csv).
+        let stat_file = work.join(format!("{tag}.stat.csv"));
         let error_file = work.join(format!("{tag}.errors"));
         let _ = std::fs::remove_file(&stat_file);
         let _ = std::fs::remove_file(&error_file);
