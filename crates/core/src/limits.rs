@@ -8,8 +8,8 @@ use crate::money::{self, Micros};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     pub rate_per_second: f64,
-    /// Operations the token bucket holds: a burst of this many passes at once, then
-    /// `rate_per_second` applies.
+    /// Operations the token bucket holds: a burst of this many (never fewer than one
+    /// second's worth of `rate_per_second`) passes at once, then `rate_per_second` applies.
     pub rate_burst: i64,
     pub sms_per_hour: i64,
     pub sms_per_day: i64,

@@ -117,9 +117,11 @@ fn emission_interval_ms(rate: f64) -> Option<i64> {
         .then(|| (1000.0 / rate.min(MAX_RATE_PER_SECOND)).ceil().max(1.0) as i64)
 }
 
-/// Burst size: the MID's `rate_burst`, at least 1.
+/// Burst size: the MID's `rate_burst`, and never less than one second's worth of its rate
+/// (`ceil(rate_per_second)`), so raising the rate alone still lets that many go at once.
 fn burst(limits: &Limits) -> i64 {
-    limits.rate_burst.clamp(1, MAX_RATE_BURST)
+    let second = limits.rate_per_second.min(MAX_RATE_PER_SECOND).ceil() as i64;
+    limits.rate_burst.clamp(1, MAX_RATE_BURST).max(second)
 }
 
 /// Whole seconds, rounded up and at least 1, for a wait of `ms`.

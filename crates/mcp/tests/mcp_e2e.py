@@ -22,7 +22,7 @@ EXPECTED_TOOLS = {
     "ami.search_sim_options", "ami.request_sim_offer", "ami.accept_offer",
     "ami.submit_customer_data", "ami.create_contract", "ami.get_contract_status",
     "ami.confirm_signature_status", "ami.activate_sim_identity", "ami.get_identity_status",
-    "ami.cancel_request", "ami.send_sms", "ami.list_sms", "ami.place_call", "ami.list_calls",
+    "ami.cancel_request", "ami.preview_sms", "ami.check_policy", "ami.send_sms", "ami.list_sms", "ami.place_call", "ami.list_calls",
     "ami.get_call", "ami.hangup_call", "ami.set_inbound_sip_uri", "ami.get_limits",
     "ami.update_limits", "ami.get_usage", "ami.get_my_usage", "ami.rotate_agent_token",
     "ami.list_events", "ami.provision_number", "ami.create_webhook", "ami.list_webhooks",
@@ -119,7 +119,10 @@ async def main(url: str, key: str, signed_contract: str) -> None:
             "offer_id": offer, "customer_id": submitted["customer"]["id"]})
         assert contract["status"] == "signature_pending" and "/v1/sign/" in contract["signature_url"], contract
         status = await customer.ok("ami.get_contract_status", {"contract_id": contract["id"]})
-        assert status["status"] == "signature_pending" and status["signature_url"] is None, status
+        assert status["status"] == "signature_pending", status
+        # The owner reads the signing link again, to hand to its representative.
+        assert status["signature_url"] == contract["signature_url"], status
+        assert status["signing_token"] == contract["signing_token"], status
         confirmed = await customer.ok("ami.confirm_signature_status", {"contract_id": contract["id"]})
         assert confirmed["status"] == "signature_pending", confirmed
         refused = await customer.refused("ami.activate_sim_identity", {"contract_id": contract["id"]})
@@ -148,9 +151,17 @@ async def main(url: str, key: str, signed_contract: str) -> None:
         assert sent["status"] == "queued" and sent["to"] == "+34600111222", sent
         listed = await agent.ok("ami.list_sms", {"limit": 10, "direction": "outbound"})
         assert sent["id"] in [m["id"] for m in listed["messages"]], listed
+        preview = await agent.ok("ami.preview_sms", {"to": "+34600111222", "body": "Hello \u2014 AMI"})
+        assert preview["encoding"] == "UCS-2" and preview["segments"] == 1, preview
+        assert preview["ucs2_characters"] == ["\u2014"], preview
+        # The dry run gives the verdict the send below gets.
+        check = await agent.ok(
+            "ami.check_policy", {"channel": "sms", "to": "+4915112345678", "body": "Hallo"})
+        assert check["verdict"] == "refuse", check
         blocked = await agent.refused("ami.send_sms", {"to": "+4915112345678", "body": "Hallo"})
         assert blocked["error"] == "country_not_allowed" and blocked["reason"] == "country_not_allowed", blocked
         assert blocked["mid"] == mid, blocked
+        assert check["refusal"]["body"]["error"] == blocked["error"], (check, blocked)
         call = await agent.ok("ami.place_call", {"to": "+34600111223", "callback_sip_uri": "sip:brain@voice.example.org"})
         assert call["status"] == "initiated", call
         calls = await agent.ok("ami.list_calls", {})

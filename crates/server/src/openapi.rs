@@ -299,7 +299,7 @@ fn limits_patch() -> Value {
     );
     properties.insert(
         "rate_burst".into(),
-        json!({ "type": "integer", "minimum": 1, "maximum": MAX_RATE_BURST, "description": "Operations the token bucket holds: a burst of this many passes at once, then rate_per_second applies" }),
+        json!({ "type": "integer", "minimum": 1, "maximum": MAX_RATE_BURST, "description": "Operations the token bucket holds: a burst of this many (never fewer than one second's worth of rate_per_second) passes at once, then rate_per_second applies" }),
     );
     properties.insert(
         "monthly_budget_eur".into(),
