@@ -10,31 +10,6 @@ use common::{ADMIN_KEY, TestServer, customer_data, engines};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// Runs the contracting steps up to an accepted offer with customer data; returns
-/// (sim request, offer, customer).
-async fn up_to_customer_data(server: &TestServer, key: &str) -> (String, String, String) {
-    let (s, r) = server
-        .post("/v1/sim-requests", key, json!({"country": "ES"}))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{r}");
-    let sim_request = r["sim_request"]["id"].as_str().unwrap().to_owned();
-    let offer = r["offer"]["id"].as_str().unwrap().to_owned();
-    let (s, v) = server
-        .post(&format!("/v1/offers/{offer}/accept"), key, json!({}))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = server
-        .post(
-            &format!("/v1/sim-requests/{sim_request}/customer-data"),
-            key,
-            customer_data(),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let customer = v["customer"]["id"].as_str().unwrap().to_owned();
-    (sim_request, offer, customer)
-}
-
 /// 1. `GET /v1/sim-options`: `countries` keyed by country code, as the SDK indexes it.
 #[tokio::test]
 async fn sim_options_are_keyed_by_country_code() {
@@ -70,7 +45,7 @@ async fn contracts_return_the_signing_token_to_their_owner() {
         let server = TestServer::start(engine).await;
         let (_, key) = server.customer("Acme").await;
         let (_, other) = server.customer("Other").await;
-        let (_, offer, customer) = up_to_customer_data(&server, &key).await;
+        let (_, offer, customer) = server.up_to_customer_data(&key).await;
         let (s, created) = server
             .post(
                 "/v1/contracts",

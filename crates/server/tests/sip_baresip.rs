@@ -30,22 +30,8 @@ use tokio_tungstenite::tungstenite::Message;
 /// Caller audio frames the agent waits for before it is satisfied: half a second.
 const FRAMES_HEARD: usize = 25;
 
-/// Whether baresip can run; without it a test skips, except under CI where it fails.
 fn baresip_ready() -> bool {
-    let found = std::process::Command::new("baresip")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "baresip is not installed (Debian package baresip); CI must have it"
-        );
-        eprintln!("skipped: baresip is not installed (apt-get install baresip)");
-    }
-    found
+    common::sipp::peer_ready("baresip", "-h", "baresip")
 }
 
 fn free_port() -> u16 {

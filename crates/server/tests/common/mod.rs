@@ -275,6 +275,12 @@ impl TestServer {
         self.remote().customer(name).await
     }
 
+    /// Runs the contracting steps up to an accepted offer with customer data; returns
+    /// (sim request, offer, customer).
+    pub async fn up_to_customer_data(&self, key: &str) -> (String, String, String) {
+        self.remote().up_to_customer_data(key).await
+    }
+
     /// Runs the six contracting steps; returns every id and the agent token.
     pub async fn provision(&self, key: &str) -> Flow {
         self.remote().provision(key).await
@@ -622,8 +628,9 @@ impl Remote {
         assert_eq!(s, StatusCode::OK, "{v}");
     }
 
-    /// Runs the six contracting steps over HTTP; returns every id and the agent token.
-    pub async fn provision(&self, key: &str) -> Flow {
+    /// Runs the contracting steps up to an accepted offer with customer data; returns
+    /// (sim request, offer, customer).
+    pub async fn up_to_customer_data(&self, key: &str) -> (String, String, String) {
         let (s, r) = self
             .post("/v1/sim-requests", key, json!({"country": "ES"}))
             .await;
@@ -643,6 +650,12 @@ impl Remote {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let customer = v["customer"]["id"].as_str().unwrap().to_owned();
+        (sim_request, offer, customer)
+    }
+
+    /// Runs the six contracting steps over HTTP; returns every id and the agent token.
+    pub async fn provision(&self, key: &str) -> Flow {
+        let (sim_request, offer, customer) = self.up_to_customer_data(key).await;
         let (s, v) = self
             .post(
                 "/v1/contracts",

@@ -14,8 +14,14 @@ use super::{Engine, Flow, TestServer, engines};
 
 /// Whether SIPp can run; without it a test skips, except under CI where it fails.
 pub fn sipp_ready() -> bool {
-    let found = std::process::Command::new("sipp")
-        .arg("-v")
+    peer_ready("sipp", "-v", "sip-tester")
+}
+
+/// Whether `program` (from the Debian package `package`) runs; without it a test skips,
+/// except under CI where it fails.
+pub fn peer_ready(program: &str, probe_arg: &str, package: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .arg(probe_arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -23,9 +29,9 @@ pub fn sipp_ready() -> bool {
     if !found {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "sipp is not installed (Debian package sip-tester); CI must have it"
+            "{program} is not installed (Debian package {package}); CI must have it"
         );
-        eprintln!("skipped: sipp is not installed (apt-get install sip-tester)");
+        eprintln!("skipped: {program} is not installed (apt-get install {package})");
     }
     found
 }
